@@ -5,6 +5,7 @@ so saved prefix models load with ``AutoModelFor*.from_pretrained`` and ``pipelin
 """
 
 from .auto import (
+    AutoPrefixModelForCausalLM,
     AutoPrefixModelForMultipleChoice,
     AutoPrefixModelForQuestionAnswering,
     AutoPrefixModelForSequenceClassification,
@@ -24,6 +25,9 @@ from .modeling_bert import (
     BertPromptForSequenceClassification,
     BertPromptForTokenClassification,
 )
+from .modeling_causal_lm import PrefixModelForCausalLM
+from .modeling_gpt2 import GPT2PrefixConfig, GPT2PrefixLMHeadModel
+from .modeling_llama import LlamaPrefixConfig, LlamaPrefixForCausalLM
 from .modeling_roberta import (
     RobertaPrefixConfig,
     RobertaPrefixForMultipleChoice,
@@ -36,11 +40,18 @@ from .modeling_roberta import (
     RobertaPromptForSequenceClassification,
     RobertaPromptForTokenClassification,
 )
-from .prompt import extend_attention_mask, prefix_cache, real_position_ids
+from .prompt import FrozenPrefixCache, extend_attention_mask, prefix_cache, real_position_ids
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AutoPrefixModelForCausalLM",
+    "FrozenPrefixCache",
+    "GPT2PrefixConfig",
+    "GPT2PrefixLMHeadModel",
+    "LlamaPrefixConfig",
+    "LlamaPrefixForCausalLM",
+    "PrefixModelForCausalLM",
     "AutoPrefixModelForMultipleChoice",
     "AutoPrefixModelForQuestionAnswering",
     "AutoPrefixModelForSequenceClassification",

@@ -2,7 +2,7 @@
 
 Also registers every prefix config and class with the stock transformers Auto classes, so that
 after ``import prefix_models`` a saved prefix model loads with ``AutoModelForSequenceClassification``
-/ ``AutoModelForTokenClassification`` / ... and with ``pipeline(...)``.
+/ ``AutoModelForTokenClassification`` / ``AutoModelForCausalLM`` / ... and with ``pipeline(...)``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from transformers import (
     AutoConfig,
+    AutoModelForCausalLM,
     AutoModelForMultipleChoice,
     AutoModelForQuestionAnswering,
     AutoModelForSequenceClassification,
@@ -20,11 +21,11 @@ from transformers import (
     PreTrainedModel,
 )
 
-from . import modeling_bert, modeling_roberta
+from . import modeling_bert, modeling_gpt2, modeling_llama, modeling_roberta
 from .configuration import PREFIX_METHODS
 from .modeling_utils import HUB_KWARGS
 
-_BACKBONE_MODULES = (modeling_bert, modeling_roberta)
+_BACKBONE_MODULES = (modeling_bert, modeling_roberta, modeling_gpt2, modeling_llama)
 # Encoders whose attention takes no cache cannot host a deep prefix (measured, transformers 5.24).
 _NO_CACHE_NOTE = "DeBERTa-v2, DistilBERT and ModernBERT accept no attention cache, so they cannot host a prefix"
 
@@ -72,6 +73,12 @@ class _AutoPrefixModel:
             )
         method = method or saved_method or "prefix"
         classes = _classes_for(cls._task_mixin)
+        methods = sorted(m for t, m in classes if t == model_type)
+        if methods and method not in methods:
+            raise ValueError(
+                f"{cls.__name__} supports method={' or '.join(map(repr, methods))} for model_type {model_type!r}, "
+                f"not method={method!r}"
+            )
         if (model_type, method) not in classes:
             raise ValueError(
                 f"model_type {model_type!r} is not supported by {cls.__name__}; supported model types: "
@@ -127,7 +134,19 @@ class AutoPrefixModelForQuestionAnswering(_AutoPrefixModel):
     _stock_auto = AutoModelForQuestionAnswering
 
 
+class AutoPrefixModelForCausalLM(_AutoPrefixModel):
+    """GPT-2 and Llama-architecture decoders (grouped-query attention included) with a prefix.
+
+    Other decoder families need only a thin class naming their backbone (see ``modeling_llama.py``)
+    and an entry in this module's backbone list.
+    """
+
+    _task_mixin = "PrefixModelForCausalLM"
+    _stock_auto = AutoModelForCausalLM
+
+
 AUTO_PREFIX_CLASSES = (
+    AutoPrefixModelForCausalLM,
     AutoPrefixModelForSequenceClassification,
     AutoPrefixModelForTokenClassification,
     AutoPrefixModelForMultipleChoice,

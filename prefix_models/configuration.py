@@ -29,6 +29,8 @@ PREFIX_FIELDS: dict[str, tuple[Any, Any]] = {
     "prompt_init_text": (str | None, None),
     # Where the frozen backbone comes from; a prefix-only checkpoint reloads it from here.
     "base_model_name_or_path": (str | None, None),
+    # ... and the GGUF file in it, for a base loaded from GGUF (which cannot be re-saved).
+    "base_model_gguf_file": (str | None, None),
 }
 
 

@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoTokenizer, PreTrainedConfig, PreTrainedModel
 from transformers import logging as hf_logging
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, cached_file
 
 from .configuration import validate_prefix_config
@@ -31,7 +32,8 @@ from .prompt import extend_attention_mask, prefix_cache, prompt_inputs, real_pos
 
 logger = logging.getLogger(__name__)
 
-HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
+HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies",
+              "gguf_file")  # fmt: skip
 # Backbone dimensions a prefix is tied to: a prefix trained on one shape cannot run on another.
 _SHAPE_FIELDS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads")
 
@@ -70,7 +72,9 @@ class PrefixModelMixin:
         setattr(self, self.base_model_prefix, self.backbone_class(config))
         if self.prefix_method == "prefix":
             self.prefix_encoder = PrefixEncoder(config)
-            self.prefix_dropout = nn.Dropout(config.hidden_dropout_prob)
+            # Encoders share their hidden dropout with the prefix, as the reference does; decoders
+            # (GPT-2, Llama) have no such field and take it as a prefix-only setting (default 0).
+            self.prefix_dropout = nn.Dropout(getattr(config, "hidden_dropout_prob", 0.0))
         else:
             self.prompt_encoder = PromptEncoder(config)
         # Prompt init from vocabulary rows needs loaded word embeddings: from_pretrained defers it.
@@ -93,7 +97,8 @@ class PrefixModelMixin:
                 f"config), got {type(config).__name__} with model_type {getattr(config, 'model_type', None)!r}"
             )
         values = {k: v for k, v in config.to_dict().items() if k not in ("model_type", "transformers_version")}
-        return cls.config_class(**values)
+        # The attention implementation is private state that to_dict() leaves out: carry it over.
+        return cls.config_class(**values, attn_implementation=config._attn_implementation)
 
     def post_init_prefix(self) -> None:
         """Finish construction: transformers' weight init, then freeze the backbone, then the prompt init."""
@@ -106,17 +111,39 @@ class PrefixModelMixin:
     # ----------------------------------------------------------------------------------------
     # Training state
     # ----------------------------------------------------------------------------------------
+    def frozen_modules(self) -> dict[str, nn.Module]:
+        """The pretrained parts that stay frozen and out of prefix checkpoints, by attribute name:
+        the backbone (a causal LM adds its pretrained output layer)."""
+        return {self.base_model_prefix: self.base_model}
+
     def freeze_backbone(self) -> None:
         """Stop gradients to every backbone parameter; only the prefix/prompt and the head train.
 
         Called after construction *and* after ``from_pretrained`` loads weights: transformers 5
         re-creates parameters while loading, which drops a ``requires_grad=False`` set earlier.
         """
-        for parameter in self.base_model.parameters():
-            parameter.requires_grad_(False)
+        modules = self.frozen_modules()
+        for module in modules.values():
+            module.requires_grad_(False)
         # Checkpoints hold only what trains; the same set tells Trainer that, on resume, missing
         # backbone keys are expected.
-        self._keys_to_ignore_on_save = {f"{self.base_model_prefix}.{key}" for key in self.base_model.state_dict()}
+        self._keys_to_ignore_on_save = {f"{name}.{key}" for name, module in modules.items()
+                                        for key in module.state_dict()}  # fmt: skip
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
+        """transformers' gradient checkpointing, keeping the prefix cache in the checkpointed layers.
+
+        transformers drops the attention cache inside checkpointed layers, because a cache that
+        grows would be written twice when the backward pass replays a layer. Training forwards
+        here use a :class:`~prefix_models.prompt.FrozenPrefixCache`, which layers only read, so
+        it is kept (the layers' ``_can_checkpoint_with_cache``); GPT-2 also drops the cache at the
+        model level when the model's own flag is set, so the layers alone carry the flag.
+        """
+        super().gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
+        for module in self.base_model.modules():
+            if isinstance(module, GradientCheckpointingLayer):
+                module._can_checkpoint_with_cache = module.gradient_checkpointing
+        self.base_model.gradient_checkpointing = False
 
     def num_trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
@@ -241,7 +268,7 @@ class PrefixModelMixin:
                 "saving the full model (backbone included) so the checkpoint can be reloaded."
             )
             full = True
-        if not full and any(p.requires_grad for p in self.base_model.parameters()):
+        if not full and any(p.requires_grad for m in self.frozen_modules().values() for p in m.parameters()):
             logger.warning("Backbone parameters are trainable: saving the full model so nothing trained is lost.")
             full = True
         ignored = self._keys_to_ignore_on_save
@@ -277,6 +304,8 @@ class PrefixModelMixin:
             config, kwargs = cls.config_class.from_pretrained(path, return_unused_kwargs=True, **kwargs)
             kwargs.update(hub_kwargs)
         config = cls._as_prefix_config(config)
+        if "hidden_dropout_prob" in kwargs:  # the prefix dropout, also for configs without the field (decoders)
+            config.hidden_dropout_prob = kwargs.pop("hidden_dropout_prob")
         validate_prefix_config(config, cls.config_class.prefix_method)
         if cls.config_class.prefix_method == "prompt" and config.prompt_init == "text" and tokenizer is None:
             tokenizer = _try_tokenizer(path, hub_kwargs)
@@ -285,6 +314,8 @@ class PrefixModelMixin:
         if adapter_file is None:
             if not config.base_model_name_or_path:
                 config.base_model_name_or_path = os.path.abspath(path) if os.path.isdir(path) else path
+                # A GGUF base (weights dequantised on load) is found again through its file name.
+                config.base_model_gguf_file = hub_kwargs.get("gguf_file")
             model, info = super().from_pretrained(
                 path, *model_args, config=config, output_loading_info=True, _defer_prompt_init=True, **kwargs
             )
@@ -297,6 +328,9 @@ class PrefixModelMixin:
                     "pass base_model_name_or_path=... to from_pretrained"
                 )
             config.base_model_name_or_path = base
+            if getattr(config, "base_model_gguf_file", None):
+                kwargs.setdefault("gguf_file", config.base_model_gguf_file)
+                hub_kwargs = {**hub_kwargs, "gguf_file": kwargs["gguf_file"]}
             _check_base_shape(config, base, path, hub_kwargs)
             adapter_state = load_file(adapter_file)
             # The backbone's load report would call the prefix and head "newly initialised"; they
@@ -333,6 +367,8 @@ def _prefix_only_weights_file(path: str, backbone_prefix: str, hub_kwargs: dict[
     A prefix-only save holds prefix/prompt encoder tensors and no backbone tensors; a stock
     backbone checkpoint holds no encoder tensors, a full save holds both.
     """
+    if hub_kwargs.get("gguf_file"):
+        return None  # a GGUF file is a full (base) model
     lookup = {**hub_kwargs, "_raise_exceptions_for_missing_entries": False}
     try:
         if cached_file(path, SAFE_WEIGHTS_INDEX_NAME, **lookup):
@@ -357,10 +393,12 @@ def _check_base_shape(config: PreTrainedConfig, base: str, path: str, hub_kwargs
             f"the prefix checkpoint {path} needs its base model {base!r}, which could not be loaded ({error}); "
             "pass base_model_name_or_path=... to from_pretrained to point at it"
         ) from error
+    # Configs may store a field under its own name (GPT-2: n_layer for num_hidden_layers).
+    names = {field: type(config).attribute_map.get(field, field) for field in _SHAPE_FIELDS}
     mismatched = [
-        f"{field}: prefix trained for {getattr(config, field, None)}, base has {base_dict.get(field)}"
-        for field in _SHAPE_FIELDS
-        if field in base_dict and base_dict.get(field) != getattr(config, field, None)
+        f"{field}: prefix trained for {getattr(config, field, None)}, base has {base_dict.get(name)}"
+        for field, name in names.items()
+        if name in base_dict and base_dict.get(name) != getattr(config, field, None)
     ]
     if mismatched:
         raise ValueError(f"the prefix saved in {path} does not fit the base model {base!r}: " + "; ".join(mismatched))

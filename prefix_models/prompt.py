@@ -2,10 +2,13 @@
 
 Written once, for every backbone and task:
 
-* :func:`prefix_cache` turns the ``PrefixEncoder`` output into a transformers ``DynamicCache``
-  holding, for each layer, keys and values ``(batch, kv_heads, pre_seq_len, head_dim)``. Self-
-  attention appends the real tokens' keys/values to it, so every real token also attends to the
-  virtual ones.
+* :func:`prefix_cache` turns the ``PrefixEncoder`` output into a transformers cache holding, for
+  each layer, keys and values ``(batch, kv_heads, pre_seq_len, head_dim)``. Self-attention
+  appends the real tokens' keys/values to it, so every real token also attends to the virtual
+  ones. For a single forward (training, scoring) the cache is a :class:`FrozenPrefixCache`, which
+  hands the real tokens' keys/values back without storing them: a layer re-run by gradient
+  checkpointing then sees exactly the prefix again. For generation it is a ``DynamicCache`` that
+  grows token by token after the prefix.
 * :func:`extend_attention_mask` prepends ``pre_seq_len`` ones to the padding mask.
 * :func:`real_position_ids` gives the positions the backbone would use *without* a prefix.
   Passed explicitly, they stop the backbone from shifting positions by the cache length: virtual
@@ -24,8 +27,38 @@ from transformers import DynamicCache, PreTrainedConfig, PreTrainedModel
 from .encoders import kv_geometry
 
 
-def prefix_cache(prefix: torch.Tensor, batch_size: int, config: PreTrainedConfig, dropout: nn.Module) -> DynamicCache:
-    """Per-layer prefix keys/values as a ``DynamicCache``, after ``dropout``.
+class FrozenPrefixCache(DynamicCache):
+    """A cache that holds only the prefix: ``update`` returns prefix + new keys/values and stores nothing.
+
+    One forward through it is the same computation as through a ``DynamicCache`` holding the
+    prefix, but running a layer twice (gradient checkpointing recomputes layers in the backward
+    pass) gives the same result twice instead of appending the real tokens again.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._frozen = False
+
+    def freeze(self) -> FrozenPrefixCache:
+        self._frozen = True
+        return self
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args, **kwargs):
+        if not self._frozen:
+            return super().update(key_states, value_states, layer_idx, *args, **kwargs)
+        layer = self.layers[layer_idx]
+        return torch.cat([layer.keys, key_states], dim=-2), torch.cat([layer.values, value_states], dim=-2)
+
+
+def prefix_cache(
+    prefix: torch.Tensor,
+    batch_size: int,
+    config: PreTrainedConfig,
+    dropout: nn.Module,
+    into: DynamicCache | None = None,
+) -> DynamicCache:
+    """Per-layer prefix keys/values, after ``dropout``, in a :class:`FrozenPrefixCache` (or written
+    into ``into``, an empty ``DynamicCache`` that generation then grows).
 
     ``prefix`` is the ``(pre_seq_len, 2 * layers * kv_heads * head_dim)`` encoder output. Dropout
     runs on the batch-expanded prefix, so each example sees its own dropout mask.
@@ -35,10 +68,10 @@ def prefix_cache(prefix: torch.Tensor, batch_size: int, config: PreTrainedConfig
     kv = dropout(prefix.unsqueeze(0).expand(batch_size, -1, -1))
     # (batch, P, 2L, heads, head_dim) -> (2L, batch, heads, P, head_dim): entry 2i is layer i's keys.
     kv = kv.view(batch_size, pre_seq_len, 2 * num_layers, num_kv_heads, head_dim).permute(2, 0, 3, 1, 4)
-    cache = DynamicCache()
+    cache = FrozenPrefixCache() if into is None else into
     for layer in range(num_layers):
         cache.update(kv[2 * layer], kv[2 * layer + 1], layer)
-    return cache
+    return cache.freeze() if into is None else cache
 
 
 def extend_attention_mask(

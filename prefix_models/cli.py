@@ -1,0 +1,325 @@
+"""What the example scripts (``run_glue.py``, ``run_ner.py``) share: the model flags, building the
+model for a method (prefix, prompt, head-only probe or full fine-tuning), logging and output-dir
+handling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import datasets
+import transformers
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForMultipleChoice,
+    AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    HfArgumentParser,
+    PreTrainedModel,
+    Trainer,
+    TrainingArguments,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+from .auto import (
+    AutoPrefixModelForCausalLM,
+    AutoPrefixModelForMultipleChoice,
+    AutoPrefixModelForQuestionAnswering,
+    AutoPrefixModelForSequenceClassification,
+    AutoPrefixModelForTokenClassification,
+)
+
+logger = logging.getLogger(__name__)
+
+# task -> (our Auto class, the stock transformers Auto class for the baselines)
+_AUTO_CLASSES = {
+    "sequence_classification": (AutoPrefixModelForSequenceClassification, AutoModelForSequenceClassification),
+    "token_classification": (AutoPrefixModelForTokenClassification, AutoModelForTokenClassification),
+    "multiple_choice": (AutoPrefixModelForMultipleChoice, AutoModelForMultipleChoice),
+    "question_answering": (AutoPrefixModelForQuestionAnswering, AutoModelForQuestionAnswering),
+    "causal_lm": (AutoPrefixModelForCausalLM, AutoModelForCausalLM),
+}
+_PREFIX_ONLY_FLAGS = ("pre_seq_len", "prefix_projection", "prefix_hidden_size", "prompt_init", "prompt_init_text")
+
+
+@dataclass
+class ModelArguments:
+    """Which model to start from, and how to tune it."""
+
+    model_name_or_path: str = field(
+        metadata={"help": "Pretrained model: a hub id or a local directory (a saved prefix model works too)."}
+    )
+    config_name: str | None = field(default=None, metadata={"help": "Config name or path, if not the model's."})
+    tokenizer_name: str | None = field(default=None, metadata={"help": "Tokenizer name or path, if not the model's."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Where to cache hub downloads."})
+    model_revision: str = field(default="main", metadata={"help": "Hub revision (branch, tag or commit)."})
+    token: str | None = field(default=None, metadata={"help": "Hub token for private models."})
+    prefix: bool = field(
+        default=False,
+        metadata={"help": "P-tuning v2 / deep prefix tuning: trainable keys and values at every layer."},
+    )
+    prompt: bool = field(
+        default=False, metadata={"help": "Prompt tuning: trainable soft tokens before the input embeddings only."}
+    )
+    head_only: bool = field(
+        default=False,
+        metadata={"help": "Baseline: frozen backbone, train the linear head only (a linear probe)."},
+    )
+    pre_seq_len: int | None = field(
+        default=None, metadata={"help": "Number of virtual tokens (with --prefix or --prompt). Default 16."}
+    )
+    prefix_projection: bool = field(
+        default=False,
+        metadata={"help": "With --prefix: reparameterise the prefix through a 2-layer tanh MLP."},
+    )
+    prefix_hidden_size: int | None = field(
+        default=None, metadata={"help": "With --prefix_projection: the MLP's hidden width. Default 512."}
+    )
+    hidden_dropout_prob: float | None = field(
+        default=None,
+        metadata={"help": "Dropout of the backbone's hidden states and of the prefix. Default: the model's own."},
+    )
+    prompt_init: Literal["random", "vocab", "text"] | None = field(
+        default=None,
+        metadata={"help": "With --prompt: start the prompt random, from sampled vocabulary rows, or from a text."},
+    )
+    prompt_init_text: str | None = field(
+        default=None, metadata={"help": "With --prompt_init text: the text whose embeddings start the prompt."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.prefix and self.prompt:
+            raise ValueError("--prefix and --prompt are exclusive: pick one (or neither, for full fine-tuning)")
+        if self.head_only and (self.prefix or self.prompt):
+            raise ValueError("--head_only is a baseline of its own: it cannot be combined with --prefix or --prompt")
+        if self.method is None:
+            given = [f"--{name}" for name in _PREFIX_ONLY_FLAGS if getattr(self, name) not in (None, False)]
+            if given:
+                raise ValueError(f"{', '.join(given)} only apply with --prefix or --prompt")
+        elif self.method == "prompt":
+            if self.prefix_projection or self.prefix_hidden_size is not None:
+                raise ValueError("--prefix_projection / --prefix_hidden_size apply to --prefix, not --prompt")
+        elif self.prompt_init is not None or self.prompt_init_text is not None:
+            raise ValueError("--prompt_init / --prompt_init_text apply to --prompt, not --prefix")
+        if self.prompt_init == "text" and not self.prompt_init_text:
+            raise ValueError("--prompt_init text needs --prompt_init_text")
+        if self.pre_seq_len is not None and self.pre_seq_len <= 0:
+            raise ValueError(f"--pre_seq_len must be a positive integer, got {self.pre_seq_len}")
+        if self.prefix_hidden_size is not None and self.prefix_hidden_size <= 0:
+            raise ValueError(f"--prefix_hidden_size must be a positive integer, got {self.prefix_hidden_size}")
+        if self.hidden_dropout_prob is not None and not 0.0 <= self.hidden_dropout_prob < 1.0:
+            raise ValueError(f"--hidden_dropout_prob must be in [0, 1), got {self.hidden_dropout_prob}")
+
+    @property
+    def method(self) -> str | None:
+        """``"prefix"``, ``"prompt"`` or ``None`` (a baseline: full fine-tuning or head-only)."""
+        return "prefix" if self.prefix else "prompt" if self.prompt else None
+
+    @property
+    def description(self) -> str:
+        return self.method or ("head-only (frozen backbone)" if self.head_only else "full fine-tuning")
+
+    def hub_kwargs(self) -> dict[str, Any]:
+        return {"cache_dir": self.cache_dir, "revision": self.model_revision, "token": self.token}
+
+    def prefix_config_kwargs(self) -> dict[str, Any]:
+        """Config fields to pass to ``from_pretrained`` (only those the user set)."""
+        kwargs: dict[str, Any] = {}
+        if self.hidden_dropout_prob is not None:
+            kwargs["hidden_dropout_prob"] = self.hidden_dropout_prob
+        if self.method is not None:
+            values = {
+                "pre_seq_len": self.pre_seq_len,
+                "prefix_projection": self.prefix_projection or None,
+                "prefix_hidden_size": self.prefix_hidden_size,
+                "prompt_init": self.prompt_init,
+                "prompt_init_text": self.prompt_init_text,
+            }
+            kwargs.update({key: value for key, value in values.items() if value is not None})
+        return kwargs
+
+
+@dataclass
+class OutputArguments:
+    """Run options both scripts share that ``TrainingArguments`` no longer carries."""
+
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Train over a model already in output_dir instead of stopping."}
+    )
+
+
+@dataclass
+class DataArguments(OutputArguments):
+    """The data options both scripts share; each script adds its own and says what ``--data_dir``
+    and the files hold."""
+
+    dataset_name: str | None = field(default=None, metadata={"help": "A hub dataset (used when online)."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "The hub dataset's configuration."})
+    data_dir: str | None = field(default=None, metadata={"help": "A folder holding the data files."})
+    train_file: str | None = field(default=None, metadata={"help": "Training data (formats: see above)."})
+    validation_file: str | None = field(default=None, metadata={"help": "Dev data (formats: see above)."})
+    test_file: str | None = field(default=None, metadata={"help": "Data to predict on (formats: see above)."})
+    max_seq_length: int | None = field(
+        default=None, metadata={"help": "Most tokens per model input after tokenisation (default: see above)."}
+    )
+    pad_to_max_length: bool = field(
+        default=False, metadata={"help": "Pad every input to max_seq_length (default: pad each batch to its longest)."}
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only this many training examples."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only this many dev examples."})
+    max_predict_samples: int | None = field(default=None, metadata={"help": "Use only this many test examples."})
+
+    def check_sources(self) -> list[str]:
+        """Check the flags every script checks alike; set ``files`` (split -> path) and return the
+        data sources named (at most one)."""
+        files = {"train": self.train_file, "validation": self.validation_file, "test": self.test_file}
+        self.files = {split: path for split, path in files.items() if path}
+        sources = [name for name, used in (("--data_dir", self.data_dir), ("--train_file/--validation_file/"
+                   "--test_file", self.files), ("--dataset_name", self.dataset_name)) if used]  # fmt: skip
+        if len(sources) > 1:
+            raise ValueError(f"pick one data source; got {' and '.join(sources)}")
+        if self.max_seq_length is not None and self.max_seq_length <= 0:
+            raise ValueError(f"--max_seq_length must be positive, got {self.max_seq_length}")
+        for split, path in self.files.items():
+            if not os.path.isfile(path):
+                raise ValueError(f"--{split}_file {path} does not exist")
+        return sources
+
+    def sample_caps(self) -> dict[str, int | None]:
+        """``--max_*_samples`` by split."""
+        return {"train": self.max_train_samples, "validation": self.max_eval_samples, "test": self.max_predict_samples}
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in the flag help, the script's docstring as written."""
+
+
+def parse_arguments(dataclass_types: tuple, argv: list[str] | None = None, description: str | None = None) -> tuple:
+    """Parse the command line into the dataclasses, as transformers' example scripts do: a single
+    ``.json`` argument is read as the whole configuration. ``description`` heads ``--help``."""
+    parser = HfArgumentParser(dataclass_types, description=description, formatter_class=_HelpFormatter)
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def load_config(model_args: ModelArguments, **kwargs: Any) -> transformers.PreTrainedConfig:
+    """The model's config alone (cheap): used to validate inputs before any weights load."""
+    return AutoConfig.from_pretrained(
+        model_args.config_name or model_args.model_name_or_path, **model_args.hub_kwargs(), **kwargs
+    )
+
+
+def max_positions(config: transformers.PreTrainedConfig) -> int | None:
+    """How many real tokens the model's position table holds (RoBERTa reserves padding_idx + 1 slots)."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit is None:
+        return None
+    base_type = getattr(config, "base_model_type", config.model_type)
+    if base_type in ("roberta", "xlm-roberta", "camembert"):
+        limit -= (config.pad_token_id or 0) + 1
+    return limit
+
+
+def resolve_max_seq_length(requested: int | None, config: transformers.PreTrainedConfig, default: int) -> int:
+    """``--max_seq_length``, checked against the model's position table; ``default`` (capped at the
+    limit) when not given."""
+    limit = max_positions(config)
+    if requested is not None and limit is not None and requested > limit:
+        raise ValueError(f"--max_seq_length {requested} is above what the model's position table holds ({limit}); "
+                         f"use --max_seq_length {limit} or less")  # fmt: skip
+    return requested or min(default, limit or default)
+
+
+def build_model(model_args: ModelArguments, task: str, tokenizer: Any = None, **config_kwargs: Any) -> PreTrainedModel:
+    """The model for ``task`` and the method the flags ask for, with its trainable set right.
+
+    ``config_kwargs`` (``num_labels``, ``id2label``, ``problem_type``, ...) go to the config.
+    """
+    prefix_auto, stock_auto = _AUTO_CLASSES[task]
+    kwargs = {**model_args.hub_kwargs(), **model_args.prefix_config_kwargs(), **config_kwargs}
+    if model_args.config_name:
+        kwargs["config"] = AutoConfig.from_pretrained(
+            model_args.config_name, **model_args.hub_kwargs(), **config_kwargs
+        )
+        kwargs = {k: v for k, v in kwargs.items() if k not in config_kwargs}
+    if model_args.method is not None:
+        if model_args.method == "prompt" and model_args.prompt_init == "text":
+            kwargs["tokenizer"] = tokenizer
+        model = prefix_auto.from_pretrained(model_args.model_name_or_path, method=model_args.method, **kwargs)
+    else:
+        model = stock_auto.from_pretrained(model_args.model_name_or_path, **kwargs)
+        if model_args.head_only:
+            # After loading: transformers 5 re-creates parameters in from_pretrained.
+            for parameter in model.base_model.parameters():
+                parameter.requires_grad_(False)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    logger.info(
+        f"{model_args.description}: {trainable:,} trainable parameters of {total:,} ({100 * trainable / total:.3f}%)"
+    )
+    return model
+
+
+def setup_logging(training_args: TrainingArguments) -> None:
+    """Log like the transformers example scripts: INFO on the main process, warnings elsewhere."""
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    if training_args.should_log:  # the main process reports progress, as in transformers' scripts
+        transformers.utils.logging.set_verbosity_info()
+    level = training_args.get_process_log_level()
+    for name in (__name__.split(".")[0], "__main__"):
+        logging.getLogger(name).setLevel(level)
+    datasets.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(level)
+    transformers.utils.logging.enable_default_handler()
+    transformers.utils.logging.enable_explicit_format()
+
+
+def log_run_start(training_args: TrainingArguments, model_args: ModelArguments) -> None:
+    logger.warning(
+        f"Process rank: {training_args.process_index}, device: {training_args.device}, n_gpu: {training_args.n_gpu}, "
+        f"distributed: {training_args.parallel_mode.value == 'distributed'}, method: {model_args.description}"
+    )
+
+
+def train_and_save(trainer: Trainer, last_checkpoint: str | None, num_samples: int) -> dict[str, float]:
+    """Train (resuming from ``last_checkpoint``), save the model, metrics and trainer state as
+    transformers' example scripts do."""
+    train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
+    trainer.save_model()
+    metrics = {**train_result.metrics, "train_samples": num_samples}
+    trainer.log_metrics("train", metrics)
+    trainer.save_metrics("train", metrics)
+    trainer.save_state()
+    return metrics
+
+
+def resolve_checkpoint(training_args: TrainingArguments, overwrite_output_dir: bool) -> str | None:
+    """The checkpoint to resume from, refusing to train over a finished model in ``output_dir``."""
+    if training_args.resume_from_checkpoint is not None:
+        return training_args.resume_from_checkpoint
+    output_dir = training_args.output_dir
+    if not training_args.do_train or overwrite_output_dir or not os.path.isdir(output_dir):
+        return None
+    last = get_last_checkpoint(output_dir)
+    if last is not None:
+        logger.info(f"Checkpoint detected, resuming training at {last}. Pass --overwrite_output_dir to start over.")
+        return last
+    if any(name.endswith(".safetensors") for name in os.listdir(output_dir)):
+        raise ValueError(
+            f"output directory {output_dir} already holds a trained model; pass --overwrite_output_dir to train "
+            "over it, or choose another --output_dir"
+        )
+    return None

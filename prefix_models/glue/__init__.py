@@ -1,0 +1,1 @@
+"""GLUE / SuperGLUE and custom text-classification data for ``run_glue.py``: tasks, readers, features, metrics."""

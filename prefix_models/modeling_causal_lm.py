@@ -1,0 +1,174 @@
+"""Prefix tuning for decoder-only language models: training with the causal-LM loss and ``generate()``.
+
+The prefix reaches the decoder the same way it reaches an encoder (``prompt.prefix_cache``): as
+the attention cache's first ``pre_seq_len`` entries at every layer. What a decoder adds:
+
+* **Positions** come from the padding mask (``cumsum - 1``), so left-padded batches work and real
+  tokens keep the positions they have without a prefix (virtual tokens take none).
+* **Generation**: on the first step the prefix is written into the (empty) cache ``generate()``
+  hands over; later steps find it there, and the cache grows behind it token by token. The mask
+  ``generate()`` keeps covers real tokens only; the prefix part is prepended at every step.
+* **Training** uses a :class:`~prefix_models.prompt.FrozenPrefixCache` (nothing stored), so
+  gradient checkpointing recomputes layers against the same prefix.
+
+Concrete classes (``modeling_gpt2.py``, ``modeling_llama.py``) only name the backbone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import Cache, DynamicCache, GenerationMixin, PreTrainedConfig
+from transformers.loss.loss_utils import ForCausalLMLoss
+from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers.utils import can_return_tuple
+
+from .modeling_utils import PrefixModelMixin, cache_argument_name
+from .prompt import extend_attention_mask, prefix_cache
+
+_LOSS_KWARGS = ("num_items_in_batch", "ignore_index", "shift_labels")
+# transformers 5.x model outputs call the cache ``cache``; earlier 5.x releases ``past_key_values``.
+_OUTPUT_CACHE_FIELD = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
+
+
+def causal_position_ids(attention_mask: torch.Tensor, seq_len: int) -> torch.Tensor:
+    """Positions of the last ``seq_len`` tokens: the count of real tokens before each (left padding
+    gets position 1, as transformers does, and is masked anyway)."""
+    positions = attention_mask.long().cumsum(-1) - 1
+    positions = positions.masked_fill(attention_mask == 0, 1)
+    return positions[:, -seq_len:]
+
+
+def context_length(config: PreTrainedConfig) -> int | None:
+    return getattr(config, "max_position_embeddings", None)
+
+
+class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
+    """A frozen decoder and its frozen output layer, with a trainable prefix; trains with the
+    causal-LM loss on real tokens only and generates with ``generate()``."""
+
+    def __init__(self, config: PreTrainedConfig, **kwargs: Any):
+        super().__init__(config, **kwargs)
+        if self.prefix_method != "prefix":
+            raise ValueError("causal language models support prefix tuning (method='prefix') only")
+        self.lm_head = nn.Linear(self.config.hidden_size, self.config.vocab_size, bias=False)
+        self.post_init_prefix()
+
+    @classmethod
+    def can_generate(cls) -> bool:
+        # transformers looks for GenerationMixin among a class's direct bases; here it is one level up.
+        return True
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.lm_head
+
+    def set_output_embeddings(self, new_embeddings: nn.Module) -> None:
+        self.lm_head = new_embeddings
+
+    def frozen_modules(self) -> dict[str, nn.Module]:
+        # The output layer is pretrained (often tied to the input embeddings): frozen, never saved.
+        return {**super().frozen_modules(), "lm_head": self.lm_head}
+
+    def generate(self, inputs: torch.Tensor | None = None, *args: Any, **kwargs: Any):
+        """``GenerationMixin.generate`` with the prefix; the inputs are checked first, because
+        generate() would otherwise quietly drop an ``attention_mask`` that does not fit them."""
+        input_ids = inputs if inputs is not None else kwargs.get("input_ids")
+        mask = kwargs.get("attention_mask")
+        if input_ids is not None and input_ids.dim() == 2:
+            if mask is not None and tuple(mask.shape) != tuple(input_ids.shape):
+                raise ValueError(
+                    f"attention_mask must be (batch, seq_len) = {tuple(input_ids.shape)} like the input ids (the "
+                    f"prefix is added by the model); got shape {tuple(mask.shape)}"
+                )
+            limit, new = context_length(self.config), kwargs.get("max_new_tokens")
+            total = self.config.pre_seq_len + input_ids.shape[1] + (new or 0)
+            if limit is not None and new is not None and total > limit:
+                raise ValueError(
+                    f"pre_seq_len ({self.config.pre_seq_len}) + {input_ids.shape[1]} prompt tokens + max_new_tokens "
+                    f"({new}) = {total} is longer than the model's context ({limit} positions)"
+                )
+        return super().generate(inputs, *args, **kwargs)
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        use_cache: bool | None = None,
+        prefix_attention_mask: torch.Tensor | None = None,
+        logits_to_keep: int = 0,
+        **kwargs: Any,
+    ) -> CausalLMOutputWithPast:
+        """As ``GPT2LMHeadModel.forward`` / ``LlamaForCausalLM.forward``: ``labels`` (``-100`` ignored)
+        are shifted inside; ``attention_mask`` covers the real tokens (past ones included during
+        generation); ``prefix_attention_mask`` (``(batch, pre_seq_len)``) can switch virtual tokens off.
+        """
+        cache = kwargs.pop("past_key_values", cache)
+        loss_kwargs = {key: kwargs.pop(key) for key in _LOSS_KWARGS if key in kwargs}
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+        reference = input_ids if input_ids is not None else inputs_embeds
+        batch_size, seq_len = reference.shape[:2]
+        pre_seq_len = self.config.pre_seq_len
+        if use_cache is None:  # a cache is for generation; training needs none
+            use_cache = bool(self.config.use_cache) and not self.training
+        if use_cache and self.is_gradient_checkpointing and self.training and torch.is_grad_enabled():
+            use_cache = False  # a growing cache would be written twice when checkpointed layers are replayed
+
+        continuing = cache is not None and cache.get_seq_length() > 0
+        past = cache.get_seq_length() - pre_seq_len if continuing else 0
+        total = past + seq_len
+        limit = context_length(self.config)
+        if limit is not None and pre_seq_len + total > limit:
+            raise ValueError(
+                f"pre_seq_len ({pre_seq_len}) + {total} tokens = {pre_seq_len + total} is longer than the model's "
+                f"context ({limit} positions); shorten the input (or max_new_tokens) or use a shorter prefix"
+            )
+        if attention_mask is None:
+            attention_mask = torch.ones(batch_size, total, dtype=torch.long, device=reference.device)
+        elif attention_mask.dim() != 2 or tuple(attention_mask.shape) != (batch_size, total):
+            raise ValueError(
+                f"attention_mask must be (batch, past + new tokens) = ({batch_size}, {total}) for the real tokens "
+                f"(the prefix is added by the model); got shape {tuple(attention_mask.shape)}"
+            )
+        if position_ids is None:
+            position_ids = causal_position_ids(attention_mask, seq_len)
+
+        if not continuing:
+            prefix = self.prefix_encoder().to(self.base_model.get_input_embeddings().weight.dtype)
+            # generate() hands over an empty cache to fill; a plain forward makes its own.
+            into = cache if cache is not None else (DynamicCache() if use_cache else None)
+            cache = prefix_cache(prefix, batch_size, self.config, self.prefix_dropout, into=into)
+
+        outputs = self.base_model(
+            input_ids=input_ids,
+            attention_mask=extend_attention_mask(
+                attention_mask, pre_seq_len, batch_size, total, reference.device, prefix_attention_mask
+            ),
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            return_dict=True,
+            **{cache_argument_name(type(self.base_model)): cache},
+            **kwargs,
+        )
+        hidden_states = outputs.last_hidden_state
+        if logits_to_keep:
+            hidden_states = hidden_states[:, -logits_to_keep:]
+        logits = self.lm_head(hidden_states)
+        loss = None
+        if labels is not None:
+            loss = ForCausalLMLoss(logits, labels, vocab_size=self.config.vocab_size, **loss_kwargs)
+        return CausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            **{_OUTPUT_CACHE_FIELD: cache if use_cache else None},
+        )

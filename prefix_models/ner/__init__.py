@@ -1,0 +1,1 @@
+"""CoNLL-style sequence-labelling data for ``run_ner.py``: readers, tag schemes, windows, alignment, seqeval."""

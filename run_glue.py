@@ -1,0 +1,180 @@
+#!/usr/bin/env python
+"""Prefix tuning (P-tuning v2), prompt tuning and their baselines on GLUE, SuperGLUE or your own
+text-classification data, with the stock transformers ``Trainer``.
+
+Shaped like transformers' ``examples/pytorch/text-classification/run_glue.py``::
+
+    python run_glue.py --model_name_or_path roberta-large --task_name rte --prefix --pre_seq_len 128 \\
+        --learning_rate 5e-3 --num_train_epochs 100 --do_train --do_eval --output_dir out
+
+``--prefix`` or ``--prompt`` pick the method; neither is full fine-tuning, ``--head_only`` a linear
+probe on the frozen backbone. Data comes from the hub (``--task_name``), the official downloads
+(``--data_dir``) or csv/tsv/json(l) files (``--train_file`` ...) with named text and label columns.
+Inputs longer than ``--max_seq_length`` (default 128, or the model's limit if smaller) are
+truncated. A single ``.json`` argument is read as the whole configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from transformers import (
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+    default_data_collator,
+    set_seed,
+)
+
+from prefix_models.callbacks import BestMetricCallback
+from prefix_models.cli import (
+    DataArguments,
+    ModelArguments,
+    build_model,
+    load_config,
+    log_run_start,
+    parse_arguments,
+    resolve_checkpoint,
+    resolve_max_seq_length,
+    setup_logging,
+    train_and_save,
+)
+from prefix_models.glue.data import check_splits, load_from_data_dir, load_from_files, load_from_hub
+from prefix_models.glue.features import MultipleChoiceCollator, metrics_function, tokenize, write_predictions
+from prefix_models.glue.tasks import MULTIPLE_CHOICE, REGRESSION, TASKS, get_task
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DataTrainingArguments(DataArguments):
+    """What data to train and evaluate on, and how to cut it into model inputs."""
+
+    task_name: str | None = field(default=None, metadata={"help": f"The task to train on, one of: {', '.join(TASKS)}."})
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "The official download: a GLUE TSV folder (train.tsv, dev.tsv, test.tsv) or a SuperGLUE "
+                          "folder (train.jsonl, val.jsonl, test.jsonl), or the root folder holding the task's folder."},
+    )  # fmt: skip
+    text_column_names: str | None = field(
+        default=None,
+        metadata={"help": "With data files: one or two comma-separated text columns. Default: sentence1,sentence2, "
+                          "sentence, or the only non-label columns."},
+    )  # fmt: skip
+    label_column_name: str = field(default="label", metadata={"help": "With data files: the label column."})
+
+    def __post_init__(self) -> None:
+        self.check_sources()
+        if self.task_name is not None:
+            get_task(self.task_name)  # fails early on an unknown task
+        elif not self.files and self.dataset_name is None:
+            raise ValueError(
+                f"name a task (--task_name, one of: {', '.join(TASKS)}) or give data files (--train_file ...)"
+            )
+
+
+def load_data(data_args: DataTrainingArguments, model_args: ModelArguments):
+    """The splits, the task spec and the benchmark format the data came in."""
+    spec = get_task(data_args.task_name) if data_args.task_name else None
+    if data_args.data_dir:
+        data, benchmark = load_from_data_dir(spec, data_args.data_dir)
+    elif data_args.files:
+        columns = data_args.text_column_names.split(",") if data_args.text_column_names else None
+        data, spec = load_from_files(spec, data_args.files, columns, data_args.label_column_name)
+        benchmark = "custom"
+    else:
+        if spec is None:
+            raise ValueError("--dataset_name needs --task_name to know how to read and score it")
+        data = load_from_hub(spec, data_args.dataset_name, data_args.dataset_config_name,
+                             cache_dir=model_args.cache_dir, token=model_args.token)  # fmt: skip
+        benchmark = spec.benchmark
+    return data, spec, benchmark
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    model_args, data_args, training_args = parse_arguments((ModelArguments, DataTrainingArguments, TrainingArguments),
+                                                           argv, description=__doc__)  # fmt: skip
+    setup_logging(training_args)
+    log_run_start(training_args, model_args)
+    last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)
+
+    # Everything about the data and the flags is checked before any weights load.
+    data, spec, benchmark = load_data(data_args, model_args)
+    check_splits(spec, data, {"train": training_args.do_train, "validation": training_args.do_eval,
+                              "test": training_args.do_predict})  # fmt: skip
+    max_seq_length = resolve_max_seq_length(data_args.max_seq_length, load_config(model_args), default=128)
+
+    set_seed(training_args.seed)
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.tokenizer_name or model_args.model_name_or_path, **model_args.hub_kwargs()
+    )
+    max_seq_length = min(max_seq_length, tokenizer.model_max_length)
+    config_kwargs = {"num_labels": spec.num_labels}
+    if spec.kind == REGRESSION:
+        config_kwargs["problem_type"] = "regression"
+    elif spec.kind != MULTIPLE_CHOICE:
+        config_kwargs["id2label"] = dict(enumerate(spec.labels))
+        config_kwargs["label2id"] = {label: i for i, label in enumerate(spec.labels)}
+    model = build_model(model_args, spec.model_task, tokenizer=tokenizer, **config_kwargs)
+
+    limits = data_args.sample_caps()
+    features = {}
+    with training_args.main_process_first(desc="dataset map pre-processing"):
+        for split, dataset in data.items():
+            cap = limits.get(split.split("_")[0])
+            if cap is not None:
+                dataset = dataset.select(range(min(cap, len(dataset))))
+            features[split] = tokenize(spec, dataset, tokenizer, max_seq_length, data_args.pad_to_max_length)
+
+    if spec.kind == MULTIPLE_CHOICE:
+        collator = MultipleChoiceCollator(tokenizer)
+    elif data_args.pad_to_max_length:
+        collator = default_data_collator
+    else:
+        collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if training_args.fp16 else None)
+    best = BestMetricCallback(spec.best_metric)
+    eval_split = features.get("validation")
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=features.get("train") if training_args.do_train else None,
+        eval_dataset=eval_split if training_args.do_eval else None,
+        processing_class=tokenizer,
+        data_collator=collator,
+        compute_metrics=metrics_function(spec, eval_split) if eval_split is not None else None,
+        callbacks=[best],
+    )
+
+    results: dict[str, float] = {}
+    if training_args.do_train:
+        results.update(train_and_save(trainer, last_checkpoint, len(features["train"])))
+
+    if training_args.do_eval:
+        logger.info("*** Evaluate ***")
+        for split in [s for s in features if s.startswith("validation")]:
+            trainer.compute_metrics = metrics_function(spec, features[split])
+            prefix = "eval" if split == "validation" else f"eval_{split.removeprefix('validation_')}"
+            metrics = trainer.evaluate(eval_dataset=features[split], metric_key_prefix=prefix)
+            metrics[f"{prefix}_samples"] = len(features[split])
+            if split == "validation":
+                metrics.update(best.best)
+            trainer.log_metrics("eval", metrics)
+            trainer.save_metrics("eval", metrics)
+            results.update(metrics)
+
+    if training_args.do_predict:
+        logger.info("*** Predict ***")
+        for split in [s for s in features if s.startswith("test")]:
+            dataset = features[split]
+            logits = trainer.predict(dataset.remove_columns("labels"), metric_key_prefix="predict").predictions
+            if trainer.is_world_process_zero():
+                for path in write_predictions(spec, data[split].select(range(len(dataset))), logits,
+                                              training_args.output_dir, split, benchmark):  # fmt: skip
+                    logger.info(f"Predictions written to {path}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

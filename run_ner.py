@@ -1,0 +1,259 @@
+#!/usr/bin/env python
+"""Prefix tuning (P-tuning v2), prompt tuning and their baselines for named-entity recognition and
+other word-level tagging, with the stock transformers ``Trainer``, scored with seqeval.
+
+Shaped like transformers' ``examples/pytorch/token-classification/run_ner.py``::
+
+    python run_ner.py --model_name_or_path bert-base-cased --data_dir conll2003/ --prefix --pre_seq_len 16 \\
+        --learning_rate 1e-2 --num_train_epochs 30 --do_train --do_eval --do_predict --output_dir out
+
+``--prefix`` or ``--prompt`` pick the method; neither is full fine-tuning, ``--head_only`` a linear
+probe on the frozen backbone. Data comes from CoNLL column files (``--data_dir`` or ``--train_file``
+...): one token per line, whitespace- or tab-separated columns, the tag last (or ``--tag_column``),
+blank lines between sentences; or json lines of ``{"tokens": [...], "ner_tags": [...]}``; or the hub
+(``--dataset_name`` / ``--task_name``). Sentences longer than ``--max_seq_length`` sub-words
+(default: the model's limit, at most 512) are split into windows of whole words, so every word gets
+a prediction. Scores: seqeval, strict mode. A single ``.json`` argument is read as the whole
+configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer, TrainingArguments, set_seed
+
+from prefix_models.callbacks import BestMetricCallback
+from prefix_models.cli import (
+    DataArguments,
+    ModelArguments,
+    build_model,
+    load_config,
+    log_run_start,
+    parse_arguments,
+    resolve_checkpoint,
+    resolve_max_seq_length,
+    setup_logging,
+    train_and_save,
+)
+from prefix_models.ner.data import (
+    HUB_TASKS,
+    SPLIT_FLAGS,
+    check_labels,
+    check_tags,
+    data_dir_files,
+    detect_scheme,
+    label_list_from,
+    load_from_hub,
+    name_label_ids,
+    read_file,
+    read_label_file,
+    to_datasets,
+)
+from prefix_models.ner.features import metrics_function, predicted_tags, tokenize, write_conll
+
+logger = logging.getLogger(__name__)
+ROBERTA_LIKE = ("roberta", "xlm-roberta", "camembert", "longformer", "gpt2", "bloom", "deberta")
+
+
+@dataclass
+class DataTrainingArguments(DataArguments):
+    """What data to train and evaluate on, and how to cut it into model inputs."""
+
+    task_name: str | None = field(
+        default=None,
+        metadata={"help": f"A reference task on the hub (one of: {', '.join(HUB_TASKS)}); same as --dataset_name."},
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "A folder of CoNLL files: train.txt, dev.txt or valid.txt, test.txt (also eng.train/"
+                          "eng.testa/eng.testb, *.conll, *.jsonl)."},
+    )  # fmt: skip
+    tag_column: int = field(
+        default=-1,
+        metadata={"help": "CoNLL files: which column holds the tag (0 is the token; -1, the default, is the last)."},
+    )
+    text_column_name: str = field(default="tokens", metadata={"help": "json / hub data: the list-of-words column."})
+    label_column_name: str = field(default="ner_tags", metadata={"help": "json / hub data: the list-of-tags column."})
+    label_names_file: str | None = field(
+        default=None,
+        metadata={"help": "A file with one label per line: the label list (default: the tags found in the data). "
+                          "Integer tags in the data are read as indices into it."},
+    )  # fmt: skip
+    tag_scheme: Literal["auto", "IOB1", "IOB2", "BIOES"] = field(
+        default="auto",
+        metadata={"help": "The tagging scheme, used to check the tags and for strict seqeval scoring. Default: "
+                          "detected from the data."},
+    )  # fmt: skip
+    label_all_tokens: bool = field(
+        default=False,
+        metadata={"help": "Train on every sub-word of a word (B- becomes I- after the first) instead of the first."},
+    )
+    return_entity_level_metrics: bool = field(
+        default=False, metadata={"help": "Report precision/recall/F1 per entity type as well as overall."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.task_name is not None:
+            if self.task_name not in HUB_TASKS:
+                raise ValueError(f"--task_name {self.task_name!r} is not a known task; choose from {list(HUB_TASKS)} "
+                                 "or give --dataset_name / data files")  # fmt: skip
+            if self.dataset_name is not None and self.dataset_name != self.task_name:
+                raise ValueError("give --task_name or --dataset_name, not both")
+            self.dataset_name = self.task_name
+        if not self.check_sources():
+            raise ValueError("give data: --data_dir, --train_file/--validation_file/--test_file, or --dataset_name")
+        if self.data_dir:
+            self.files = data_dir_files(self.data_dir)
+
+
+def trained_labels(config) -> list[str] | None:
+    """The label list a fine-tuned token classifier was saved with (None for a base model)."""
+    id2label = getattr(config, "id2label", None) or {}
+    labels = [id2label[i] for i in sorted(id2label)]
+    if not labels or all(label == f"LABEL_{i}" for i, label in enumerate(labels)):
+        return None
+    return labels
+
+
+def load_data(data_args: DataTrainingArguments, model_args: ModelArguments, needed: dict[str, bool]):
+    """The sentences of each split the ``--do_*`` flags need (labelled where scored)."""
+    if data_args.files:
+        splits = {split: read_file(path, split, data_args.tag_column, data_args.text_column_name,
+                                   data_args.label_column_name)
+                  for split, path in data_args.files.items() if needed[split]}  # fmt: skip
+    else:
+        splits = load_from_hub(
+            data_args.dataset_name,
+            data_args.dataset_config_name,
+            data_args.text_column_name,
+            data_args.label_column_name,
+            cache_dir=model_args.cache_dir,
+            token=model_args.token,
+        )
+        splits = {split: sentences for split, sentences in splits.items() if needed.get(split)}  # fmt: skip
+    for split, wanted in needed.items():
+        flag = {"train": "--do_train", "validation": "--do_eval", "test": "--do_predict"}[split]
+        if wanted and split not in splits:
+            raise ValueError(f"{flag} needs {SPLIT_FLAGS[split]} (or a {split} split in --data_dir / the dataset)")
+        if wanted and split != "test" and any(s.tags is None for s in splits[split]):
+            raise ValueError(f"{flag}: {splits[split][0].source} has no tag column to train or score on")
+    caps = data_args.sample_caps()
+    return {split: sentences[: caps[split]] if caps[split] else sentences for split, sentences in splits.items()}
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    model_args, data_args, training_args = parse_arguments((ModelArguments, DataTrainingArguments, TrainingArguments),
+                                                           argv, description=__doc__)  # fmt: skip
+    setup_logging(training_args)
+    log_run_start(training_args, model_args)
+    last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)
+
+    # Everything about the data and the flags is checked before any weights load.
+    needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
+    splits = load_data(data_args, model_args, needed)
+    if not splits:
+        raise ValueError("nothing to do: pass --do_train, --do_eval and/or --do_predict")
+    config = load_config(model_args)
+    labelled = [s for sentences in splits.values() for s in sentences if s.tags is not None]
+    saved_labels = trained_labels(config)
+    if data_args.label_names_file:
+        labels, origin = read_label_file(data_args.label_names_file), f"in {data_args.label_names_file}"
+        name_label_ids(splits, labels)
+    elif saved_labels and not training_args.do_train:
+        labels, origin = saved_labels, f"the model {model_args.model_name_or_path} was trained with"
+    else:
+        labels, origin = label_list_from(splits.get("train", labelled)), "found in the training data"
+        if saved_labels and set(labels) <= set(saved_labels):
+            labels = saved_labels  # continue training a tagger: keep its head's label order
+    if len(labels) < 2:
+        raise ValueError(f"tagging needs at least two labels; the data has only {labels}")
+    check_labels(splits, labels, origin)
+    if data_args.tag_scheme != "auto":
+        scheme = data_args.tag_scheme
+    elif labelled:
+        scheme = detect_scheme(labelled)
+    else:
+        scheme = "BIOES" if any(label[:2] in ("S-", "E-") for label in labels) else "IOB2"
+    check_tags(labelled, scheme)
+    logger.info(f"{len(labels)} labels ({scheme}): {', '.join(labels)}")
+    max_seq_length = resolve_max_seq_length(data_args.max_seq_length, config, default=512)
+
+    set_seed(training_args.seed)
+    base_type = getattr(config, "base_model_type", config.model_type)
+    tokenizer_kwargs = {"add_prefix_space": True} if base_type in ROBERTA_LIKE else {}
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.tokenizer_name or model_args.model_name_or_path, **model_args.hub_kwargs(), **tokenizer_kwargs
+    )
+    if not tokenizer.is_fast:
+        raise ValueError("run_ner.py needs a fast tokenizer (it aligns sub-words to words with word_ids)")
+    max_seq_length = min(max_seq_length, tokenizer.model_max_length)
+    label_to_id = {label: i for i, label in enumerate(labels)}
+    model = build_model(model_args, "token_classification", tokenizer=tokenizer, num_labels=len(labels),
+                        id2label=dict(enumerate(labels)), label2id=label_to_id)  # fmt: skip
+
+    sentences = to_datasets(splits)
+    features = {}
+    with training_args.main_process_first(desc="dataset map pre-processing"):
+        for split, dataset in sentences.items():
+            features[split] = tokenize(dataset, tokenizer, label_to_id, max_seq_length, data_args.label_all_tokens,
+                                       data_args.pad_to_max_length)  # fmt: skip
+            if len(features[split]) > len(dataset):
+                logger.info(f"{split}: {len(dataset)} sentences -> {len(features[split])} windows of "
+                            f"<= {max_seq_length} sub-words")  # fmt: skip
+
+    def metrics_for(split: str):
+        return metrics_function(features[split], sentences[split], labels, scheme,
+                                data_args.return_entity_level_metrics)  # fmt: skip
+
+    best = BestMetricCallback("f1")
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=features.get("train"),
+        eval_dataset=features.get("validation"),
+        processing_class=tokenizer,
+        data_collator=DataCollatorForTokenClassification(
+            tokenizer, pad_to_multiple_of=8 if training_args.fp16 or training_args.bf16 else None
+        ),
+        compute_metrics=metrics_for("validation") if "validation" in features else None,
+        callbacks=[best],
+    )
+
+    results: dict[str, float] = {}
+    if training_args.do_train:
+        results.update(train_and_save(trainer, last_checkpoint, len(sentences["train"])))
+
+    if training_args.do_eval:
+        logger.info("*** Evaluate ***")
+        metrics = trainer.evaluate()
+        metrics.update({"eval_samples": len(sentences["validation"]), **best.best})
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+        results.update(metrics)
+
+    if training_args.do_predict:
+        logger.info("*** Predict ***")
+        test = sentences["test"]
+        gold = all(test["tags"])  # score the predictions when the test file has tags
+        trainer.compute_metrics = metrics_for("test") if gold else None
+        dataset = features["test"] if gold else features["test"].remove_columns("labels")
+        output = trainer.predict(dataset, metric_key_prefix="predict")
+        predicted = predicted_tags(features["test"], output.predictions, test, labels)
+        if gold:
+            metrics = {**output.metrics, "predict_samples": len(test)}
+            trainer.log_metrics("predict", metrics)
+            trainer.save_metrics("predict", metrics)
+            results.update(metrics)
+        if trainer.is_world_process_zero():
+            path = os.path.join(training_args.output_dir, "predictions.txt")
+            write_conll(path, test, predicted)
+            logger.info(f"Predictions written to {path} (token, gold, predicted)")
+    return results
+
+
+if __name__ == "__main__":
+    main()

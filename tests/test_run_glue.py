@@ -1,0 +1,204 @@
+"""End-to-end runs of run_glue.py on tiny models and small files in the official formats."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import FIXTURES, minilm
+from safetensors.torch import load_file
+
+import run_glue
+
+ROOT = Path(__file__).resolve().parents[1]
+GLUE = FIXTURES / "glue_data"
+SUPER_GLUE = FIXTURES / "super_glue_data"
+
+
+def run(model: Path, output_dir: Path, *args: str) -> dict:
+    argv = [
+        "--model_name_or_path", str(model), "--output_dir", str(output_dir), "--use_cpu", "--report_to", "none",
+        "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "8", "--seed", "0",
+        "--save_strategy", "no", "--disable_tqdm", "true", *args,
+    ]  # fmt: skip
+    return run_glue.main(argv)
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
+def count_rows(path: Path) -> int:
+    return len([line for line in lines(path) if line.strip()]) - (0 if path.suffix == ".jsonl" else 1)
+
+
+GLUE_CASES = {
+    # task: (metric keys, submission file, extra flags)
+    "cola": (["eval_matthews_correlation"], "CoLA.tsv", ["--prefix"]),
+    "sst2": (["eval_accuracy"], "SST-2.tsv", ["--prompt"]),
+    "mrpc": (["eval_accuracy", "eval_f1", "eval_combined_score"], "MRPC.tsv", ["--prefix", "--prefix_projection"]),
+    "qqp": (["eval_accuracy", "eval_f1"], "QQP.tsv", ["--prefix"]),
+    "stsb": (["eval_pearson", "eval_spearmanr"], "STS-B.tsv", ["--prefix"]),
+    "mnli": (["eval_accuracy", "eval_mismatched_accuracy"], "MNLI-m.tsv", ["--prefix"]),
+    "qnli": (["eval_accuracy"], "QNLI.tsv", ["--head_only"]),
+    "rte": (["eval_accuracy"], "RTE.tsv", []),
+    "wnli": (["eval_accuracy"], "WNLI.tsv", ["--prompt", "--prompt_init", "vocab"]),
+}
+
+
+@pytest.mark.parametrize("task", GLUE_CASES)
+def test_glue_tasks_from_the_official_tsv_files(task, tiny_model, tmp_path):
+    metric_keys, submission, flags = GLUE_CASES[task]
+    results = run(tiny_model, tmp_path, "--task_name", task, "--data_dir", str(GLUE), "--do_train", "--do_eval",
+                  "--do_predict", "--num_train_epochs", "1", "--eval_strategy", "epoch", *flags)  # fmt: skip
+    for key in metric_keys:
+        assert key in results
+    for name in ("all_results.json", "eval_results.json", "train_results.json", "trainer_state.json"):
+        assert (tmp_path / name).is_file(), name
+    all_results = json.loads((tmp_path / "all_results.json").read_text())
+    assert set(metric_keys) <= set(all_results) and "best_epoch" in all_results
+    folder = GLUE / {"sst2": "SST-2", "stsb": "STS-B", "cola": "CoLA"}.get(task, task.upper())
+    test_file = folder / ("test_matched.tsv" if task == "mnli" else "test.tsv")
+    assert count_rows(tmp_path / submission) == count_rows(test_file)
+    assert count_rows(tmp_path / f"predict_results_{task}.txt") == count_rows(test_file)
+    if task == "mnli":
+        assert count_rows(tmp_path / "MNLI-mm.tsv") == count_rows(folder / "test_mismatched.tsv")
+        predicted = {line.split("\t")[1] for line in lines(tmp_path / "MNLI-m.tsv")[1:]}
+        assert predicted <= {"entailment", "neutral", "contradiction"}
+
+
+SUPER_GLUE_CASES = {
+    "boolq": (["eval_accuracy"], ["--prefix"]),
+    "cb": (["eval_accuracy", "eval_macro_f1"], ["--prefix"]),
+    "copa": (["eval_accuracy"], ["--prefix"]),
+    "rte": (["eval_accuracy"], ["--prompt"]),
+    "wic": (["eval_accuracy"], ["--prefix"]),
+    "wsc": (["eval_accuracy"], ["--prefix"]),
+    "multirc": (["eval_f1a", "eval_exact_match"], ["--prefix"]),
+    "record": (["eval_f1", "eval_exact_match"], ["--prefix"]),
+}
+
+
+@pytest.mark.parametrize("task", SUPER_GLUE_CASES)
+def test_superglue_tasks_from_the_official_jsonl_files(task, tiny_model, tmp_path):
+    metric_keys, flags = SUPER_GLUE_CASES[task]
+    results = run(tiny_model, tmp_path, "--task_name", task, "--data_dir", str(SUPER_GLUE), "--do_train",
+                  "--do_eval", "--do_predict", "--num_train_epochs", "1", *flags)  # fmt: skip
+    for key in metric_keys:
+        assert 0.0 <= results[key] <= 1.0
+    folder = {"boolq": "BoolQ", "cb": "CB", "copa": "COPA", "rte": "RTE", "wic": "WiC", "wsc": "WSC",
+              "multirc": "MultiRC", "record": "ReCoRD"}[task]  # fmt: skip
+    test_records = [json.loads(line) for line in lines(SUPER_GLUE / folder / "test.jsonl")]
+    submitted = [json.loads(line) for line in lines(tmp_path / f"{folder}.jsonl")]
+    if task == "multirc":
+        assert [r["idx"] for r in submitted] == [r["idx"] for r in test_records]
+        for ours, theirs in zip(submitted, test_records, strict=True):
+            expected = [[a["idx"] for a in q["answers"]] for q in theirs["passage"]["questions"]]
+            got = [[a["idx"] for a in q["answers"]] for q in ours["passage"]["questions"]]
+            assert got == expected
+            assert all(a["label"] in (0, 1) for q in ours["passage"]["questions"] for a in q["answers"])
+    elif task == "record":
+        queries = {q["idx"]: record for record in test_records for q in record["qas"]}
+        assert sorted(r["idx"] for r in submitted) == sorted(queries)
+        for answer in submitted:
+            assert answer["label"] in queries[answer["idx"]]["passage"]["text"]  # a passage entity
+    else:
+        assert [r["idx"] for r in submitted] == [r["idx"] for r in test_records]
+        allowed = {"boolq": {True, False}, "wic": {True, False}, "wsc": {True, False}, "copa": {0, 1},
+                   "cb": {"entailment", "contradiction", "neutral"},
+                   "rte": {"entailment", "not_entailment"}}[task]  # fmt: skip
+        assert {r["label"] for r in submitted} <= allowed
+
+
+def write_sentiment_csv(path: Path, n: int, seed: int) -> None:
+    """A toy sentiment task a tiny model can learn: the sentiment word starts the sentence."""
+    rng = random.Random(seed)
+    positive, negative = "good great fun loved brilliant".split(), "bad awful boring dull weak".split()
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "sentence", "label"])
+        for i in range(n):
+            label = rng.choice(["positive", "negative"])
+            word = rng.choice(positive if label == "positive" else negative)
+            writer.writerow([i, f"{word} {word} movie , the plot was {rng.choice(['long', 'slow', 'fine'])}", label])
+
+
+@pytest.fixture(scope="module")
+def sentiment_files(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("sentiment")
+    files = {"train": root / "train.csv", "validation": root / "dev.csv", "test": root / "test.csv"}
+    for path, (n, seed) in zip(files.values(), [(96, 0), (48, 1), (16, 2)], strict=True):
+        write_sentiment_csv(path, n, seed)
+    return files
+
+
+def file_args(files: dict[str, Path]) -> list[str]:
+    return [arg for split, path in files.items() for arg in (f"--{split}_file", str(path))]
+
+
+@pytest.mark.parametrize(
+    "method_flags, learning_rate, epochs, pretrained",
+    [
+        # A frozen *random* backbone gives a prefix little to work with, so the prefix methods
+        # are checked on a real pretrained BERT; full fine-tuning learns even from random weights.
+        (["--prefix", "--pre_seq_len", "8"], "2e-2", "6", True),
+        (["--prompt", "--pre_seq_len", "8", "--prompt_init", "text", "--prompt_init_text", "movie review"],
+         "2e-2", "6", True),
+        ([], "1e-3", "4", False),
+    ],
+    ids=["prefix", "prompt", "full-fine-tuning"],
+)  # fmt: skip
+def test_a_learnable_csv_task_is_learned(
+    method_flags, learning_rate, epochs, pretrained, tiny_model, sentiment_files, tmp_path
+):
+    model = minilm() if pretrained else tiny_model
+    results = run(model, tmp_path, *file_args(sentiment_files), "--do_train", "--do_eval", "--do_predict",
+                  "--learning_rate", learning_rate, "--num_train_epochs", epochs, "--eval_strategy", "epoch",
+                  "--max_seq_length", "32", *method_flags)  # fmt: skip
+    assert results["eval_accuracy"] >= 0.9
+    assert results["best_eval_accuracy"] >= results["eval_accuracy"]
+    predictions = lines(tmp_path / "predict_results_custom.txt")
+    assert len(predictions) == 17 and {p.split("\t")[1] for p in predictions[1:]} <= {"positive", "negative"}
+
+
+def test_json_files_named_columns_and_head_only(tiny_model, tmp_path):
+    rows = [{"review": f"{w} film", "stars": "high" if w in ("good", "great") else "low", "extra": 1}
+            for w in ["good", "bad", "great", "awful"] * 4]  # fmt: skip
+    for name in ("train.json", "dev.json"):
+        (tmp_path / name).write_text("\n".join(json.dumps(row) for row in rows))
+    out = tmp_path / "out"
+    results = run(tiny_model, out, "--train_file", str(tmp_path / "train.json"), "--validation_file",
+                  str(tmp_path / "dev.json"), "--text_column_names", "review", "--label_column_name", "stars",
+                  "--head_only", "--do_train", "--do_eval", "--num_train_epochs", "1")  # fmt: skip
+    assert "eval_accuracy" in results
+    saved = load_file(out / "model.safetensors")
+    base = load_file(tiny_model / "model.safetensors")
+    backbone = {k: v for k, v in saved.items() if k.startswith("bert.")}
+    assert backbone and all(torch.equal(v, base[k.removeprefix("bert.")]) for k, v in backbone.items())
+    assert json.loads((out / "config.json").read_text())["id2label"] == {"0": "high", "1": "low"}
+
+
+def test_a_single_json_argument_is_the_configuration(tiny_model, sentiment_files, tmp_path):
+    config = {"model_name_or_path": str(tiny_model), "output_dir": str(tmp_path / "out"), "use_cpu": True,
+              "report_to": "none", "train_file": str(sentiment_files["train"]),
+              "validation_file": str(sentiment_files["validation"]), "do_eval": True, "prompt": True,
+              "pre_seq_len": 3, "max_eval_samples": 10}  # fmt: skip
+    (tmp_path / "args.json").write_text(json.dumps(config))
+    results = run_glue.main([str(tmp_path / "args.json")])
+    assert results["eval_samples"] == 10
+
+
+def test_help_documents_every_flag():
+    text = subprocess.run([sys.executable, str(ROOT / "run_glue.py"), "--help"], capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+    for flag in ("--prefix", "--prompt", "--pre_seq_len", "--prefix_projection", "--prefix_hidden_size",
+                 "--hidden_dropout_prob", "--prompt_init", "--prompt_init_text", "--head_only", "--task_name",
+                 "--data_dir", "--train_file", "--text_column_names", "--max_seq_length"):  # fmt: skip
+        assert flag in text, flag
+    assert "boolq" in text and "P-tuning v2" in text

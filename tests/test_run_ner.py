@@ -1,0 +1,172 @@
+"""End-to-end runs of run_ner.py on tiny models and the toy CoNLL / json-lines fixtures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, minilm
+from seqeval.metrics import f1_score
+from seqeval.scheme import IOB2
+
+import run_ner
+from prefix_models.ner.data import read_conll
+
+ROOT = Path(__file__).resolve().parents[1]
+NER = FIXTURES / "ner_data"
+
+
+def run(model: Path, output_dir: Path, *args: str) -> dict:
+    argv = [
+        "--model_name_or_path", str(model), "--output_dir", str(output_dir), "--use_cpu", "--report_to", "none",
+        "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16", "--seed", "0",
+        "--save_strategy", "no", "--disable_tqdm", "true", *args,
+    ]  # fmt: skip
+    return run_ner.main(argv)
+
+
+def prediction_rows(path: Path) -> list[list[list[str]]]:
+    sentences, current = [], []
+    for line in path.read_text().splitlines():
+        if line:
+            current.append(line.split(" "))
+        elif current:
+            sentences.append(current)
+            current = []
+    return sentences + ([current] if current else [])
+
+
+def test_conll_data_dir_prefix_with_windows(tiny_model, tmp_path):
+    # --max_seq_length 12 splits the 60-word test sentence (and longer train sentences) into windows.
+    results = run(tiny_model, tmp_path, "--data_dir", str(NER), "--prefix", "--pre_seq_len", "4", "--do_train",
+                  "--do_eval", "--do_predict", "--num_train_epochs", "1", "--eval_strategy", "epoch",
+                  "--max_seq_length", "12", "--return_entity_level_metrics")  # fmt: skip
+    for key in ("eval_precision", "eval_recall", "eval_f1", "eval_accuracy", "eval_PER_f1", "eval_LOC_number",
+                "predict_f1", "best_eval_f1", "best_epoch"):  # fmt: skip
+        assert key in results, key
+    assert results["eval_LOC_number"] == sum(tag == "B-LOC" for s in read_conll(NER / "dev.txt") for tag in s.tags)
+    for name in ("all_results.json", "eval_results.json", "predict_results.json", "trainer_state.json",
+                 "config.json", "predictions.txt"):  # fmt: skip
+        assert (tmp_path / name).is_file(), name
+    # Every word of every test sentence is predicted exactly once, in order, with its gold tag beside it.
+    test = read_conll(NER / "test.txt")
+    rows = prediction_rows(tmp_path / "predictions.txt")
+    assert [[r[0] for r in sentence] for sentence in rows] == [s.tokens for s in test]
+    assert [[r[1] for r in sentence] for sentence in rows] == [s.tags for s in test]
+    # The file re-scores with seqeval to the reported number.
+    rescored = f1_score([[r[1] for r in s] for s in rows], [[r[2] for r in s] for s in rows], mode="strict",
+                        scheme=IOB2)  # fmt: skip
+    assert rescored == pytest.approx(results["predict_f1"])
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["id2label"] == {"0": "O", "1": "B-LOC", "2": "B-MISC", "3": "I-MISC", "4": "B-PER"}
+
+
+def test_json_lines_files_prompt_and_label_all_tokens(tiny_model, tmp_path):
+    results = run(tiny_model, tmp_path, "--train_file", str(NER / "train.jsonl"), "--validation_file",
+                  str(NER / "dev.jsonl"), "--prompt", "--pre_seq_len", "3", "--label_all_tokens", "--do_train",
+                  "--do_eval", "--num_train_epochs", "1", "--max_eval_samples", "10")  # fmt: skip
+    assert results["eval_samples"] == 10 and 0.0 <= results["eval_f1"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    "method_flags, learning_rate, epochs, pretrained",
+    [
+        (["--prefix", "--pre_seq_len", "8"], "1e-2", "8", True),
+        ([], "5e-3", "8", False),
+    ],
+    ids=["prefix", "full-fine-tuning"],
+)
+def test_the_toy_ner_task_is_learned(method_flags, learning_rate, epochs, pretrained, tiny_model, tmp_path):
+    model = minilm() if pretrained else tiny_model
+    results = run(model, tmp_path, "--data_dir", str(NER), "--do_train", "--do_eval", "--do_predict",
+                  "--learning_rate", learning_rate, "--num_train_epochs", epochs, "--eval_strategy", "epoch",
+                  *method_flags)  # fmt: skip
+    assert results["eval_f1"] >= 0.9 and results["predict_f1"] >= 0.9
+    assert results["best_eval_f1"] >= results["eval_f1"]
+
+
+def test_roberta_prefix_on_pre_split_words(tiny_roberta_model, tmp_path):
+    results = run(tiny_roberta_model, tmp_path, "--data_dir", str(NER), "--prefix", "--pre_seq_len", "4",
+                  "--do_train", "--do_predict", "--num_train_epochs", "1", "--max_seq_length", "16")  # fmt: skip
+    assert "predict_f1" in results
+    rows = prediction_rows(tmp_path / "predictions.txt")
+    assert [[r[0] for r in sentence] for sentence in rows] == [s.tokens for s in read_conll(NER / "test.txt")]
+
+
+def iob2_to(scheme: str, sentence: list[str]) -> list[str]:
+    out = []
+    for i, tag in enumerate(sentence):
+        following = sentence[i + 1] if i + 1 < len(sentence) else "O"
+        ends = not following.startswith("I-")
+        if scheme == "BIOES" and tag != "O":
+            prefix = {"B": "S" if ends else "B", "I": "E" if ends else "I"}[tag[0]]
+            tag = f"{prefix}-{tag[2:]}"
+        elif scheme == "IOB1" and tag.startswith("B-"):
+            previous = out[-1] if out else "O"
+            tag = tag if previous[2:] == tag[2:] else f"I-{tag[2:]}"
+        out.append(tag)
+    return out
+
+
+@pytest.mark.parametrize("scheme", ["IOB1", "BIOES"])
+def test_other_tag_schemes_are_detected_and_scored_strictly(scheme, tiny_model, tmp_path):
+    for split in ("train", "dev"):
+        with open(tmp_path / f"{split}.txt", "w") as handle:
+            for sentence in read_conll(NER / f"{split}.txt"):
+                for token, tag in zip(sentence.tokens, iob2_to(scheme, sentence.tags), strict=True):
+                    handle.write(f"{token}\t{tag}\n")
+                handle.write("\n")
+    results = run(tiny_model, tmp_path / "out", "--data_dir", str(tmp_path), "--do_train", "--do_eval",
+                  "--learning_rate", "5e-3", "--num_train_epochs", "8", "--return_entity_level_metrics")  # fmt: skip
+    # IOB1 tells two adjacent entities of one type apart only from context (I-PER B-PER), hence 0.8.
+    assert results["eval_f1"] >= 0.8 and "eval_MISC_f1" in results
+    labels = json.loads((tmp_path / "out" / "config.json").read_text())["label2id"]
+    assert ("S-PER" in labels) == (scheme == "BIOES")
+
+
+def test_a_trained_tagger_predicts_and_rejects_labels_it_never_saw(tiny_model, tmp_path):
+    trained = tmp_path / "trained"
+    run(tiny_model, trained, "--data_dir", str(NER), "--prefix", "--pre_seq_len", "4", "--do_train",
+        "--num_train_epochs", "1")  # fmt: skip
+    # Predict with the saved prefix model on a tokens-only file: two columns out.
+    tokens_only = tmp_path / "words.txt"
+    tokens_only.write_text("the\ndirector\n\nmusic\nscript\nwas\ngood\n")
+    run(trained, tmp_path / "predict", "--test_file", str(tokens_only), "--do_predict")
+    rows = prediction_rows(tmp_path / "predict" / "predictions.txt")
+    assert [[r[0] for r in s] for s in rows] == [["the", "director"], ["music", "script", "was", "good"]]
+    assert all(len(r) == 2 for s in rows for r in s)
+    # Gold tags the tagger was not trained with: a clear error naming file and line.
+    unseen = tmp_path / "unseen.txt"
+    unseen.write_text("the O\ndirector B-PER\n\nParis B-GPE\n")
+    with pytest.raises(ValueError, match=r"unseen.txt, line 4: label 'B-GPE' is not among the labels the model"):
+        run(trained, tmp_path / "predict2", "--test_file", str(unseen), "--do_predict")
+
+
+def test_help_documents_every_flag():
+    text = subprocess.run([sys.executable, str(ROOT / "run_ner.py"), "--help"], capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+    for flag in ("--prefix", "--prompt", "--pre_seq_len", "--prefix_projection", "--prefix_hidden_size",
+                 "--hidden_dropout_prob", "--head_only", "--data_dir", "--train_file", "--tag_column",
+                 "--label_all_tokens", "--return_entity_level_metrics", "--tag_scheme", "--label_names_file",
+                 "--max_seq_length", "--task_name", "--dataset_name"):  # fmt: skip
+        assert flag in text, flag
+    assert "seqeval" in text and "windows" in text
+
+
+def test_integer_tags_named_by_a_label_file(tiny_model, tmp_path):
+    labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+    (tmp_path / "labels.txt").write_text("\n".join(labels) + "\n")
+    for split in ("train", "dev"):
+        with open(tmp_path / f"{split}.jsonl", "w") as handle:
+            for sentence in read_conll(NER / f"{split}.txt"):
+                ids = [labels.index(tag) for tag in sentence.tags]
+                handle.write(json.dumps({"tokens": sentence.tokens, "ner_tags": ids}) + "\n")
+    results = run(tiny_model, tmp_path / "out", "--train_file", str(tmp_path / "train.jsonl"), "--validation_file",
+                  str(tmp_path / "dev.jsonl"), "--label_names_file", str(tmp_path / "labels.txt"), "--do_train",
+                  "--do_eval", "--learning_rate", "5e-3", "--num_train_epochs", "8")  # fmt: skip
+    assert results["eval_f1"] >= 0.9
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert [config["id2label"][str(i)] for i in range(len(labels))] == labels
