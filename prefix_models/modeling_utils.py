@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
@@ -280,6 +281,24 @@ class PrefixModelMixin:
             self._keys_to_ignore_on_save = ignored
 
     @classmethod
+    def _load_backbone(cls, source: str, *model_args: Any, config: PreTrainedConfig, **kwargs: Any):
+        """transformers' ``from_pretrained`` of our class on the backbone weights in ``source``."""
+        gguf_file = kwargs.get("gguf_file")
+        with _gguf_model_type(config, gguf_file):
+            model, info = super().from_pretrained(
+                source, *model_args, config=config, output_loading_info=True, _defer_prompt_init=True, **kwargs
+            )
+        if gguf_file:
+            model.config.__dict__.pop("model_type", None)  # the loaded copy of the config, too
+            if all(p.is_floating_point() for p in model.parameters()):
+                # transformers dequantised the GGUF weights into plain float tensors: the model is an
+                # ordinary one, and calling it quantized would only stop Trainer and save_pretrained.
+                model.hf_quantizer = None
+                model.is_quantized = False
+                model.config.__dict__.pop("quantization_config", None)
+        return model, info
+
+    @classmethod
     def from_pretrained(
         cls,
         pretrained_model_name_or_path: str | os.PathLike,
@@ -316,9 +335,7 @@ class PrefixModelMixin:
                 config.base_model_name_or_path = os.path.abspath(path) if os.path.isdir(path) else path
                 # A GGUF base (weights dequantised on load) is found again through its file name.
                 config.base_model_gguf_file = hub_kwargs.get("gguf_file")
-            model, info = super().from_pretrained(
-                path, *model_args, config=config, output_loading_info=True, _defer_prompt_init=True, **kwargs
-            )
+            model, info = cls._load_backbone(path, *model_args, config=config, **kwargs)
             missing = set(info["missing_keys"])
         else:
             base = os.fspath(base_model_name_or_path or config.base_model_name_or_path or "")
@@ -338,9 +355,7 @@ class PrefixModelMixin:
             verbosity = hf_logging.get_verbosity()
             hf_logging.set_verbosity_error()
             try:
-                model, info = super().from_pretrained(
-                    base, *model_args, config=config, output_loading_info=True, _defer_prompt_init=True, **kwargs
-                )
+                model, info = cls._load_backbone(base, *model_args, config=config, **kwargs)
             finally:
                 hf_logging.set_verbosity(verbosity)
             _load_adapter_state(model, adapter_state, path)
@@ -352,6 +367,20 @@ class PrefixModelMixin:
             info["missing_keys"] = sorted(missing)
             return model, info
         return model
+
+
+@contextmanager
+def _gguf_model_type(config: PreTrainedConfig, gguf_file: str | None):
+    """transformers maps GGUF tensor names by ``config.model_type``: show it the backbone's type
+    (``llama``) while loading, not ours (``llama_prefix``)."""
+    if not gguf_file:
+        yield
+        return
+    config.model_type = config.base_model_type
+    try:
+        yield
+    finally:
+        del config.model_type  # back to the class attribute
 
 
 def _try_tokenizer(path: str, hub_kwargs: dict[str, Any]) -> Any:
