@@ -6,13 +6,16 @@ handling.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import datasets
+import torch
 import transformers
 from transformers import (
     AutoConfig,
@@ -26,7 +29,6 @@ from transformers import (
     Trainer,
     TrainingArguments,
 )
-from transformers.trainer_utils import get_last_checkpoint
 
 from .auto import (
     AutoPrefixModelForCausalLM,
@@ -61,6 +63,11 @@ class ModelArguments:
     cache_dir: str | None = field(default=None, metadata={"help": "Where to cache hub downloads."})
     model_revision: str = field(default="main", metadata={"help": "Hub revision (branch, tag or commit)."})
     token: str | None = field(default=None, metadata={"help": "Hub token for private models."})
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] | None = field(
+        default=None,
+        metadata={"help": "Load the backbone in this dtype (auto: the checkpoint's). A prefix, prompt and head "
+                          "still train in float32. For mixed-precision compute add --bf16 / --fp16."},
+    )  # fmt: skip
     prefix: bool = field(
         default=False,
         metadata={"help": "P-tuning v2 / deep prefix tuning: trainable keys and values at every layer."},
@@ -128,6 +135,12 @@ class ModelArguments:
 
     def hub_kwargs(self) -> dict[str, Any]:
         return {"cache_dir": self.cache_dir, "revision": self.model_revision, "token": self.token}
+
+    def load_kwargs(self) -> dict[str, Any]:
+        """``from_pretrained`` keywords for the weights themselves."""
+        if self.dtype is None:
+            return {}
+        return {"dtype": self.dtype if self.dtype == "auto" else getattr(torch, self.dtype)}
 
     def prefix_config_kwargs(self) -> dict[str, Any]:
         """Config fields to pass to ``from_pretrained`` (only those the user set)."""
@@ -246,6 +259,7 @@ def build_model(model_args: ModelArguments, task: str, tokenizer: Any = None, **
     """
     prefix_auto, stock_auto = _AUTO_CLASSES[task]
     kwargs = {**model_args.hub_kwargs(), **model_args.prefix_config_kwargs(), **config_kwargs}
+    load_kwargs = model_args.load_kwargs()
     if model_args.config_name:
         kwargs["config"] = AutoConfig.from_pretrained(
             model_args.config_name, **model_args.hub_kwargs(), **config_kwargs
@@ -254,13 +268,17 @@ def build_model(model_args: ModelArguments, task: str, tokenizer: Any = None, **
     if model_args.method is not None:
         if model_args.method == "prompt" and model_args.prompt_init == "text":
             kwargs["tokenizer"] = tokenizer
-        model = prefix_auto.from_pretrained(model_args.model_name_or_path, method=model_args.method, **kwargs)
+        model = prefix_auto.from_pretrained(model_args.model_name_or_path, method=model_args.method, **kwargs,
+                                            **load_kwargs)  # fmt: skip
     else:
-        model = stock_auto.from_pretrained(model_args.model_name_or_path, **kwargs)
+        model = stock_auto.from_pretrained(model_args.model_name_or_path, **kwargs, **load_kwargs)
         if model_args.head_only:
             # After loading: transformers 5 re-creates parameters in from_pretrained.
             for parameter in model.base_model.parameters():
                 parameter.requires_grad_(False)
+            for parameter in model.parameters():  # the head trains in float32 over a half-precision backbone
+                if parameter.requires_grad and parameter.dtype in (torch.float16, torch.bfloat16):
+                    parameter.data = parameter.data.float()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     logger.info(
@@ -306,6 +324,31 @@ def train_and_save(trainer: Trainer, last_checkpoint: str | None, num_samples: i
     return metrics
 
 
+def last_complete_checkpoint(output_dir: str) -> str | None:
+    """The newest ``checkpoint-N`` in ``output_dir`` that was written to the end.
+
+    Trainer writes a checkpoint's weights, optimizer, scheduler and RNG states first and
+    ``trainer_state.json`` last, so a checkpoint whose state file is missing or unreadable was
+    cut short (a crash, a kill) and is skipped rather than resumed from.
+    """
+    candidates = []
+    for name in os.listdir(output_dir):
+        match = re.fullmatch(r"checkpoint-(\d+)", name)
+        if match and os.path.isdir(os.path.join(output_dir, name)):
+            candidates.append((int(match.group(1)), os.path.join(output_dir, name)))
+    for _, path in sorted(candidates, reverse=True):
+        try:
+            with open(os.path.join(path, "trainer_state.json")) as handle:
+                json.load(handle)
+            has_weights = any(n.endswith((".safetensors", ".bin", ".safetensors.index.json")) for n in os.listdir(path))
+        except (OSError, ValueError):
+            has_weights = False
+        if has_weights:
+            return path
+        logger.warning(f"Skipping {path}: it was not written to the end (no readable trainer_state.json or weights)")
+    return None
+
+
 def resolve_checkpoint(training_args: TrainingArguments, overwrite_output_dir: bool) -> str | None:
     """The checkpoint to resume from, refusing to train over a finished model in ``output_dir``."""
     if training_args.resume_from_checkpoint is not None:
@@ -313,7 +356,7 @@ def resolve_checkpoint(training_args: TrainingArguments, overwrite_output_dir: b
     output_dir = training_args.output_dir
     if not training_args.do_train or overwrite_output_dir or not os.path.isdir(output_dir):
         return None
-    last = get_last_checkpoint(output_dir)
+    last = last_complete_checkpoint(output_dir)
     if last is not None:
         logger.info(f"Checkpoint detected, resuming training at {last}. Pass --overwrite_output_dir to start over.")
         return last

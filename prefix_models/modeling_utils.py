@@ -146,6 +146,14 @@ class PrefixModelMixin:
                 module._can_checkpoint_with_cache = module.gradient_checkpointing
         self.base_model.gradient_checkpointing = False
 
+    def upcast_trainable_parameters(self) -> None:
+        """Keep what trains (prefix/prompt, head) in float32 when the frozen backbone was loaded in
+        bfloat16/float16: optimizer updates to half-precision parameters are lost to rounding.
+        The prefix is cast to the backbone's dtype on its way into the cache."""
+        for parameter in self.parameters():
+            if parameter.requires_grad and parameter.dtype in (torch.float16, torch.bfloat16):
+                parameter.data = parameter.data.float()
+
     def num_trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
@@ -361,6 +369,7 @@ class PrefixModelMixin:
             _load_adapter_state(model, adapter_state, path)
             missing = set(info["missing_keys"]) - set(adapter_state)
         model.freeze_backbone()
+        model.upcast_trainable_parameters()
         if model.prefix_method == "prompt" and any(key.startswith("prompt_encoder.") for key in missing):
             model.init_prompt(tokenizer)
         if want_info:

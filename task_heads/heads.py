@@ -22,7 +22,8 @@ class _LinearHead(nn.Module):
         self.out_proj = nn.Linear(config.hidden_size, out_features)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.out_proj(self.dropout(features))
+        # A half-precision frozen backbone feeds a head that trains in float32.
+        return self.out_proj(self.dropout(features.to(self.out_proj.weight.dtype)))
 
 
 class SequenceClassificationHead(_LinearHead):
