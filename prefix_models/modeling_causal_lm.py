@@ -49,6 +49,9 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
     """A frozen decoder and its frozen output layer, with a trainable prefix; trains with the
     causal-LM loss on real tokens only and generates with ``generate()``."""
 
+    # The loss takes Trainer's num_items_in_batch (tokens across devices and accumulation steps).
+    accepts_loss_kwargs = True
+
     def __init__(self, config: PreTrainedConfig, **kwargs: Any):
         super().__init__(config, **kwargs)
         if self.prefix_method != "prefix":

@@ -65,6 +65,10 @@ class PrefixModelMixin:
 
     backbone_class: ClassVar[type[PreTrainedModel]]
     config_class: ClassVar[type[PreTrainedConfig]]
+    # The task heads average their loss over the local batch. Trainer would otherwise see the
+    # **kwargs of forward, assume the loss is normalised by the global item count it passes in,
+    # and multiply it by the number of processes: gradients doubled under 2-way data parallelism.
+    accepts_loss_kwargs: ClassVar[bool] = False
 
     def __init__(self, config: PreTrainedConfig, tokenizer: Any = None, _defer_prompt_init: bool = False):
         config = self._as_prefix_config(config)
@@ -327,6 +331,17 @@ class PrefixModelMixin:
         hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
         want_info = kwargs.pop("output_loading_info", False)
         config = kwargs.pop("config", None)
+        local_config = os.path.join(path, hub_kwargs.get("subfolder", ""), "config.json")
+        if (
+            config is None
+            and os.path.isdir(path)
+            and not hub_kwargs.get("gguf_file")
+            and not os.path.isfile(local_config)
+        ):
+            raise ValueError(
+                f"{path} has no config.json: a model folder needs the config beside its weights (save_pretrained "
+                "writes both); copy it back or pass config=..."
+            )
         if config is None:
             config, kwargs = cls.config_class.from_pretrained(path, return_unused_kwargs=True, **kwargs)
             kwargs.update(hub_kwargs)
@@ -416,8 +431,14 @@ def _prefix_only_weights_file(path: str, backbone_prefix: str, hub_kwargs: dict[
         return None  # let transformers raise its usual, detailed error
     if weights is None:
         return None
-    with safe_open(weights, framework="pt") as handle:
-        keys = list(handle.keys())
+    try:
+        with safe_open(weights, framework="pt") as handle:
+            keys = list(handle.keys())
+    except Exception as error:  # safetensors raises its own error types for a bad header
+        raise ValueError(
+            f"{weights} is not a readable safetensors file (truncated or corrupted: {error}); nothing was loaded. "
+            "Re-save the model, or load an earlier checkpoint"
+        ) from error
     has_encoder = any(key.startswith(("prefix_encoder.", "prompt_encoder.")) for key in keys)
     has_backbone = any(key.startswith(f"{backbone_prefix}.") for key in keys)
     return weights if has_encoder and not has_backbone else None

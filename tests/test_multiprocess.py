@@ -1,0 +1,86 @@
+"""Data-parallel training on CPU (gloo): 2 processes x per-device batch b train the same prefix as
+1 process x batch 2b (same seed, same data)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import FIXTURES, tiny_config
+from safetensors.torch import load_file
+from transformers import AutoTokenizer, BertModel
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def no_dropout_model(tmp_path_factory) -> Path:
+    # Dropout draws differ across processes; without it both setups compute the same gradients.
+    path = tmp_path_factory.mktemp("tiny-bert-no-dropout")
+    torch.manual_seed(0)
+    config = tiny_config("Bert", max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    BertModel(config).save_pretrained(path)
+    AutoTokenizer.from_pretrained(FIXTURES / "tiny-bert-tokenizer").save_pretrained(path)
+    return path
+
+
+def write_data(folder: Path) -> Path:
+    rows = [("good fun film", "positive"), ("bad dull movie", "negative"), ("great acting", "positive"),
+            ("awful boring plot", "negative"), ("nice clever story", "positive"), ("weak silly script", "negative"),
+            ("brilliant music", "positive"), ("terrible ending", "negative")]  # fmt: skip
+    path = folder / "train.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sentence", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def train(model: Path, data: Path, output_dir: Path, processes: int, batch_size: int) -> dict[str, torch.Tensor]:
+    # The 8 examples are one global batch, so every step sees all of them in either setup.
+    args = ["--model_name_or_path", str(model), "--train_file", str(data), "--prefix", "--pre_seq_len", "4",
+            "--do_train", "--max_steps", "4", "--per_device_train_batch_size", str(batch_size),
+            "--learning_rate", "1e-2", "--seed", "0", "--use_cpu", "--report_to", "none", "--save_strategy", "no",
+            "--disable_tqdm", "true", "--output_dir", str(output_dir)]  # fmt: skip
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
+                "--master_port", str(29500 + os.getpid() % 1000 + processes)]  # fmt: skip
+    script = [str(ROOT / "run_glue.py"), *args]
+    command = [*launcher, *script, "--ddp_backend", "gloo"] if processes > 1 else [sys.executable, *script]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return load_file(output_dir / "model.safetensors")
+
+
+def test_two_processes_train_the_same_prefix_as_one(no_dropout_model, tmp_path):
+    data = write_data(tmp_path)
+    single = train(no_dropout_model, data, tmp_path / "single", processes=1, batch_size=8)
+    double = train(no_dropout_model, data, tmp_path / "double", processes=2, batch_size=4)
+    assert single.keys() == double.keys()
+    start = load_file(no_dropout_model / "model.safetensors")  # the prefix moved: training happened
+    assert "prefix_encoder.embedding.weight" in single and not any(k.startswith("prefix") for k in start)
+    for key in single:
+        torch.testing.assert_close(double[key], single[key], rtol=0, atol=1e-5)
+
+
+def test_gradient_accumulation_equals_the_larger_batch(no_dropout_model, tmp_path):
+    import run_glue
+
+    data = write_data(tmp_path)
+    common = ["--model_name_or_path", str(no_dropout_model), "--train_file", str(data), "--prefix", "--pre_seq_len",
+              "4", "--do_train", "--max_steps", "4", "--learning_rate", "1e-2", "--seed", "0", "--use_cpu",
+              "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true"]  # fmt: skip
+    run_glue.main([*common, "--per_device_train_batch_size", "8", "--output_dir", str(tmp_path / "big")])
+    run_glue.main([*common, "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "2",
+                   "--output_dir", str(tmp_path / "accumulated")])  # fmt: skip
+    big, accumulated = (
+        load_file(tmp_path / "big" / "model.safetensors"),
+        load_file(tmp_path / "accumulated" / "model.safetensors"),
+    )
+    for key in big:
+        torch.testing.assert_close(accumulated[key], big[key], rtol=0, atol=1e-5)
