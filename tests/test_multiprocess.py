@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -41,14 +42,21 @@ def write_data(folder: Path) -> Path:
     return path
 
 
-def train(model: Path, data: Path, output_dir: Path, processes: int, batch_size: int) -> dict[str, torch.Tensor]:
+def train(model: Path, data: Path, output_dir: Path, processes: int, batch_size: int,
+          launcher_name: str = "torchrun") -> dict[str, torch.Tensor]:  # fmt: skip
     # The 8 examples are one global batch, so every step sees all of them in either setup.
     args = ["--model_name_or_path", str(model), "--train_file", str(data), "--prefix", "--pre_seq_len", "4",
             "--do_train", "--max_steps", "4", "--per_device_train_batch_size", str(batch_size),
             "--learning_rate", "1e-2", "--seed", "0", "--use_cpu", "--report_to", "none", "--save_strategy", "no",
             "--disable_tqdm", "true", "--output_dir", str(output_dir)]  # fmt: skip
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
-                "--master_port", str(29500 + os.getpid() % 1000 + processes)]  # fmt: skip
+    port = str(29500 + os.getpid() % 1000 + processes + (50 if launcher_name == "accelerate" else 0))
+    if launcher_name == "torchrun":
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
+                    "--master_port", port]  # fmt: skip
+    else:  # accelerate's multi-process launcher; --use_cpu and gloo keep it on the CPU
+        launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
+                    str(processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                    "--main_process_port", port]  # fmt: skip
     script = [str(ROOT / "run_glue.py"), *args]
     command = [*launcher, *script, "--ddp_backend", "gloo"] if processes > 1 else [sys.executable, *script]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
@@ -57,10 +65,11 @@ def train(model: Path, data: Path, output_dir: Path, processes: int, batch_size:
     return load_file(output_dir / "model.safetensors")
 
 
-def test_two_processes_train_the_same_prefix_as_one(no_dropout_model, tmp_path):
+@pytest.mark.parametrize("launcher_name", ["torchrun", "accelerate"])
+def test_two_processes_train_the_same_prefix_as_one(launcher_name, no_dropout_model, tmp_path):
     data = write_data(tmp_path)
     single = train(no_dropout_model, data, tmp_path / "single", processes=1, batch_size=8)
-    double = train(no_dropout_model, data, tmp_path / "double", processes=2, batch_size=4)
+    double = train(no_dropout_model, data, tmp_path / "double", processes=2, batch_size=4, launcher_name=launcher_name)
     assert single.keys() == double.keys()
     start = load_file(no_dropout_model / "model.safetensors")  # the prefix moved: training happened
     assert "prefix_encoder.embedding.weight" in single and not any(k.startswith("prefix") for k in start)
@@ -84,3 +93,22 @@ def test_gradient_accumulation_equals_the_larger_batch(no_dropout_model, tmp_pat
     )
     for key in big:
         torch.testing.assert_close(accumulated[key], big[key], rtol=0, atol=1e-5)
+
+
+def test_run_ner_under_torchrun(no_dropout_model, tmp_path):
+    from prefix_models.ner.data import read_conll
+
+    ner = FIXTURES / "ner_data"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+               str(29700 + os.getpid() % 1000), str(ROOT / "run_ner.py"), "--model_name_or_path", str(no_dropout_model),
+               "--data_dir", str(ner), "--prefix", "--pre_seq_len", "4", "--do_train", "--do_eval", "--do_predict",
+               "--max_steps", "3", "--per_device_train_batch_size", "8", "--max_seq_length", "16", "--use_cpu",
+               "--ddp_backend", "gloo", "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true",
+               "--output_dir", str(tmp_path)]  # fmt: skip
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Gathered across both processes: every test word predicted exactly once, in order.
+    predicted = read_conll(tmp_path / "predictions.txt")
+    assert [s.tokens for s in predicted] == [s.tokens for s in read_conll(ner / "test.txt")]
+    assert json.loads((tmp_path / "all_results.json").read_text())["eval_samples"] == 40
