@@ -39,6 +39,7 @@ from prefix_models.cli import (
     resolve_checkpoint,
     resolve_max_seq_length,
     setup_logging,
+    shutdown_distributed,
     train_and_save,
 )
 from prefix_models.glue.data import check_splits, load_from_data_dir, load_from_files, load_from_hub
@@ -178,3 +179,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 if __name__ == "__main__":
     main()
+    shutdown_distributed()

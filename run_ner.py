@@ -37,6 +37,7 @@ from prefix_models.cli import (
     resolve_checkpoint,
     resolve_max_seq_length,
     setup_logging,
+    shutdown_distributed,
     train_and_save,
 )
 from prefix_models.ner.data import (
@@ -257,3 +258,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 if __name__ == "__main__":
     main()
+    shutdown_distributed()

@@ -37,6 +37,7 @@ from prefix_models.cli import (  # noqa: E402
     parse_arguments,
     resolve_checkpoint,
     setup_logging,
+    shutdown_distributed,
     train_and_save,
 )
 
@@ -163,3 +164,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 if __name__ == "__main__":
     main()
+    shutdown_distributed()

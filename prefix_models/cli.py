@@ -324,6 +324,14 @@ def train_and_save(trainer: Trainer, last_checkpoint: str | None, num_samples: i
     return metrics
 
 
+def shutdown_distributed() -> None:
+    """Tear the process group down before the interpreter exits: left to exit, a gloo worker thread
+    can abort the process (SIGABRT) after all work was saved, and the launcher reports a failure."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def last_complete_checkpoint(output_dir: str) -> str | None:
     """The newest ``checkpoint-N`` in ``output_dir`` that was written to the end.
 
