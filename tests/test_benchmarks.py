@@ -41,3 +41,23 @@ def test_cost_quick(tmp_path):
     assert train["prompt16"]["peak_memory_mb"] > 0
     inference = report["results"]["bert-base"]["inference"]
     assert inference["plain"]["latency_vs_plain"] == 1.0 and inference["prefix16_mlp_folded"]["step_s_median"] > 0
+
+
+def test_quality_quick_and_plots(tmp_path):
+    arms = ["--arms", "head_only", "prefix16"]
+    report = load("quality").main(["sentiment", "--quick", "--work_dir", str(tmp_path), *arms])
+    prefix = report["runs"]["prefix16"][0]
+    # MiniLM: 16 virtual tokens x 2 (key, value) x 6 layers x 384, plus the 384x2 head.
+    assert prefix["trainable_parameters"] == 16 * 2 * 6 * 384 + 384 * 2 + 2
+    assert prefix["test_samples"] == 64 and 0 <= prefix["test"] <= 1
+    assert [epoch for epoch, _ in prefix["dev_curve"]] == [1.0] and prefix["best_dev"] == prefix["dev_curve"][0][1]
+    assert report["summary"]["head_only"]["trainable_parameters"] == 384 * 2 + 2
+    # Finished runs are not run again: a second call only collects them.
+    again = load("quality").main(["sentiment", "--quick", "--work_dir", str(tmp_path), *arms, "--collect_only"])
+    assert again["runs"] == json.loads(json.dumps(report["runs"]))
+
+    report["summary"]["full"] = report["summary"]["head_only"]  # the cost plot is relative to a full-FT arm
+    (tmp_path / "sentiment.json").write_text(json.dumps(report))
+    written = load("plots").main(["--reports", str(tmp_path), "--output_dir", str(tmp_path / "plots")])
+    assert {p.name for p in written} == {"learning_curves.png", "cost_vs_quality.png"}
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)

