@@ -49,6 +49,19 @@ def curve(runs: list[dict], key: str) -> tuple[list[float], list[float], list[fl
     return epochs, [sum(v) / len(v) for v in values], [min(v) for v in values], [max(v) for v in values]
 
 
+def save(figure, axes, output: Path, title: str | None = None, legend: bool = True) -> Path:
+    for axis in axes:
+        axis.grid(alpha=0.3)
+        if legend and axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=8)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(output, dpi=110)
+    plt.close(figure)
+    return output
+
+
 def learning_curves(sentiment: dict | None, conll: dict | None, output: Path) -> Path:
     panels = [
         (sentiment, "dev_curve", "sentiment: dev accuracy"),
@@ -67,13 +80,7 @@ def learning_curves(sentiment: dict | None, conll: dict | None, output: Path) ->
             )
             axis.fill_between(epochs, low, high, color=line.get_color(), alpha=0.15)
         axis.set(title=title, xlabel="epoch")
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
-    figure.suptitle("all-MiniLM-L6-v2, 2 CPU cores; band = min..max over seeds")
-    figure.tight_layout()
-    figure.savefig(output, dpi=110)
-    plt.close(figure)
-    return output
+    return save(figure, axes[0], output, "all-MiniLM-L6-v2, 2 CPU cores; band = min..max over seeds")
 
 
 def prefix_length_sweep(sweep: dict, sentiment: dict | None, output: Path) -> Path:
@@ -100,38 +107,39 @@ def prefix_length_sweep(sweep: dict, sentiment: dict | None, output: Path) -> Pa
     axis.set(xscale="log", xlabel="prefix length P (virtual tokens)", ylabel="accuracy",
              title="Movie-review sentiment: prefix length")  # fmt: skip
     axis.set_xticks([p for p, _ in lengths], [str(p) for p, _ in lengths])
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(output, dpi=110)
-    plt.close(figure)
-    return output
+    return save(figure, [axis], output)
 
 
-def cost_vs_quality(sentiment: dict, output: Path) -> Path:
+def cost_vs_quality(sentiment: dict, cost: dict | None, output: Path) -> Path:
+    """Quality against cost. The time axis comes from ``cost.py``'s MiniLM step-time ratios when a cost
+    report is given (measured alone, each arm in its own process); otherwise from the quality runs'
+    own throughput, which shares the machine with whatever else ran."""
     summary = {arm: s for arm, s in sentiment["summary"].items() if "error" not in s}
     full_speed = summary["full"]["train_samples_per_second"]
+    measured = (cost or {}).get("results", {}).get("minilm", {}).get("train", {})
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for arm, s in summary.items():
-        relative_time = full_speed / s["train_samples_per_second"]
+        if arm in measured and "step_time_vs_full" in measured[arm]:
+            relative_time = measured[arm]["step_time_vs_full"]
+        else:
+            relative_time = full_speed / s["train_samples_per_second"]
         for axis, x in zip(axes, (relative_time, s.get("trainable_parameters") or float("nan")), strict=True):
             axis.errorbar([x], [s["test"]["mean"]], yerr=[s["test"]["std"]], marker="o", capsize=3, label=label(arm))
             axis.annotate(label(arm), (x, s["test"]["mean"]), textcoords="offset points", xytext=(5, 5), fontsize=8)
-    axes[0].set(xlabel="training time per example / full fine-tuning", ylabel="test accuracy (dev-selected)")
+    source = "cost.py step time" if measured else "training time per example"
+    axes[0].set(xlabel=f"{source} / full fine-tuning", ylabel="test accuracy (dev-selected)")
     axes[1].set(xscale="log", xlabel="trainable parameters", ylabel="test accuracy (dev-selected)")
-    for axis in axes:
-        axis.grid(alpha=0.3)
-    figure.suptitle("Movie-review sentiment, all-MiniLM-L6-v2: cost against quality (mean ± std over seeds)")
-    figure.tight_layout()
-    figure.savefig(output, dpi=110)
-    plt.close(figure)
-    return output
+    title = "Movie-review sentiment, all-MiniLM-L6-v2: cost against quality (mean ± std over seeds)"
+    return save(figure, axes, output, title, legend=False)  # points are labelled in place
 
 
 def main(argv: list[str] | None = None) -> list[Path]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reports", type=Path, default=ROOT / "benchmarks" / "results" / "quality",
                         help="folder holding quality.py's sentiment.json / sweep.json / conll.json")  # fmt: skip
+    parser.add_argument(
+        "--cost", type=Path, help="cost.py's JSON report: its MiniLM step-time ratios set the time axis"
+    )
     parser.add_argument("--output_dir", type=Path, default=ROOT / "benchmarks")
     args = parser.parse_args(argv)
 
@@ -140,6 +148,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
         return json.loads(path.read_text()) if path.exists() else None
 
     sentiment, sweep, conll = report("sentiment"), report("sweep"), report("conll")
+    cost = json.loads(args.cost.read_text()) if args.cost else None
     if sentiment is None and sweep is None and conll is None:
         raise SystemExit(f"no quality reports in {args.reports}: run benchmarks/quality.py first")
     args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -149,7 +158,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     if sweep is not None:
         written.append(prefix_length_sweep(sweep, sentiment, args.output_dir / "prefix_length_sweep.png"))
     if sentiment is not None and "error" not in sentiment["summary"].get("full", {"error": 1}):
-        written.append(cost_vs_quality(sentiment, args.output_dir / "cost_vs_quality.png"))
+        written.append(cost_vs_quality(sentiment, cost, args.output_dir / "cost_vs_quality.png"))
     for path in written:
         print(f"wrote {path}")
     return written
