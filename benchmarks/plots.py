@@ -76,18 +76,23 @@ def learning_curves(sentiment: dict | None, conll: dict | None, output: Path) ->
                 continue
             epochs, mean, low, high = curve(runs, key)
             (line,) = axis.plot(
-                epochs, mean, marker="o" if key == "dev_curve" else None, label=f"{label(arm)} ({len(runs)} seeds)"
+                epochs,
+                mean,
+                marker="o" if key == "dev_curve" else None,
+                label=f"{label(arm)} ({len(runs)} seed{'s' * (len(runs) > 1)})",
             )
             axis.fill_between(epochs, low, high, color=line.get_color(), alpha=0.15)
         axis.set(title=title, xlabel="epoch")
     return save(figure, axes[0], output, "all-MiniLM-L6-v2, 2 CPU cores; band = min..max over seeds")
 
 
+def epochs(runs: dict[str, list[dict]]) -> str:
+    counts = sorted({r["epochs"] for rs in runs.values() for r in rs})
+    return "/".join(map(str, counts)) + (" epoch" if counts == [1] else " epochs")
+
+
 def prefix_length_sweep(sweep: dict, sentiment: dict | None, output: Path) -> Path:
     runs = finished(sweep)
-    if sentiment is not None:  # the sweep's P=16 point is the sentiment benchmark's prefix16 arm, same seed
-        seeds = {r["seed"] for rs in runs.values() for r in rs}
-        runs.setdefault("prefix16", [r for r in finished(sentiment).get("prefix16", []) if r["seed"] in seeds])
     lengths = sorted(
         (int(arm.removeprefix("prefix")), rs) for arm, rs in runs.items() if arm.removeprefix("prefix").isdigit() and rs
     )
@@ -102,10 +107,13 @@ def prefix_length_sweep(sweep: dict, sentiment: dict | None, output: Path) -> Pa
     if sentiment is not None and finished(sentiment).get("full"):
         full = finished(sentiment)["full"]
         axis.axhline(
-            sum(r["test"] for r in full) / len(full), color="grey", linestyle="--", label="full fine-tuning, test"
+            sum(r["test"] for r in full) / len(full),
+            color="grey",
+            linestyle="--",
+            label=f"full fine-tuning ({full[0]['epochs']} epochs), test",
         )
     axis.set(xscale="log", xlabel="prefix length P (virtual tokens)", ylabel="accuracy",
-             title="Movie-review sentiment: prefix length")  # fmt: skip
+             title=f"Movie-review sentiment: prefix length ({epochs(runs)} per arm)")  # fmt: skip
     axis.set_xticks([p for p, _ in lengths], [str(p) for p, _ in lengths])
     return save(figure, [axis], output)
 
