@@ -149,6 +149,7 @@ def load_data(data_args: DataTrainingArguments, model_args: ModelArguments, need
 def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = parse_arguments((ModelArguments, DataTrainingArguments, TrainingArguments),
                                                            argv, description=__doc__)  # fmt: skip
+    model_args.check_task("token_classification")
     setup_logging(training_args)
     log_run_start(training_args, model_args)
     last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)

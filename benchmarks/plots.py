@@ -6,7 +6,7 @@
 
 Figures (each drawn only when its report exists):
 - ``learning_curves.png``: dev score after every epoch per arm (mean over seeds, band = min..max)
-  and the training loss, sentiment; CoNLL-2003 dev entity F1 beside it.
+  and the training loss, sentiment (the longer-budget prefix runs dashed); CoNLL-2003 dev entity F1 beside it.
 - ``prefix_length_sweep.png``: dev-selected dev and test accuracy against the prefix length, with
   full fine-tuning and the reparameterised (MLP) prefix for reference.
 - ``cost_vs_quality.png``: test accuracy against training time per example relative to full
@@ -27,7 +27,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = {"full": "full fine-tuning", "head_only": "head only", "prefix16": "prefix P=16", "prompt16": "prompt P=16",
-          "prefix16_mlp": "prefix P=16 + MLP"}  # fmt: skip
+          "prefix16_mlp": "prefix P=16 + MLP", "prefix16_8ep": "prefix P=16, 8 epochs",
+          "prefix16_mlp_8ep": "prefix P=16 + MLP, 8 epochs"}  # fmt: skip
 
 
 def label(arm: str) -> str:
@@ -62,16 +63,20 @@ def save(figure, axes, output: Path, title: str | None = None, legend: bool = Tr
     return output
 
 
-def learning_curves(sentiment: dict | None, conll: dict | None, output: Path) -> Path:
+def learning_curves(sentiment: dict | None, conll: dict | None, output: Path, budget: dict | None = None) -> Path:
+    """Per-epoch curves; ``budget`` (the longer prefix runs on the same sentiment data) joins the sentiment
+    panels, dashed, so a reader sees where the 4-epoch prefix arm would have gone."""
+    longer = finished(budget) if budget is not None else {}
     panels = [
-        (sentiment, "dev_curve", "sentiment: dev accuracy"),
-        (sentiment, "loss_curve", "sentiment: training loss"),
-        (conll, "dev_curve", "CoNLL-2003: dev entity F1"),
+        (finished(sentiment) if sentiment else None, "dev_curve", "sentiment: dev accuracy"),
+        (finished(sentiment) if sentiment else None, "loss_curve", "sentiment: training loss"),
+        (finished(conll) if conll else None, "dev_curve", "CoNLL-2003: dev entity F1"),
     ]
     panels = [p for p in panels if p[0] is not None]
     figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
-    for axis, (report, key, title) in zip(axes[0], panels, strict=True):
-        for arm, runs in finished(report).items():
+    for axis, (arms, key, title) in zip(axes[0], panels, strict=True):
+        extra = longer if title.startswith("sentiment") else {}
+        for arm, runs in [*arms.items(), *extra.items()]:
             if not runs:
                 continue
             epochs, mean, low, high = curve(runs, key)
@@ -79,6 +84,7 @@ def learning_curves(sentiment: dict | None, conll: dict | None, output: Path) ->
                 epochs,
                 mean,
                 marker="o" if key == "dev_curve" else None,
+                linestyle="--" if arm in extra else "-",
                 label=f"{label(arm)} ({len(runs)} seed{'s' * (len(runs) > 1)})",
             )
             axis.fill_between(epochs, low, high, color=line.get_color(), alpha=0.15)
@@ -144,7 +150,7 @@ def cost_vs_quality(sentiment: dict, cost: dict | None, output: Path) -> Path:
 def main(argv: list[str] | None = None) -> list[Path]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reports", type=Path, default=ROOT / "benchmarks" / "results" / "quality",
-                        help="folder holding quality.py's sentiment.json / sweep.json / conll.json")  # fmt: skip
+                        help="folder holding quality.py's sentiment / sweep / budget / conll .json")  # fmt: skip
     parser.add_argument(
         "--cost", type=Path, help="cost.py's JSON report: its MiniLM step-time ratios set the time axis"
     )
@@ -155,14 +161,14 @@ def main(argv: list[str] | None = None) -> list[Path]:
         path = args.reports / f"{name}.json"
         return json.loads(path.read_text()) if path.exists() else None
 
-    sentiment, sweep, conll = report("sentiment"), report("sweep"), report("conll")
+    sentiment, sweep, conll, budget = report("sentiment"), report("sweep"), report("conll"), report("budget")
     cost = json.loads(args.cost.read_text()) if args.cost else None
     if sentiment is None and sweep is None and conll is None:
         raise SystemExit(f"no quality reports in {args.reports}: run benchmarks/quality.py first")
     args.output_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if sentiment is not None or conll is not None:
-        written.append(learning_curves(sentiment, conll, args.output_dir / "learning_curves.png"))
+        written.append(learning_curves(sentiment, conll, args.output_dir / "learning_curves.png", budget))
     if sweep is not None:
         written.append(prefix_length_sweep(sweep, sentiment, args.output_dir / "prefix_length_sweep.png"))
     if sentiment is not None and "error" not in sentiment["summary"].get("full", {"error": 1}):

@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if model_args.prompt or model_args.head_only:
         raise ValueError("run_clm.py trains a prefix (--prefix) or the whole model (no method flag); "
                          "--prompt and --head_only do not apply to causal language models")  # fmt: skip
+    model_args.check_task("causal_lm")
     setup_logging(training_args)
     log_run_start(training_args, model_args)
     last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)

@@ -11,7 +11,13 @@ from .auto import (
     AutoPrefixModelForSequenceClassification,
     AutoPrefixModelForTokenClassification,
 )
-from .configuration import PREFIX_FIELDS, PROMPT_INITS, make_prefix_config_class, validate_prefix_config
+from .configuration import (
+    CLASSIFIER_POOLINGS,
+    PREFIX_FIELDS,
+    PROMPT_INITS,
+    make_prefix_config_class,
+    validate_prefix_config,
+)
 from .encoders import PrefixEncoder, PromptEncoder
 from .modeling_bert import (
     BertPrefixConfig,
@@ -66,6 +72,7 @@ __all__ = [
     "BertPromptForQuestionAnswering",
     "BertPromptForSequenceClassification",
     "BertPromptForTokenClassification",
+    "CLASSIFIER_POOLINGS",
     "PREFIX_FIELDS",
     "PROMPT_INITS",
     "PrefixEncoder",

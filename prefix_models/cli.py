@@ -48,7 +48,9 @@ _AUTO_CLASSES = {
     "question_answering": (AutoPrefixModelForQuestionAnswering, AutoModelForQuestionAnswering),
     "causal_lm": (AutoPrefixModelForCausalLM, AutoModelForCausalLM),
 }
-_PREFIX_ONLY_FLAGS = ("pre_seq_len", "prefix_projection", "prefix_hidden_size", "prompt_init", "prompt_init_text")
+_PREFIX_ONLY_FLAGS = ("pre_seq_len", "prefix_projection", "prefix_hidden_size", "prompt_init", "prompt_init_text",
+                      "classifier_pooling")  # fmt: skip
+_POOLED_TASKS = ("sequence_classification", "multiple_choice")
 
 
 @dataclass
@@ -100,6 +102,13 @@ class ModelArguments:
     prompt_init_text: str | None = field(
         default=None, metadata={"help": "With --prompt_init text: the text whose embeddings start the prompt."}
     )
+    classifier_pooling: Literal["pooler", "cls", "mean"] | None = field(
+        default=None,
+        metadata={"help": "With --prefix or --prompt, sequence tasks: what the head reads. pooler: BERT's pooler "
+                          "on [CLS], as BertForSequenceClassification and P-tuning v2; cls: the [CLS] hidden state; "
+                          "mean: the mean over real tokens (for sentence-transformers checkpoints, whose pooler "
+                          "was never trained). Default pooler."},
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.prefix and self.prompt:
@@ -109,7 +118,8 @@ class ModelArguments:
         if self.method is None:
             given = [f"--{name}" for name in _PREFIX_ONLY_FLAGS if getattr(self, name) not in (None, False)]
             if given:
-                raise ValueError(f"{', '.join(given)} only apply with --prefix or --prompt")
+                verb = "applies" if len(given) == 1 else "apply"
+                raise ValueError(f"{', '.join(given)} only {verb} with --prefix or --prompt")
         elif self.method == "prompt":
             if self.prefix_projection or self.prefix_hidden_size is not None:
                 raise ValueError("--prefix_projection / --prefix_hidden_size apply to --prefix, not --prompt")
@@ -123,6 +133,13 @@ class ModelArguments:
             raise ValueError(f"--prefix_hidden_size must be a positive integer, got {self.prefix_hidden_size}")
         if self.hidden_dropout_prob is not None and not 0.0 <= self.hidden_dropout_prob < 1.0:
             raise ValueError(f"--hidden_dropout_prob must be in [0, 1), got {self.hidden_dropout_prob}")
+
+    def check_task(self, task: str) -> None:
+        """Reject the flags that mean nothing for ``task`` (a key of ``_AUTO_CLASSES``)."""
+        if self.classifier_pooling is not None and task not in _POOLED_TASKS:
+            kind = task.replace("_", " ")
+            raise ValueError("--classifier_pooling applies to sequence classification and multiple choice, where "
+                             f"one vector stands for the input; a {kind} model reads every token")  # fmt: skip
 
     @property
     def method(self) -> str | None:
@@ -154,6 +171,7 @@ class ModelArguments:
                 "prefix_hidden_size": self.prefix_hidden_size,
                 "prompt_init": self.prompt_init,
                 "prompt_init_text": self.prompt_init_text,
+                "classifier_pooling": self.classifier_pooling,
             }
             kwargs.update({key: value for key, value in values.items() if value is not None})
         return kwargs
@@ -258,6 +276,7 @@ def build_model(model_args: ModelArguments, task: str, tokenizer: Any = None, **
     ``config_kwargs`` (``num_labels``, ``id2label``, ``problem_type``, ...) go to the config.
     """
     prefix_auto, stock_auto = _AUTO_CLASSES[task]
+    model_args.check_task(task)
     kwargs = {**model_args.hub_kwargs(), **model_args.prefix_config_kwargs(), **config_kwargs}
     load_kwargs = model_args.load_kwargs()
     if model_args.config_name:

@@ -19,6 +19,7 @@ from transformers import PreTrainedConfig
 
 PREFIX_METHODS = ("prefix", "prompt")
 PROMPT_INITS = ("random", "vocab", "text")
+CLASSIFIER_POOLINGS = ("pooler", "cls", "mean")
 
 # Field name -> (annotation, default). The annotations make them dataclass fields of the config.
 PREFIX_FIELDS: dict[str, tuple[Any, Any]] = {
@@ -27,6 +28,8 @@ PREFIX_FIELDS: dict[str, tuple[Any, Any]] = {
     "prefix_hidden_size": (int, 512),
     "prompt_init": (str, "random"),
     "prompt_init_text": (str | None, None),
+    # What the sequence-level heads (classification, multiple choice) read: see modeling_utils.pool_features.
+    "classifier_pooling": (str, "pooler"),
     # Where the frozen backbone comes from; a prefix-only checkpoint reloads it from here.
     "base_model_name_or_path": (str | None, None),
     # ... and the GGUF file in it, for a base loaded from GGUF (which cannot be re-saved).
@@ -95,6 +98,10 @@ def validate_prefix_config(config: PreTrainedConfig, method: str) -> None:
                 "prefix_projection=True needs prefix_hidden_size, the width of the reparameterisation MLP, "
                 f"to be a positive integer; got {hidden!r}"
             )
+
+    pooling = getattr(config, "classifier_pooling", "pooler")
+    if pooling not in CLASSIFIER_POOLINGS:
+        raise ValueError(f"classifier_pooling must be one of {CLASSIFIER_POOLINGS}, got {pooling!r}")
 
     if method == "prompt":
         init = getattr(config, "prompt_init", "random")

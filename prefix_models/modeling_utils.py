@@ -50,6 +50,26 @@ def cache_argument_name(backbone_class: type) -> str:
     return "cache" if "cache" in parameters else "past_key_values"
 
 
+def pool_features(
+    backbone: nn.Module, sequence_output: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str
+) -> torch.Tensor:
+    """One vector per example for the sequence-level heads, from the real tokens' features.
+
+    ``"pooler"``: the backbone's pooler on the first real token (BERT's tanh layer; what
+    ``BertForSequenceClassification`` and P-tuning v2 read), or that token as is where the backbone
+    has no pooler. ``"cls"``: the first real token's hidden state. ``"mean"``: the mean over the real
+    tokens (padding excluded). With a frozen backbone the pooler stays as pretrained, and sentence-
+    embedding checkpoints (sentence-transformers) never trained theirs: they were trained through a mean.
+    """
+    if pooling == "mean":
+        if attention_mask is None:
+            return sequence_output.mean(dim=1)
+        weights = attention_mask.to(sequence_output.dtype).unsqueeze(-1)
+        return (sequence_output * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+    pooler = getattr(backbone, "pooler", None) if pooling == "pooler" else None
+    return pooler(sequence_output) if pooler is not None else sequence_output[:, 0]
+
+
 @dataclass
 class Encoded:
     """Backbone features of the real tokens only (no virtual-token positions)."""
@@ -257,9 +277,8 @@ class PrefixModelMixin:
             if hidden_states is not None:
                 hidden_states = tuple(h[:, pre_seq_len:] for h in hidden_states)
 
-        # The pooler reads the first *real* token (for a prompt model, not a soft-token slot).
-        pooler = getattr(backbone, "pooler", None)
-        pooled_output = pooler(sequence_output) if pooler is not None else sequence_output[:, 0]
+        pooling = getattr(self.config, "classifier_pooling", "pooler")
+        pooled_output = pool_features(backbone, sequence_output, attention_mask, pooling)
         return Encoded(sequence_output, pooled_output, hidden_states, outputs.attentions)
 
     # ----------------------------------------------------------------------------------------

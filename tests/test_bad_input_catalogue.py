@@ -61,6 +61,8 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
     "prompt text init without text": (
         lambda c: pm.BertPromptForSequenceClassification(tiny_config("Bert", prompt_init="text")),
         r'prompt_init="text" needs prompt_init_text'),
+    "unknown classifier pooling": (lambda c: bert(classifier_pooling="max"),
+                                   r"classifier_pooling must be one of \('pooler', 'cls', 'mean'\), got 'max'"),
     "attention mask shape": (
         lambda c: bert(pre_seq_len=2)(torch.ones(2, 5, dtype=torch.long), attention_mask=torch.ones(2, 4)),
         r"attention_mask must be a 2-D padding mask of shape \(batch, seq_len\) = \(2, 5\)"),
@@ -81,7 +83,13 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
     "prefix and prompt together": (lambda c: c.glue("--task_name", "rte", "--prefix", "--prompt"),
                                    r"--prefix and --prompt are exclusive"),
     "prefix flag without a method": (lambda c: c.glue("--task_name", "rte", "--prefix_projection"),
-                                     r"--prefix_projection only apply with --prefix or --prompt"),
+                                     r"--prefix_projection only applies with --prefix or --prompt"),
+    "pooling for a baseline": (lambda c: c.glue("--task_name", "rte", "--head_only", "--classifier_pooling", "mean"),
+                               r"--classifier_pooling only applies with --prefix or --prompt"),
+    "pooling for a tagger": (
+        lambda c: c.ner("--train_file", str(NER / "train.txt"), "--do_train", "--prefix",
+                        "--classifier_pooling", "cls"),
+        r"--classifier_pooling applies to sequence classification and multiple choice"),
     "max_seq_length above the limit": (
         lambda c: c.glue("--task_name", "rte", "--data_dir", str(GLUE), "--do_train", "--max_seq_length", "999"),
         r"--max_seq_length 999 is above what the model's position table holds \(64\)"),

@@ -59,6 +59,7 @@ def test_quality_quick_and_plots(tmp_path):
     report["summary"]["full"] = report["summary"]["head_only"]  # the cost plot is relative to a full-FT arm
     (tmp_path / "sentiment.json").write_text(json.dumps(report))
     (tmp_path / "sweep.json").write_text(json.dumps(report))  # its prefix16 arm is one point of a length sweep
+    (tmp_path / "budget.json").write_text(json.dumps(report))  # drawn dashed beside the sentiment arms
     written = load("plots").main(["--reports", str(tmp_path), "--output_dir", str(tmp_path / "plots")])
     assert {p.name for p in written} == {"learning_curves.png", "cost_vs_quality.png", "prefix_length_sweep.png"}
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)

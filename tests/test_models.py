@@ -172,3 +172,60 @@ def test_full_position_table_stays_usable(backbone, method):
     assert model(input_ids=ids).logits.shape[1] == longest
     with pytest.raises(ValueError, match="max_position_embeddings"):
         model(input_ids=torch.randint(5, 100, (1, longest + 1)))
+
+
+POOLED_CLASSES = [c for c in ALL_CLASSES if task_name(c) in ("SequenceClassification", "MultipleChoice")]
+
+
+def pooled_logits(model, features, inputs):
+    if task_name(type(model)) == "MultipleChoice":
+        return model.classifier(features, inputs["input_ids"].shape[1])
+    return model.classifier(features)
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+@pytest.mark.parametrize("model_class", POOLED_CLASSES, ids=lambda c: c.__name__)
+@torch.no_grad()
+def test_classifier_pooling_reads_the_real_tokens(model_class, pooling):
+    model = make_model(model_class, classifier_pooling=pooling).double()
+    inputs = without_labels(task_inputs(model_class, pad_lengths=(9, 6, 4)))
+    logits = model(**inputs).logits
+
+    # The features, computed by hand from the backbone's real-token outputs: padding never counts.
+    flat = {k: v.reshape(-1, v.shape[-1]) for k, v in inputs.items()}
+    hidden = model.encode(**flat).sequence_output
+    lengths = flat["attention_mask"].sum(-1)
+    by_hand = torch.stack([h[0] if pooling == "cls" else h[:n].mean(0) for h, n in zip(hidden, lengths, strict=True)])
+    torch.testing.assert_close(logits, pooled_logits(model, by_hand, inputs), rtol=0, atol=1e-12)
+    default = make_model(model_class).double()  # same seed, same weights: only the pooling differs
+    assert not torch.allclose(default(**inputs).logits, logits)
+
+    # Masked prefix: the plain backbone's features, pooled the same way.
+    masked = torch.zeros(flat["input_ids"].shape[0], model.config.pre_seq_len, dtype=torch.long)
+    plain = model.base_model(**flat).last_hidden_state
+    weights = flat["attention_mask"].unsqueeze(-1).double()
+    expected = plain[:, 0] if pooling == "cls" else (plain * weights).sum(1) / weights.sum(1)
+    output = model(**inputs, prefix_attention_mask=masked).logits
+    torch.testing.assert_close(output, pooled_logits(model, expected, inputs), rtol=0, atol=1e-12)
+
+    # A batch of N equals N batches of 1 (the mean must not see the padding).
+    for row, length in enumerate((9, 6, 4)):
+        alone = model(**{k: v[row : row + 1, ..., :length] for k, v in inputs.items()}).logits
+        torch.testing.assert_close(alone[0], logits[row], rtol=0, atol=1e-12)
+
+
+def test_classifier_pooling_trains_and_survives_save_and_load(base_checkpoints, tmp_path):
+    model = pm.BertPrefixForSequenceClassification.from_pretrained(
+        base_checkpoints["Bert"], pre_seq_len=4, classifier_pooling="mean"
+    ).train()
+    assert model.config.classifier_pooling == "mean"  # a from_pretrained keyword lands on the config
+    inputs = task_inputs(pm.BertPrefixForSequenceClassification)
+    model(**inputs).loss.backward()
+    assert model.prefix_encoder.embedding.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.base_model.parameters())  # the unused pooler included
+
+    model.eval().save_pretrained(tmp_path)
+    loaded = pm.AutoPrefixModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert loaded.config.classifier_pooling == "mean"
+    with torch.no_grad():
+        assert torch.equal(loaded(**without_labels(inputs)).logits, model(**without_labels(inputs)).logits)

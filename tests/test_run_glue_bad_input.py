@@ -43,7 +43,7 @@ def test_prefix_and_prompt_are_exclusive(tiny_model, tmp_path):
         run(tiny_model, tmp_path, "--task_name", "rte", "--prefix", "--prompt")
     with pytest.raises(ValueError, match=r"--head_only .* cannot be combined with --prefix"):
         run(tiny_model, tmp_path, "--task_name", "rte", "--prefix", "--head_only")
-    with pytest.raises(ValueError, match=r"--pre_seq_len only apply with --prefix or --prompt"):
+    with pytest.raises(ValueError, match=r"--pre_seq_len only applies with --prefix or --prompt"):
         run(tiny_model, tmp_path, "--task_name", "rte", "--pre_seq_len", "8")
 
 
