@@ -140,12 +140,13 @@ def collect(experiment: str, output_dir: Path, log: Path, wall_s: float) -> dict
     return run
 
 
-def run_one(experiment: str, name: str, arm: dict, seed: int, args: argparse.Namespace) -> dict:
+def run_one(experiment: str, name: str, arm: dict, seed: int, args: argparse.Namespace, start: bool = True) -> dict:
+    """One run's outcome: read from its ``run.json`` when finished, else run it (when ``start``)."""
     output_dir = args.work_dir / experiment / f"{name}-seed{seed}"
     done = output_dir / "run.json"
-    if done.exists() and not args.rerun:
+    if done.exists() and not (args.rerun and start):
         return json.loads(done.read_text())
-    if args.collect_only:
+    if args.collect_only or not start:
         return {"error": "not run", "seed": seed}
     cmd = command(experiment, arm, seed, output_dir, args)
     print(f"[{time.strftime('%H:%M:%S')}] {experiment} {name} seed {seed}", flush=True)
@@ -214,15 +215,20 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--arms: {sorted(unknown)} not in {args.experiment}'s arms {sorted(spec['arms'])}")
     if args.quick:
         args.work_dir = args.work_dir / "quick"
-    arms = {name: spec["arms"][name] for name in (args.arms or spec["arms"])}
+    chosen = args.arms or list(spec["arms"])
     seeds = args.seeds or ([spec["seeds"][0]] if args.quick else spec["seeds"])
+    # The report covers every arm and seed already finished, not only those asked for now, so running a
+    # subset (--arms, --seeds) adds to the report instead of replacing it.
+    arms = {name: spec["arms"][name] for name in [*chosen, *(a for a in spec["arms"] if a not in chosen)]}
+    all_seeds = [*seeds, *(s for s in spec["seeds"] if s not in seeds)]
 
     # Seed-major order: every arm gets its first seed before any arm gets a second, so a benchmark cut
     # short still compares all arms.
     runs: dict[str, list[dict]] = {name: [] for name in arms}
-    for seed in seeds:
+    for seed in all_seeds:
         for name, arm in arms.items():
-            runs[name].append(run_one(args.experiment, name, arm, seed, args))
+            start = name in chosen and seed in seeds
+            runs[name].append(run_one(args.experiment, name, arm, seed, args, start))
     runs = {name: [r for r in arm_runs if r.get("error") != "not run"] or arm_runs for name, arm_runs in runs.items()}
     summary = {name: summarise(arm_runs) for name, arm_runs in runs.items()}
     print_table(args.experiment, summary)

@@ -52,9 +52,13 @@ def test_quality_quick_and_plots(tmp_path):
     assert prefix["test_samples"] == 64 and 0 <= prefix["test"] <= 1
     assert [epoch for epoch, _ in prefix["dev_curve"]] == [1.0] and prefix["best_dev"] == prefix["dev_curve"][0][1]
     assert report["summary"]["head_only"]["trainable_parameters"] == 384 * 2 + 2
-    # Finished runs are not run again: a second call only collects them.
+    # Finished runs are not run again: a second call only collects them, and a call for a subset of the
+    # arms still reports the others' finished runs.
     again = load("quality").main(["sentiment", "--quick", "--work_dir", str(tmp_path), *arms, "--collect_only"])
     assert again["runs"] == json.loads(json.dumps(report["runs"]))
+    subset = load("quality").main(["sentiment", "--quick", "--work_dir", str(tmp_path), "--arms", "head_only"])
+    assert subset["runs"]["prefix16"] == again["runs"]["prefix16"] and "error" not in subset["summary"]["prefix16"]
+    assert subset["summary"]["full"] == {"error": "not run"}
 
     report["summary"]["full"] = report["summary"]["head_only"]  # the cost plot is relative to a full-FT arm
     (tmp_path / "sentiment.json").write_text(json.dumps(report))
