@@ -27,8 +27,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = {"full": "full fine-tuning", "head_only": "head only", "prefix16": "prefix P=16", "prompt16": "prompt P=16",
-          "prefix16_mlp": "prefix P=16 + MLP", "prefix16_8ep": "prefix P=16, 8 epochs",
-          "prefix16_mlp_8ep": "prefix P=16 + MLP, 8 epochs"}  # fmt: skip
+          "prefix16_mlp": "prefix P=16 + MLP", "prefix16_mean": "prefix P=16, mean pooling",
+          "prefix16_mean_8ep": "prefix P=16, mean, 8 epochs",
+          "prefix16_mlp_mean_8ep": "prefix P=16 + MLP, mean, 8 epochs"}  # fmt: skip
 
 
 def label(arm: str) -> str:

@@ -29,6 +29,7 @@ from transformers import (
     Trainer,
     TrainingArguments,
 )
+from transformers.utils import cached_file
 
 from .auto import (
     AutoPrefixModelForCausalLM,
@@ -270,6 +271,29 @@ def resolve_max_seq_length(requested: int | None, config: transformers.PreTraine
     return requested or min(default, limit or default)
 
 
+def sentence_transformers_pooling(model_args: ModelArguments) -> str | None:
+    """How a sentence-transformers checkpoint pools its tokens (``"mean"`` or ``"cls"``), read from its
+    ``modules.json`` and Pooling module config; ``None`` for other checkpoints or files that cannot be read."""
+    missing_is_none = {"_raise_exceptions_for_missing_entries": False, "_raise_exceptions_for_connection_errors": False}
+    lookup = {**model_args.hub_kwargs(), **missing_is_none}
+    try:
+        modules_file = cached_file(model_args.model_name_or_path, "modules.json", **lookup)
+        if modules_file is None:
+            return None
+        with open(modules_file) as handle:
+            folder = next(m["path"] for m in json.load(handle) if str(m.get("type", "")).endswith("models.Pooling"))
+        pooling_file = cached_file(model_args.model_name_or_path, f"{folder}/config.json", **lookup)
+        if pooling_file is None:
+            return None
+        with open(pooling_file) as handle:
+            pooling = json.load(handle)
+    except (OSError, ValueError, TypeError, KeyError, StopIteration):
+        return None
+    if pooling.get("pooling_mode_mean_tokens"):
+        return "mean"
+    return "cls" if pooling.get("pooling_mode_cls_token") else None
+
+
 def build_model(model_args: ModelArguments, task: str, tokenizer: Any = None, **config_kwargs: Any) -> PreTrainedModel:
     """The model for ``task`` and the method the flags ask for, with its trainable set right.
 
@@ -285,6 +309,15 @@ def build_model(model_args: ModelArguments, task: str, tokenizer: Any = None, **
         )
         kwargs = {k: v for k, v in kwargs.items() if k not in config_kwargs}
     if model_args.method is not None:
+        trained_with = sentence_transformers_pooling(model_args) if task in _POOLED_TASKS else None
+        if trained_with is not None and model_args.classifier_pooling is None:
+            # The frozen pooler of such a checkpoint was never trained: the head would read an untrained layer.
+            logger.warning(
+                f"{model_args.model_name_or_path} is a sentence-transformers checkpoint trained through {trained_with} "
+                f"pooling; its pooler layer was not trained and stays frozen under --{model_args.method}. Consider "
+                f"--classifier_pooling {trained_with} (see benchmarks/RESULTS.md: on all-MiniLM-L6-v2 it lifts "
+                "prefix tuning's sentiment accuracy by several points)."
+            )
         if model_args.method == "prompt" and model_args.prompt_init == "text":
             kwargs["tokenizer"] = tokenizer
         model = prefix_auto.from_pretrained(model_args.model_name_or_path, method=model_args.method, **kwargs,

@@ -202,3 +202,38 @@ def test_help_documents_every_flag():
                  "--data_dir", "--train_file", "--text_column_names", "--max_seq_length"):  # fmt: skip
         assert flag in text, flag
     assert "boolq" in text and "P-tuning v2" in text
+
+
+def test_sentence_transformers_checkpoints_get_a_pooling_hint(tiny_model, tmp_path, caplog):
+    import shutil
+
+    from prefix_models.cli import ModelArguments, build_model, sentence_transformers_pooling
+
+    # A checkpoint laid out as sentence-transformers saves one: modules.json + the Pooling module's config.
+    checkpoint = Path(shutil.copytree(tiny_model, tmp_path / "st-model"))
+    (checkpoint / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]))  # fmt: skip
+    (checkpoint / "1_Pooling").mkdir()
+    pooling = {"pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True}
+    (checkpoint / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+
+    def build(path, **flags):
+        caplog.clear()
+        args = ModelArguments(model_name_or_path=str(path), prefix=True, pre_seq_len=2, **flags)
+        return build_model(args, "sequence_classification", num_labels=2)
+
+    assert sentence_transformers_pooling(ModelArguments(model_name_or_path=str(checkpoint))) == "mean"
+    assert build(checkpoint).config.classifier_pooling == "pooler"  # the default stays, with a hint
+    assert "--classifier_pooling mean" in caplog.text
+    assert build(checkpoint, classifier_pooling="mean").config.classifier_pooling == "mean"
+    assert "--classifier_pooling" not in caplog.text
+    build(tiny_model)  # a plain checkpoint: nothing to say
+    assert "sentence-transformers" not in caplog.text
+
+    (checkpoint / "1_Pooling" / "config.json").write_text(json.dumps({**pooling, "pooling_mode_mean_tokens": False,
+                                                                      "pooling_mode_cls_token": True}))  # fmt: skip
+    assert sentence_transformers_pooling(ModelArguments(model_name_or_path=str(checkpoint))) == "cls"
+    (checkpoint / "modules.json").write_text("not json")
+    assert sentence_transformers_pooling(ModelArguments(model_name_or_path=str(checkpoint))) is None
