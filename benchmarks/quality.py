@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
         for name, arm in arms.items():
             start = name in chosen and seed in seeds
             runs[name].append(run_one(args.experiment, name, arm, seed, args, start))
-    runs = {name: [r for r in arm_runs if r.get("error") != "not run"] or arm_runs for name, arm_runs in runs.items()}
+    runs = {name: [r for r in runs[name] if r.get("error") != "not run"] or runs[name] for name in spec["arms"]}
     summary = {name: summarise(arm_runs) for name, arm_runs in runs.items()}
     print_table(args.experiment, summary)
 

@@ -315,8 +315,8 @@ def build_model(model_args: ModelArguments, task: str, tokenizer: Any = None, **
             logger.warning(
                 f"{model_args.model_name_or_path} is a sentence-transformers checkpoint trained through {trained_with} "
                 f"pooling; its pooler layer was not trained and stays frozen under --{model_args.method}. Consider "
-                f"--classifier_pooling {trained_with} (see benchmarks/RESULTS.md: on all-MiniLM-L6-v2 it lifts "
-                "prefix tuning's sentiment accuracy by several points)."
+                f"--classifier_pooling {trained_with} (benchmarks/RESULTS.md: on all-MiniLM-L6-v2 a prefix then "
+                "learns faster)."
             )
         if model_args.method == "prompt" and model_args.prompt_init == "text":
             kwargs["tokenizer"] = tokenizer
