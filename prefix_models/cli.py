@@ -309,8 +309,9 @@ def build_model(model_args: ModelArguments, task: str, tokenizer: Any = None, **
         )
         kwargs = {k: v for k, v in kwargs.items() if k not in config_kwargs}
     if model_args.method is not None:
-        trained_with = sentence_transformers_pooling(model_args) if task in _POOLED_TASKS else None
-        if trained_with is not None and model_args.classifier_pooling is None:
+        unset = task in _POOLED_TASKS and model_args.classifier_pooling is None
+        trained_with = sentence_transformers_pooling(model_args) if unset else None
+        if trained_with is not None:
             # The frozen pooler of such a checkpoint was never trained: the head would read an untrained layer.
             logger.warning(
                 f"{model_args.model_name_or_path} is a sentence-transformers checkpoint trained through {trained_with} "
