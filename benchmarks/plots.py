@@ -68,10 +68,11 @@ def learning_curves(sentiment: dict | None, conll: dict | None, output: Path, bu
     """Per-epoch curves; ``budget`` (the longer prefix runs on the same sentiment data) joins the sentiment
     panels, dashed, so a reader sees where the 4-epoch prefix arm would have gone."""
     longer = finished(budget) if budget is not None else {}
+    sentiment_runs = finished(sentiment) if sentiment is not None else None
     panels = [
-        (finished(sentiment) if sentiment else None, "dev_curve", "sentiment: dev accuracy"),
-        (finished(sentiment) if sentiment else None, "loss_curve", "sentiment: training loss"),
-        (finished(conll) if conll else None, "dev_curve", "CoNLL-2003: dev entity F1"),
+        (sentiment_runs, "dev_curve", "sentiment: dev accuracy"),
+        (sentiment_runs, "loss_curve", "sentiment: training loss"),
+        (finished(conll) if conll is not None else None, "dev_curve", "CoNLL-2003: dev entity F1"),
     ]
     panels = [p for p in panels if p[0] is not None]
     figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -205,8 +206,6 @@ def test_help_documents_every_flag():
 
 
 def test_sentence_transformers_checkpoints_get_a_pooling_hint(tiny_model, tmp_path, caplog):
-    import shutil
-
     from prefix_models.cli import ModelArguments, build_model, sentence_transformers_pooling
 
     # A checkpoint laid out as sentence-transformers saves one: modules.json + the Pooling module's config.
