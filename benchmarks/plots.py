@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LABELS = {"full": "full fine-tuning", "head_only": "head only", "prefix16": "prefix P=16", "prompt16": "prompt P=16",
           "prefix16_mlp": "prefix P=16 + MLP", "prefix16_mean": "prefix P=16, mean pooling",
           "prefix16_mean_8ep": "prefix P=16, mean, 8 epochs",
-          "prefix16_mlp_mean_8ep": "prefix P=16 + MLP, mean, 8 epochs"}  # fmt: skip
+          "prefix16_mlp_mean_8ep": "prefix P=16 + MLP, mean, 8 epochs",
+          "full_3ep": "full fine-tuning, 3 epochs"}  # fmt: skip
+COLORS = {arm: f"C{i}" for i, arm in enumerate(LABELS)}
 
 
 def label(arm: str) -> str:
@@ -87,6 +89,7 @@ def learning_curves(sentiment: dict | None, conll: dict | None, output: Path, bu
                 mean,
                 marker="o" if key == "dev_curve" else None,
                 linestyle="--" if arm in extra else "-",
+                color=COLORS.get(arm),  # one colour per arm across the panels
                 label=f"{label(arm)} ({len(runs)} seed{'s' * (len(runs) > 1)})",
             )
             axis.fill_between(epochs, low, high, color=line.get_color(), alpha=0.15)
