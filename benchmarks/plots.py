@@ -92,9 +92,13 @@ def learning_curves(sentiment: dict | None, conll: dict | None, output: Path, bu
                 color=COLORS.get(arm),  # one colour per arm across the panels
                 label=f"{label(arm)} ({len(runs)} seed{'s' * (len(runs) > 1)})",
             )
-            axis.fill_between(epochs, low, high, color=line.get_color(), alpha=0.15)
+            if len(epochs) > 1:
+                axis.fill_between(epochs, low, high, color=line.get_color(), alpha=0.15)
+            elif epochs:  # a one-epoch arm is a single point: a band of zero width would not show its spread
+                axis.errorbar(epochs, mean, yerr=[[mean[0] - low[0]], [high[0] - mean[0]]], color=line.get_color(),
+                              capsize=4)  # fmt: skip
         axis.set(title=title, xlabel="epoch")
-    return save(figure, axes[0], output, "all-MiniLM-L6-v2, 2 CPU cores; band = min..max over seeds")
+    return save(figure, axes[0], output, "all-MiniLM-L6-v2, 2 CPU cores; band or bar = min..max over seeds")
 
 
 def epochs(runs: dict[str, list[dict]]) -> str:
