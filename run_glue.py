@@ -11,7 +11,8 @@ Shaped like transformers' ``examples/pytorch/text-classification/run_glue.py``::
 probe on the frozen backbone. Data comes from the hub (``--task_name``), the official downloads
 (``--data_dir``) or csv/tsv/json(l) files (``--train_file`` ...) with named text and label columns.
 Inputs longer than ``--max_seq_length`` (default 128, or the model's limit if smaller) are
-truncated. A single ``.json`` argument is read as the whole configuration.
+truncated. A single ``.json`` argument is read as the whole configuration. Bad flags or data end
+with one ``error:`` line and exit status 2 (``PREFIX_MODELS_DEBUG=1`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -33,15 +34,17 @@ from prefix_models.cli import (
     DataArguments,
     ModelArguments,
     build_model,
+    check_training_engine,
     load_config,
     log_run_start,
     parse_arguments,
     resolve_checkpoint,
     resolve_max_seq_length,
+    run_script,
     setup_logging,
-    shutdown_distributed,
     train_and_save,
 )
+from prefix_models.errors import InputError
 from prefix_models.glue.data import check_splits, load_from_data_dir, load_from_files, load_from_hub
 from prefix_models.glue.features import MultipleChoiceCollator, metrics_function, tokenize, write_predictions
 from prefix_models.glue.tasks import MULTIPLE_CHOICE, REGRESSION, TASKS, get_task
@@ -71,7 +74,7 @@ class DataTrainingArguments(DataArguments):
         if self.task_name is not None:
             get_task(self.task_name)  # fails early on an unknown task
         elif not self.files and self.dataset_name is None:
-            raise ValueError(
+            raise InputError(
                 f"name a task (--task_name, one of: {', '.join(TASKS)}) or give data files (--train_file ...)"
             )
 
@@ -87,7 +90,7 @@ def load_data(data_args: DataTrainingArguments, model_args: ModelArguments):
         benchmark = "custom"
     else:
         if spec is None:
-            raise ValueError("--dataset_name needs --task_name to know how to read and score it")
+            raise InputError("--dataset_name needs --task_name to know how to read and score it")
         data = load_from_hub(spec, data_args.dataset_name, data_args.dataset_config_name,
                              cache_dir=model_args.cache_dir, token=model_args.token)  # fmt: skip
         benchmark = spec.benchmark
@@ -99,6 +102,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                                                            argv, description=__doc__)  # fmt: skip
     setup_logging(training_args)
     log_run_start(training_args, model_args)
+    check_training_engine(training_args)
     last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)
 
     # Everything about the data and the flags is checked before any weights load.
@@ -154,6 +158,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     if training_args.do_eval:
         logger.info("*** Evaluate ***")
+        eval_metrics: dict[str, float] = {}  # every dev split (MNLI: matched and mismatched) in one eval_results.json
         for split in [s for s in features if s.startswith("validation")]:
             trainer.compute_metrics = metrics_function(spec, features[split])
             prefix = "eval" if split == "validation" else f"eval_{split.removeprefix('validation_')}"
@@ -162,8 +167,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             if split == "validation":
                 metrics.update(best.best)
             trainer.log_metrics("eval", metrics)
-            trainer.save_metrics("eval", metrics)
-            results.update(metrics)
+            eval_metrics.update(metrics)
+        trainer.save_metrics("eval", eval_metrics)
+        results.update(eval_metrics)
 
     if training_args.do_predict:
         logger.info("*** Predict ***")
@@ -178,5 +184,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
-    shutdown_distributed()
+    run_script(main)

@@ -13,8 +13,11 @@ probe on the frozen backbone. Data comes from CoNLL column files (``--data_dir``
 blank lines between sentences; or json lines of ``{"tokens": [...], "ner_tags": [...]}``; or the hub
 (``--dataset_name`` / ``--task_name``). Sentences longer than ``--max_seq_length`` sub-words
 (default: the model's limit, at most 512) are split into windows of whole words, so every word gets
-a prediction. Scores: seqeval, strict mode. A single ``.json`` argument is read as the whole
-configuration.
+a prediction. Scores: ``precision`` / ``recall`` / ``f1`` are counted as conlleval counts them (seqeval's
+default mode, what transformers' run_ner.py and P-tuning v2 report; ``predictions.txt`` re-scores to them),
+``strict_precision`` / ``strict_recall`` / ``strict_f1`` are seqeval's strict mode in the tag scheme. A
+single ``.json`` argument is read as the whole configuration. Bad flags or data end
+with one ``error:`` line and exit status 2 (``PREFIX_MODELS_DEBUG=1`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -31,15 +34,17 @@ from prefix_models.cli import (
     DataArguments,
     ModelArguments,
     build_model,
+    check_training_engine,
     load_config,
     log_run_start,
     parse_arguments,
     resolve_checkpoint,
     resolve_max_seq_length,
+    run_script,
     setup_logging,
-    shutdown_distributed,
     train_and_save,
 )
+from prefix_models.errors import InputError
 from prefix_models.ner.data import (
     HUB_TASKS,
     SPLIT_FLAGS,
@@ -86,7 +91,7 @@ class DataTrainingArguments(DataArguments):
     )  # fmt: skip
     tag_scheme: Literal["auto", "IOB1", "IOB2", "BIOES"] = field(
         default="auto",
-        metadata={"help": "The tagging scheme, used to check the tags and for strict seqeval scoring. Default: "
+        metadata={"help": "The tagging scheme, used to check the tags and for the strict_* scores. Default: "
                           "detected from the data."},
     )  # fmt: skip
     label_all_tokens: bool = field(
@@ -100,13 +105,13 @@ class DataTrainingArguments(DataArguments):
     def __post_init__(self) -> None:
         if self.task_name is not None:
             if self.task_name not in HUB_TASKS:
-                raise ValueError(f"--task_name {self.task_name!r} is not a known task; choose from {list(HUB_TASKS)} "
+                raise InputError(f"--task_name {self.task_name!r} is not a known task; choose from {list(HUB_TASKS)} "
                                  "or give --dataset_name / data files")  # fmt: skip
             if self.dataset_name is not None and self.dataset_name != self.task_name:
-                raise ValueError("give --task_name or --dataset_name, not both")
+                raise InputError("give --task_name or --dataset_name, not both")
             self.dataset_name = self.task_name
         if not self.check_sources():
-            raise ValueError("give data: --data_dir, --train_file/--validation_file/--test_file, or --dataset_name")
+            raise InputError("give data: --data_dir, --train_file/--validation_file/--test_file, or --dataset_name")
         if self.data_dir:
             self.files = data_dir_files(self.data_dir)
 
@@ -121,13 +126,15 @@ def trained_labels(config) -> list[str] | None:
 
 
 def load_data(data_args: DataTrainingArguments, model_args: ModelArguments, needed: dict[str, bool]):
-    """The sentences of each split the ``--do_*`` flags need (labelled where scored)."""
+    """The sentences of each split the ``--do_*`` flags need (labelled where scored), and the
+    dataset's own label names in id order (hub datasets that have them; else None)."""
+    dataset_labels = None
     if data_args.files:
         splits = {split: read_file(path, split, data_args.tag_column, data_args.text_column_name,
                                    data_args.label_column_name)
                   for split, path in data_args.files.items() if needed[split]}  # fmt: skip
     else:
-        splits = load_from_hub(
+        splits, dataset_labels = load_from_hub(
             data_args.dataset_name,
             data_args.dataset_config_name,
             data_args.text_column_name,
@@ -139,11 +146,12 @@ def load_data(data_args: DataTrainingArguments, model_args: ModelArguments, need
     for split, wanted in needed.items():
         flag = {"train": "--do_train", "validation": "--do_eval", "test": "--do_predict"}[split]
         if wanted and split not in splits:
-            raise ValueError(f"{flag} needs {SPLIT_FLAGS[split]} (or a {split} split in --data_dir / the dataset)")
+            raise InputError(f"{flag} needs {SPLIT_FLAGS[split]} (or a {split} split in --data_dir / the dataset)")
         if wanted and split != "test" and any(s.tags is None for s in splits[split]):
-            raise ValueError(f"{flag}: {splits[split][0].source} has no tag column to train or score on")
+            raise InputError(f"{flag}: {splits[split][0].source} has no tag column to train or score on")
     caps = data_args.sample_caps()
-    return {split: sentences[: caps[split]] if caps[split] else sentences for split, sentences in splits.items()}
+    splits = {split: sentences[: caps[split]] if caps[split] else sentences for split, sentences in splits.items()}
+    return splits, dataset_labels
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -152,13 +160,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args.check_task("token_classification")
     setup_logging(training_args)
     log_run_start(training_args, model_args)
+    check_training_engine(training_args)
     last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)
 
     # Everything about the data and the flags is checked before any weights load.
     needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
-    splits = load_data(data_args, model_args, needed)
+    splits, dataset_labels = load_data(data_args, model_args, needed)
     if not splits:
-        raise ValueError("nothing to do: pass --do_train, --do_eval and/or --do_predict")
+        raise InputError("nothing to do: pass --do_train, --do_eval and/or --do_predict")
     config = load_config(model_args)
     labelled = [s for sentences in splits.values() for s in sentences if s.tags is not None]
     saved_labels = trained_labels(config)
@@ -167,12 +176,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         name_label_ids(splits, labels)
     elif saved_labels and not training_args.do_train:
         labels, origin = saved_labels, f"the model {model_args.model_name_or_path} was trained with"
+    elif dataset_labels:  # as transformers' run_ner.py: the model's label ids are the dataset's
+        labels, origin = dataset_labels, f"named by the dataset {data_args.dataset_name}"
     else:
         labels, origin = label_list_from(splits.get("train", labelled)), "found in the training data"
         if saved_labels and set(labels) <= set(saved_labels):
             labels = saved_labels  # continue training a tagger: keep its head's label order
     if len(labels) < 2:
-        raise ValueError(f"tagging needs at least two labels; the data has only {labels}")
+        raise InputError(f"tagging needs at least two labels; the data has only {labels}")
     check_labels(splits, labels, origin)
     if data_args.tag_scheme != "auto":
         scheme = data_args.tag_scheme
@@ -191,7 +202,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         model_args.tokenizer_name or model_args.model_name_or_path, **model_args.hub_kwargs(), **tokenizer_kwargs
     )
     if not tokenizer.is_fast:
-        raise ValueError("run_ner.py needs a fast tokenizer (it aligns sub-words to words with word_ids)")
+        raise InputError("run_ner.py needs a fast tokenizer (it aligns sub-words to words with word_ids)")
     max_seq_length = min(max_seq_length, tokenizer.model_max_length)
     label_to_id = {label: i for i, label in enumerate(labels)}
     model = build_model(model_args, "token_classification", tokenizer=tokenizer, num_labels=len(labels),
@@ -258,5 +269,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
-    shutdown_distributed()
+    run_script(main)

@@ -135,9 +135,11 @@ def collect(experiment: str, output_dir: Path, log: Path, wall_s: float) -> dict
         "wall_s": round(wall_s, 1),
     }
     if experiment == "conll":
-        run["test"] = results["predict_f1"]
+        run["test"] = results["predict_f1"]  # conlleval's counting, as the CoNLL literature reports
+        run["test_strict"] = results.get("predict_strict_f1")  # seqeval strict mode (our figures before 2026-11-27)
         run["test_per_type"] = {k.removeprefix("predict_").removesuffix("_f1"): v for k, v in results.items()
-                                if k.startswith("predict_") and k.endswith("_f1") and k != "predict_f1"}  # fmt: skip
+                                if k.startswith("predict_") and k.endswith("_f1")
+                                and k not in ("predict_f1", "predict_strict_f1")}  # fmt: skip
     else:
         run["test"], run["test_samples"] = sentiment_test_accuracy(output_dir)
     counted = re.search(r"([\d,]+) trainable parameters of ([\d,]+)", log.read_text())  # build_model's log line

@@ -11,7 +11,8 @@ Shaped like transformers' ``examples/pytorch/language-modeling/run_clm.py``::
 model is fine-tuned (the baseline). Data: ``.txt`` files (one example per line) or csv/json(l)
 files with a text column (``--text_column_name``); without ``--validation_file``,
 ``--validation_split_percentage`` of the training data is held out. Texts are concatenated and
-cut into blocks of ``--block_size`` tokens. A GGUF checkpoint loads with ``--gguf_file``.
+cut into blocks of ``--block_size`` tokens. A GGUF checkpoint loads with ``--gguf_file``. Bad flags or data end
+with one ``error:`` line and exit status 2 (``PREFIX_MODELS_DEBUG=1`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -32,14 +33,16 @@ from prefix_models.cli import (  # noqa: E402
     DataArguments,
     ModelArguments,
     build_model,
+    check_training_engine,
     load_config,
     log_run_start,
     parse_arguments,
     resolve_checkpoint,
+    run_script,
     setup_logging,
-    shutdown_distributed,
     train_and_save,
 )
+from prefix_models.errors import InputError  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -61,11 +64,11 @@ class CausalLMDataArguments(DataArguments):
 
     def __post_init__(self) -> None:
         if self.check_sources() != ["--train_file/--validation_file/--test_file"] or "train" not in self.files:
-            raise ValueError("run_clm.py reads text files: give --train_file (and optionally --validation_file)")
+            raise InputError("run_clm.py reads text files: give --train_file (and optionally --validation_file)")
         if not 0 < self.validation_split_percentage < 100:
-            raise ValueError(f"--validation_split_percentage must be in 1..99, got {self.validation_split_percentage}")
+            raise InputError(f"--validation_split_percentage must be in 1..99, got {self.validation_split_percentage}")
         if self.block_size is not None and self.block_size <= 0:
-            raise ValueError(f"--block_size must be positive, got {self.block_size}")
+            raise InputError(f"--block_size must be positive, got {self.block_size}")
 
 
 def load_text(data_args: CausalLMDataArguments, seed: int) -> datasets.DatasetDict:
@@ -74,14 +77,14 @@ def load_text(data_args: CausalLMDataArguments, seed: int) -> datasets.DatasetDi
         extension = Path(path).suffix.lstrip(".").lower()
         builder = {"txt": "text", "csv": "csv", "json": "json", "jsonl": "json"}.get(extension)
         if builder is None:
-            raise ValueError(f"--{split}_file {path} must be a .txt, .csv, .json or .jsonl file")
+            raise InputError(f"--{split}_file {path} must be a .txt, .csv, .json or .jsonl file")
         raw[split] = datasets.load_dataset(builder, data_files={split: path}, split=split)
         if data_args.text_column_name not in raw[split].column_names:
-            raise ValueError(f"--{split}_file {path} has no column {data_args.text_column_name!r} "
+            raise InputError(f"--{split}_file {path} has no column {data_args.text_column_name!r} "
                              f"(it has {raw[split].column_names}); choose one with --text_column_name")  # fmt: skip
         raw[split] = raw[split].filter(lambda row: bool(row[data_args.text_column_name]))
         if len(raw[split]) == 0:
-            raise ValueError(f"--{split}_file {path} holds no text")
+            raise InputError(f"--{split}_file {path} holds no text")
     if "validation" not in raw:
         held_out = raw["train"].train_test_split(test_size=data_args.validation_split_percentage / 100, seed=seed)
         raw["train"], raw["validation"] = held_out["train"], held_out["test"]
@@ -93,11 +96,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         (ModelArguments, CausalLMDataArguments, TrainingArguments), argv, description=__doc__
     )
     if model_args.prompt or model_args.head_only:
-        raise ValueError("run_clm.py trains a prefix (--prefix) or the whole model (no method flag); "
+        raise InputError("run_clm.py trains a prefix (--prefix) or the whole model (no method flag); "
                          "--prompt and --head_only do not apply to causal language models")  # fmt: skip
     model_args.check_task("causal_lm")
     setup_logging(training_args)
     log_run_start(training_args, model_args)
+    check_training_engine(training_args)
     last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)
     raw = load_text(data_args, training_args.seed)
 
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     prefix = (model_args.pre_seq_len or 16) if model_args.prefix else 0
     block_size = data_args.block_size or min(256, context - prefix)
     if block_size + prefix > context:
-        raise ValueError(f"--block_size {block_size} + the {prefix}-token prefix is longer than the model's context "
+        raise InputError(f"--block_size {block_size} + the {prefix}-token prefix is longer than the model's context "
                          f"({context} positions)")  # fmt: skip
 
     set_seed(training_args.seed)
@@ -134,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     caps = data_args.sample_caps()
     for split in ("train", "validation"):
         if len(blocks[split]) == 0:
-            raise ValueError(f"the {split} text is shorter than one block of {block_size} tokens; lower --block_size")
+            raise InputError(f"the {split} text is shorter than one block of {block_size} tokens; lower --block_size")
         if caps[split]:
             blocks[split] = blocks[split].select(range(min(caps[split], len(blocks[split]))))
 
@@ -164,5 +168,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
-    shutdown_distributed()
+    run_script(main)

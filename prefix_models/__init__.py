@@ -19,6 +19,7 @@ from .configuration import (
     validate_prefix_config,
 )
 from .encoders import PrefixEncoder, PromptEncoder
+from .errors import InputError
 from .modeling_bert import (
     BertPrefixConfig,
     BertPrefixForMultipleChoice,
@@ -53,6 +54,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AutoPrefixModelForCausalLM",
     "FrozenPrefixCache",
+    "InputError",
     "GPT2PrefixConfig",
     "GPT2PrefixLMHeadModel",
     "LlamaPrefixConfig",

@@ -23,6 +23,7 @@ from transformers import (
 
 from . import modeling_bert, modeling_gpt2, modeling_llama, modeling_roberta
 from .configuration import PREFIX_METHODS
+from .errors import InputError
 from .modeling_utils import HUB_KWARGS
 
 _BACKBONE_MODULES = (modeling_bert, modeling_roberta, modeling_gpt2, modeling_llama)
@@ -65,9 +66,9 @@ class _AutoPrefixModel:
             if model_type.endswith(f"_{candidate}"):
                 model_type, saved_method = model_type.removesuffix(f"_{candidate}"), candidate
         if method is not None and method not in PREFIX_METHODS:
-            raise ValueError(f"method must be one of {PREFIX_METHODS}, got {method!r}")
+            raise InputError(f"method must be one of {PREFIX_METHODS}, got {method!r}")
         if saved_method and method and method != saved_method:
-            raise ValueError(
+            raise InputError(
                 f"this checkpoint was saved by a {saved_method}-tuning model; method={method!r} cannot load it "
                 f"(use method={saved_method!r} or leave method unset)"
             )
@@ -75,12 +76,12 @@ class _AutoPrefixModel:
         classes = _classes_for(cls._task_mixin)
         methods = sorted(m for t, m in classes if t == model_type)
         if methods and method not in methods:
-            raise ValueError(
+            raise InputError(
                 f"{cls.__name__} supports method={' or '.join(map(repr, methods))} for model_type {model_type!r}, "
                 f"not method={method!r}"
             )
         if (model_type, method) not in classes:
-            raise ValueError(
+            raise InputError(
                 f"model_type {model_type!r} is not supported by {cls.__name__}; supported model types: "
                 f"{', '.join(cls.supported_model_types())} ({_NO_CACHE_NOTE})"
             )

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -38,6 +39,7 @@ from .auto import (
     AutoPrefixModelForSequenceClassification,
     AutoPrefixModelForTokenClassification,
 )
+from .errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -113,33 +115,33 @@ class ModelArguments:
 
     def __post_init__(self) -> None:
         if self.prefix and self.prompt:
-            raise ValueError("--prefix and --prompt are exclusive: pick one (or neither, for full fine-tuning)")
+            raise InputError("--prefix and --prompt are exclusive: pick one (or neither, for full fine-tuning)")
         if self.head_only and (self.prefix or self.prompt):
-            raise ValueError("--head_only is a baseline of its own: it cannot be combined with --prefix or --prompt")
+            raise InputError("--head_only is a baseline of its own: it cannot be combined with --prefix or --prompt")
         if self.method is None:
             given = [f"--{name}" for name in _PREFIX_ONLY_FLAGS if getattr(self, name) not in (None, False)]
             if given:
                 verb = "applies" if len(given) == 1 else "apply"
-                raise ValueError(f"{', '.join(given)} only {verb} with --prefix or --prompt")
+                raise InputError(f"{', '.join(given)} only {verb} with --prefix or --prompt")
         elif self.method == "prompt":
             if self.prefix_projection or self.prefix_hidden_size is not None:
-                raise ValueError("--prefix_projection / --prefix_hidden_size apply to --prefix, not --prompt")
+                raise InputError("--prefix_projection / --prefix_hidden_size apply to --prefix, not --prompt")
         elif self.prompt_init is not None or self.prompt_init_text is not None:
-            raise ValueError("--prompt_init / --prompt_init_text apply to --prompt, not --prefix")
+            raise InputError("--prompt_init / --prompt_init_text apply to --prompt, not --prefix")
         if self.prompt_init == "text" and not self.prompt_init_text:
-            raise ValueError("--prompt_init text needs --prompt_init_text")
+            raise InputError("--prompt_init text needs --prompt_init_text")
         if self.pre_seq_len is not None and self.pre_seq_len <= 0:
-            raise ValueError(f"--pre_seq_len must be a positive integer, got {self.pre_seq_len}")
+            raise InputError(f"--pre_seq_len must be a positive integer, got {self.pre_seq_len}")
         if self.prefix_hidden_size is not None and self.prefix_hidden_size <= 0:
-            raise ValueError(f"--prefix_hidden_size must be a positive integer, got {self.prefix_hidden_size}")
+            raise InputError(f"--prefix_hidden_size must be a positive integer, got {self.prefix_hidden_size}")
         if self.hidden_dropout_prob is not None and not 0.0 <= self.hidden_dropout_prob < 1.0:
-            raise ValueError(f"--hidden_dropout_prob must be in [0, 1), got {self.hidden_dropout_prob}")
+            raise InputError(f"--hidden_dropout_prob must be in [0, 1), got {self.hidden_dropout_prob}")
 
     def check_task(self, task: str) -> None:
         """Reject the flags that mean nothing for ``task`` (a key of ``_AUTO_CLASSES``)."""
         if self.classifier_pooling is not None and task not in _POOLED_TASKS:
             kind = task.replace("_", " ")
-            raise ValueError("--classifier_pooling applies to sequence classification and multiple choice, where "
+            raise InputError("--classifier_pooling applies to sequence classification and multiple choice, where "
                              f"one vector stands for the input; a {kind} model reads every token")  # fmt: skip
 
     @property
@@ -216,12 +218,12 @@ class DataArguments(OutputArguments):
         sources = [name for name, used in (("--data_dir", self.data_dir), ("--train_file/--validation_file/"
                    "--test_file", self.files), ("--dataset_name", self.dataset_name)) if used]  # fmt: skip
         if len(sources) > 1:
-            raise ValueError(f"pick one data source; got {' and '.join(sources)}")
+            raise InputError(f"pick one data source; got {' and '.join(sources)}")
         if self.max_seq_length is not None and self.max_seq_length <= 0:
-            raise ValueError(f"--max_seq_length must be positive, got {self.max_seq_length}")
+            raise InputError(f"--max_seq_length must be positive, got {self.max_seq_length}")
         for split, path in self.files.items():
             if not os.path.isfile(path):
-                raise ValueError(f"--{split}_file {path} does not exist")
+                raise InputError(f"--{split}_file {path} does not exist")
         return sources
 
     def sample_caps(self) -> dict[str, int | None]:
@@ -266,7 +268,7 @@ def resolve_max_seq_length(requested: int | None, config: transformers.PreTraine
     limit) when not given."""
     limit = max_positions(config)
     if requested is not None and limit is not None and requested > limit:
-        raise ValueError(f"--max_seq_length {requested} is above what the model's position table holds ({limit}); "
+        raise InputError(f"--max_seq_length {requested} is above what the model's position table holds ({limit}); "
                          f"use --max_seq_length {limit} or less")  # fmt: skip
     return requested or min(default, limit or default)
 
@@ -365,9 +367,35 @@ def log_run_start(training_args: TrainingArguments, model_args: ModelArguments) 
     )
 
 
+def check_training_engine(training_args: TrainingArguments) -> None:
+    """Refuse a sharding engine the hardware cannot run, instead of the Trainer's silent fallback.
+
+    accelerate runs FSDP on accelerators only: on CPU, ``--fsdp`` (or an accelerate FSDP config) left
+    the Trainer with ``is_fsdp_enabled`` False, wrapping the model in DDP as if the flag were not there.
+    """
+    wants_fsdp = bool(training_args.fsdp) or os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")
+    if wants_fsdp and training_args.device.type == "cpu":
+        raise InputError(
+            "--fsdp needs GPUs (or another accelerator): accelerate does not run FSDP on the CPU, where the Trainer "
+            "would fall back to DDP without saying so. On CPU, leave out --fsdp and start several processes with "
+            "torchrun (DDP; README, 'Scaling, precision and long runs'): only the prefix and head train, so DDP's "
+            "full copy per process costs little. benchmarks/gpu_engines.py checks FSDP and DeepSpeed on a GPU machine"
+        )
+
+
+def training_engine(trainer: Trainer) -> str:
+    """What runs the training: ``fsdp``, ``deepspeed``, ``ddp`` (several processes) or ``single process``."""
+    if trainer.is_fsdp_enabled:
+        return "fsdp"
+    if trainer.is_deepspeed_enabled:
+        return "deepspeed"
+    return "ddp" if trainer.args.world_size > 1 else "single process"
+
+
 def train_and_save(trainer: Trainer, last_checkpoint: str | None, num_samples: int) -> dict[str, float]:
     """Train (resuming from ``last_checkpoint``), save the model, metrics and trainer state as
     transformers' example scripts do."""
+    logger.info(f"Training engine: {training_engine(trainer)} ({trainer.args.world_size} process(es))")
     train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
     trainer.save_model()
     metrics = {**train_result.metrics, "train_samples": num_samples}
@@ -375,6 +403,26 @@ def train_and_save(trainer: Trainer, last_checkpoint: str | None, num_samples: i
     trainer.save_metrics("train", metrics)
     trainer.save_state()
     return metrics
+
+
+DEBUG_ENV = "PREFIX_MODELS_DEBUG"
+
+
+def run_script(main: Callable[[], Any]) -> None:
+    """Run an example script's ``main`` as a command.
+
+    Bad input found by our checks (:class:`InputError`) ends as one ``run_glue.py: error: ...`` line
+    on stderr and exit status 2, as argparse reports a bad flag; with ``PREFIX_MODELS_DEBUG=1`` it
+    keeps its traceback. Any other exception is left alone: its traceback is what a bug report needs.
+    """
+    try:
+        main()
+    except InputError as error:
+        if os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no"):
+            raise
+        print(f"{os.path.basename(sys.argv[0])}: error: {error}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    shutdown_distributed()
 
 
 def shutdown_distributed() -> None:
@@ -410,19 +458,68 @@ def last_complete_checkpoint(output_dir: str) -> str | None:
     return None
 
 
+def _read_state(folder: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(folder, "trainer_state.json")) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def finished_run(training_args: TrainingArguments, output_dir: str) -> str | None:
+    """Where ``output_dir`` holds a run that already trained as long as this command asks, a
+    description of it; else None.
+
+    The run's state is the ``trainer_state.json`` written when training ended or, for a run stopped
+    between its last checkpoint and the final save, that checkpoint's. Resuming such a run would
+    train past its end (transformers 5.24 resumes a run stopped at ``max_steps`` mid-epoch with
+    one more step) and rewrite the saved model and results.
+    """
+    state, where = _read_state(output_dir), output_dir
+    if state is None:
+        where = last_complete_checkpoint(output_dir)
+        state = _read_state(where) if where else None
+    if not state or not state.get("max_steps") or state.get("global_step", 0) < state["max_steps"]:
+        return None
+    step = state["global_step"]
+    if training_args.max_steps > 0:
+        asks_for_more = training_args.max_steps > step
+    else:
+        asks_for_more = training_args.num_train_epochs > state.get("num_train_epochs", 0)
+    if asks_for_more:
+        return None
+    model_at = output_dir if where == output_dir else f"{where} (its last checkpoint)"
+    total = state["max_steps"]
+    return f"{output_dir} holds a finished run (trained {step} of {total} steps; the model is in {model_at})"
+
+
 def resolve_checkpoint(training_args: TrainingArguments, overwrite_output_dir: bool) -> str | None:
-    """The checkpoint to resume from, refusing to train over a finished model in ``output_dir``."""
+    """The checkpoint to resume from, refusing to train over a finished model in ``output_dir``.
+
+    A finished run is never changed without ``--overwrite_output_dir``: running the same command
+    again is refused before anything loads or is written. A run asked to train longer (a higher
+    ``--max_steps`` / ``--num_train_epochs``) resumes from its newest complete checkpoint, as in
+    transformers' example scripts.
+    """
     if training_args.resume_from_checkpoint is not None:
         return training_args.resume_from_checkpoint
     output_dir = training_args.output_dir
     if not training_args.do_train or overwrite_output_dir or not os.path.isdir(output_dir):
         return None
+    finished = finished_run(training_args, output_dir)
+    if finished is not None:
+        raise InputError(
+            f"--do_train: {finished}; nothing was changed. To evaluate or predict with it, run without --do_train "
+            "and with --model_name_or_path pointing at the model; to train it longer, raise --max_steps or "
+            "--num_train_epochs; to train again from the start, pass --overwrite_output_dir or choose another "
+            "--output_dir"
+        )
     last = last_complete_checkpoint(output_dir)
     if last is not None:
         logger.info(f"Checkpoint detected, resuming training at {last}. Pass --overwrite_output_dir to start over.")
         return last
     if any(name.endswith(".safetensors") for name in os.listdir(output_dir)):
-        raise ValueError(
+        raise InputError(
             f"output directory {output_dir} already holds a trained model; pass --overwrite_output_dir to train "
             "over it, or choose another --output_dir"
         )

@@ -17,6 +17,8 @@ from typing import Any
 
 from transformers import PreTrainedConfig
 
+from .errors import InputError
+
 PREFIX_METHODS = ("prefix", "prompt")
 PROMPT_INITS = ("random", "vocab", "text")
 CLASSIFIER_POOLINGS = ("pooler", "cls", "mean")
@@ -40,7 +42,7 @@ PREFIX_FIELDS: dict[str, tuple[Any, Any]] = {
 def make_prefix_config_class(base: type[PreTrainedConfig], method: str) -> type[PreTrainedConfig]:
     """Return ``{Base}{Prefix|Prompt}Config``: ``base`` plus the prefix fields and its own model type."""
     if method not in PREFIX_METHODS:
-        raise ValueError(f"method must be one of {PREFIX_METHODS}, got {method!r}")
+        raise InputError(f"method must be one of {PREFIX_METHODS}, got {method!r}")
     name = base.__name__.removesuffix("Config") + method.capitalize() + "Config"
     namespace: dict[str, Any] = {
         "__module__": __name__,
@@ -77,38 +79,38 @@ def validate_prefix_config(config: PreTrainedConfig, method: str) -> None:
     """Raise a ``ValueError`` naming the field and what is allowed, before any weights are built."""
     pre_seq_len = getattr(config, "pre_seq_len", None)
     if not _is_int(pre_seq_len) or pre_seq_len <= 0:
-        raise ValueError(f"pre_seq_len must be a positive integer (the number of virtual tokens), got {pre_seq_len!r}")
+        raise InputError(f"pre_seq_len must be a positive integer (the number of virtual tokens), got {pre_seq_len!r}")
 
     dropout = getattr(config, "hidden_dropout_prob", 0.0)
     if not isinstance(dropout, numbers.Real) or isinstance(dropout, bool) or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"hidden_dropout_prob must be a number in [0, 1), got {dropout!r}")
+        raise InputError(f"hidden_dropout_prob must be a number in [0, 1), got {dropout!r}")
 
     projection = getattr(config, "prefix_projection", False)
     if not isinstance(projection, bool):
-        raise ValueError(f"prefix_projection must be True or False, got {projection!r}")
+        raise InputError(f"prefix_projection must be True or False, got {projection!r}")
     if projection:
         if method != "prefix":
-            raise ValueError(
+            raise InputError(
                 "prefix_projection applies to prefix tuning (the *Prefix* classes) only; "
                 "prompt tuning has no reparameterisation. Set prefix_projection=False."
             )
         hidden = getattr(config, "prefix_hidden_size", None)
         if not _is_int(hidden) or hidden <= 0:
-            raise ValueError(
+            raise InputError(
                 "prefix_projection=True needs prefix_hidden_size, the width of the reparameterisation MLP, "
                 f"to be a positive integer; got {hidden!r}"
             )
 
     pooling = getattr(config, "classifier_pooling", "pooler")
     if pooling not in CLASSIFIER_POOLINGS:
-        raise ValueError(f"classifier_pooling must be one of {CLASSIFIER_POOLINGS}, got {pooling!r}")
+        raise InputError(f"classifier_pooling must be one of {CLASSIFIER_POOLINGS}, got {pooling!r}")
 
     if method == "prompt":
         init = getattr(config, "prompt_init", "random")
         if init not in PROMPT_INITS:
-            raise ValueError(f"prompt_init must be one of {PROMPT_INITS}, got {init!r}")
+            raise InputError(f"prompt_init must be one of {PROMPT_INITS}, got {init!r}")
         text = getattr(config, "prompt_init_text", None)
         if init == "text" and (not isinstance(text, str) or not text.strip()):
-            raise ValueError(
+            raise InputError(
                 f'prompt_init="text" needs prompt_init_text, the text whose embeddings start the prompt; got {text!r}'
             )

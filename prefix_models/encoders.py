@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from transformers import PreTrainedConfig
 
+from .errors import InputError
+
 
 def kv_geometry(config: PreTrainedConfig) -> tuple[int, int, int]:
     """``(num_layers, num_kv_heads, head_dim)`` of the attention the prefix feeds.
@@ -91,7 +93,7 @@ class PromptEncoder(nn.Module):
         """
         token_ids = torch.as_tensor(token_ids, dtype=torch.long).flatten()
         if token_ids.numel() == 0:
-            raise ValueError("prompt initialisation got no token ids (empty prompt_init_text after tokenisation?)")
+            raise InputError("prompt initialisation got no token ids (empty prompt_init_text after tokenisation?)")
         repeats = -(-self.pre_seq_len // token_ids.numel())
         token_ids = token_ids.repeat(repeats)[: self.pre_seq_len].to(word_embeddings.weight.device)
         rows = word_embeddings.weight[token_ids]

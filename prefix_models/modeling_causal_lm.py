@@ -25,6 +25,7 @@ from transformers.loss.loss_utils import ForCausalLMLoss
 from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.utils import can_return_tuple
 
+from .errors import InputError
 from .modeling_utils import PrefixModelMixin, cache_argument_name
 from .prompt import extend_attention_mask, prefix_cache
 
@@ -55,7 +56,7 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
     def __init__(self, config: PreTrainedConfig, **kwargs: Any):
         super().__init__(config, **kwargs)
         if self.prefix_method != "prefix":
-            raise ValueError("causal language models support prefix tuning (method='prefix') only")
+            raise InputError("causal language models support prefix tuning (method='prefix') only")
         self.lm_head = nn.Linear(self.config.hidden_size, self.config.vocab_size, bias=False)
         self.post_init_prefix()
 
@@ -81,14 +82,14 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
         mask = kwargs.get("attention_mask")
         if input_ids is not None and input_ids.dim() == 2:
             if mask is not None and tuple(mask.shape) != tuple(input_ids.shape):
-                raise ValueError(
+                raise InputError(
                     f"attention_mask must be (batch, seq_len) = {tuple(input_ids.shape)} like the input ids (the "
                     f"prefix is added by the model); got shape {tuple(mask.shape)}"
                 )
             limit, new = context_length(self.config), kwargs.get("max_new_tokens")
             total = self.config.pre_seq_len + input_ids.shape[1] + (new or 0)
             if limit is not None and new is not None and total > limit:
-                raise ValueError(
+                raise InputError(
                     f"pre_seq_len ({self.config.pre_seq_len}) + {input_ids.shape[1]} prompt tokens + max_new_tokens "
                     f"({new}) = {total} is longer than the model's context ({limit} positions)"
                 )
@@ -115,7 +116,7 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
         cache = kwargs.pop("past_key_values", cache)
         loss_kwargs = {key: kwargs.pop(key) for key in _LOSS_KWARGS if key in kwargs}
         if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+            raise InputError("You must specify exactly one of input_ids or inputs_embeds")
         reference = input_ids if input_ids is not None else inputs_embeds
         batch_size, seq_len = reference.shape[:2]
         pre_seq_len = self.config.pre_seq_len
@@ -129,14 +130,14 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
         total = past + seq_len
         limit = context_length(self.config)
         if limit is not None and pre_seq_len + total > limit:
-            raise ValueError(
+            raise InputError(
                 f"pre_seq_len ({pre_seq_len}) + {total} tokens = {pre_seq_len + total} is longer than the model's "
                 f"context ({limit} positions); shorten the input (or max_new_tokens) or use a shorter prefix"
             )
         if attention_mask is None:
             attention_mask = torch.ones(batch_size, total, dtype=torch.long, device=reference.device)
         elif attention_mask.dim() != 2 or tuple(attention_mask.shape) != (batch_size, total):
-            raise ValueError(
+            raise InputError(
                 f"attention_mask must be (batch, past + new tokens) = ({batch_size}, {total}) for the real tokens "
                 f"(the prefix is added by the model); got shape {tuple(attention_mask.shape)}"
             )

@@ -27,6 +27,7 @@ from task_heads import (
     TokenClassificationHead,
 )
 
+from .errors import InputError
 from .modeling_utils import PrefixModelMixin
 
 
@@ -107,7 +108,7 @@ class PrefixModelForMultipleChoice(PrefixModelMixin):
     ) -> MultipleChoiceModelOutput:
         reference = input_ids if input_ids is not None else inputs_embeds
         if reference is None or reference.dim() < 3:
-            raise ValueError(
+            raise InputError(
                 "multiple-choice inputs must have shape (batch, num_choices, seq_len); got "
                 f"{None if reference is None else tuple(reference.shape)}"
             )

@@ -11,6 +11,7 @@ checkpoints load into it.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import os
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, cache
 
 from .configuration import validate_prefix_config
 from .encoders import PrefixEncoder, PromptEncoder
+from .errors import InputError
 from .prompt import extend_attention_mask, prefix_cache, prompt_inputs, real_position_ids
 
 logger = logging.getLogger(__name__)
@@ -117,7 +119,7 @@ class PrefixModelMixin:
         if isinstance(config, cls.config_class):
             return config
         if getattr(config, "model_type", None) != cls.config_class.base_model_type:
-            raise ValueError(
+            raise InputError(
                 f"{cls.__name__} needs a {cls.config_class.__name__} (or a {cls.config_class.base_model_type} "
                 f"config), got {type(config).__name__} with model_type {getattr(config, 'model_type', None)!r}"
             )
@@ -197,13 +199,13 @@ class PrefixModelMixin:
             self.prompt_encoder.init_from_vocab(word_embeddings)
         elif init == "text":
             if tokenizer is None:
-                raise ValueError(
+                raise InputError(
                     'prompt_init="text" needs a tokenizer to turn prompt_init_text into token ids: pass '
                     "tokenizer=... to the model constructor or to from_pretrained"
                 )
             token_ids = tokenizer(self.config.prompt_init_text, add_special_tokens=False)["input_ids"]
             if len(token_ids) == 0:
-                raise ValueError(f"prompt_init_text {self.config.prompt_init_text!r} tokenises to no tokens")
+                raise InputError(f"prompt_init_text {self.config.prompt_init_text!r} tokenises to no tokens")
             self.prompt_encoder.init_from_token_ids(word_embeddings, torch.tensor(token_ids))
 
     def merge_prefix_projection(self) -> None:
@@ -212,7 +214,7 @@ class PrefixModelMixin:
         Afterwards inference skips the MLP and ``save_pretrained`` writes only the table.
         """
         if self.prefix_method != "prefix":
-            raise ValueError("merge_prefix_projection applies to prefix models; prompt models have no projection")
+            raise InputError("merge_prefix_projection applies to prefix models; prompt models have no projection")
         self.prefix_encoder.merge_projection()
         self.config.prefix_projection = False
 
@@ -235,7 +237,7 @@ class PrefixModelMixin:
         zeros make the model its plain backbone plus head.
         """
         if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+            raise InputError("You must specify exactly one of input_ids or inputs_embeds")
         backbone = self.base_model
         reference = input_ids if input_ids is not None else inputs_embeds
         batch_size, seq_len = reference.shape[:2]
@@ -357,7 +359,7 @@ class PrefixModelMixin:
             and not hub_kwargs.get("gguf_file")
             and not os.path.isfile(local_config)
         ):
-            raise ValueError(
+            raise InputError(
                 f"{path} has no config.json: a model folder needs the config beside its weights (save_pretrained "
                 "writes both); copy it back or pass config=..."
             )
@@ -371,8 +373,8 @@ class PrefixModelMixin:
         if cls.config_class.prefix_method == "prompt" and config.prompt_init == "text" and tokenizer is None:
             tokenizer = _try_tokenizer(path, hub_kwargs)
 
-        adapter_file = _prefix_only_weights_file(path, cls.base_model_prefix, hub_kwargs)
-        if adapter_file is None:
+        adapter_files = _prefix_only_weights_files(path, cls.base_model_prefix, hub_kwargs)
+        if adapter_files is None:
             if not config.base_model_name_or_path:
                 config.base_model_name_or_path = os.path.abspath(path) if os.path.isdir(path) else path
                 # A GGUF base (weights dequantised on load) is found again through its file name.
@@ -382,7 +384,7 @@ class PrefixModelMixin:
         else:
             base = os.fspath(base_model_name_or_path or config.base_model_name_or_path or "")
             if not base:
-                raise ValueError(
+                raise InputError(
                     f"{path} holds a prefix-only checkpoint but its config names no base_model_name_or_path; "
                     "pass base_model_name_or_path=... to from_pretrained"
                 )
@@ -391,7 +393,7 @@ class PrefixModelMixin:
                 kwargs.setdefault("gguf_file", config.base_model_gguf_file)
                 hub_kwargs = {**hub_kwargs, "gguf_file": kwargs["gguf_file"]}
             _check_base_shape(config, base, path, hub_kwargs)
-            adapter_state = load_file(adapter_file)
+            adapter_state = {key: tensor for file in adapter_files for key, tensor in load_file(file).items()}
             # The backbone's load report would call the prefix and head "newly initialised"; they
             # are loaded from the checkpoint right below, so keep that report quiet.
             verbosity = hf_logging.get_verbosity()
@@ -433,41 +435,71 @@ def _try_tokenizer(path: str, hub_kwargs: dict[str, Any]) -> Any:
         return None  # init_prompt then raises the clear error, if the prompt needs initialising
 
 
-def _prefix_only_weights_file(path: str, backbone_prefix: str, hub_kwargs: dict[str, Any]) -> str | None:
-    """The checkpoint's weights file if it is a prefix-only save, else None.
+def _prefix_only_weights_files(path: str, backbone_prefix: str, hub_kwargs: dict[str, Any]) -> list[str] | None:
+    """The checkpoint's weights files (one, or every shard of a sharded save) if it is a prefix-only
+    save, else None.
 
     A prefix-only save holds prefix/prompt encoder tensors and no backbone tensors; a stock
-    backbone checkpoint holds no encoder tensors, a full save holds both.
+    backbone checkpoint holds no encoder tensors, a full save holds both. A sharded save is judged
+    by its index, which names every tensor.
     """
     if hub_kwargs.get("gguf_file"):
         return None  # a GGUF file is a full (base) model
     lookup = {**hub_kwargs, "_raise_exceptions_for_missing_entries": False}
     try:
-        if cached_file(path, SAFE_WEIGHTS_INDEX_NAME, **lookup):
-            return None  # sharded: only full models are big enough to shard
-        weights = cached_file(path, SAFE_WEIGHTS_NAME, **lookup)
+        index = cached_file(path, SAFE_WEIGHTS_INDEX_NAME, **lookup)
+        weights = None if index else cached_file(path, SAFE_WEIGHTS_NAME, **lookup)
     except OSError:
         return None  # let transformers raise its usual, detailed error
+    if index:
+        try:
+            with open(index, encoding="utf-8") as handle:
+                weight_map = json.load(handle)["weight_map"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise InputError(
+                f"{index} is not a readable safetensors index ({error!r}); nothing was loaded. Re-save the model"
+            ) from error
+        if not _is_prefix_only(weight_map, backbone_prefix):
+            return None
+        shards = []
+        for name in sorted(set(weight_map.values())):
+            try:
+                shard = cached_file(path, name, **lookup)
+            except OSError:
+                shard = None
+            if shard is None:
+                raise InputError(f"the prefix checkpoint {path} lists the shard {name} in its index, but the file "
+                                 "is missing; nothing was loaded. Copy it back or re-save the model")  # fmt: skip
+            _safetensors_keys(shard)  # a truncated shard is a clear error here
+            shards.append(shard)
+        return shards
     if weights is None:
         return None
+    return [weights] if _is_prefix_only(_safetensors_keys(weights), backbone_prefix) else None
+
+
+def _safetensors_keys(weights: str) -> list[str]:
     try:
         with safe_open(weights, framework="pt") as handle:
-            keys = list(handle.keys())
+            return list(handle.keys())
     except Exception as error:  # safetensors raises its own error types for a bad header
-        raise ValueError(
+        raise InputError(
             f"{weights} is not a readable safetensors file (truncated or corrupted: {error}); nothing was loaded. "
             "Re-save the model, or load an earlier checkpoint"
         ) from error
+
+
+def _is_prefix_only(keys: Any, backbone_prefix: str) -> bool:
     has_encoder = any(key.startswith(("prefix_encoder.", "prompt_encoder.")) for key in keys)
     has_backbone = any(key.startswith(f"{backbone_prefix}.") for key in keys)
-    return weights if has_encoder and not has_backbone else None
+    return has_encoder and not has_backbone
 
 
 def _check_base_shape(config: PreTrainedConfig, base: str, path: str, hub_kwargs: dict[str, Any]) -> None:
     try:
         base_dict, _ = PreTrainedConfig.get_config_dict(base, **hub_kwargs)
     except OSError as error:
-        raise ValueError(
+        raise InputError(
             f"the prefix checkpoint {path} needs its base model {base!r}, which could not be loaded ({error}); "
             "pass base_model_name_or_path=... to from_pretrained to point at it"
         ) from error
@@ -479,7 +511,7 @@ def _check_base_shape(config: PreTrainedConfig, base: str, path: str, hub_kwargs
         if name in base_dict and base_dict.get(name) != getattr(config, field, None)
     ]
     if mismatched:
-        raise ValueError(f"the prefix saved in {path} does not fit the base model {base!r}: " + "; ".join(mismatched))
+        raise InputError(f"the prefix saved in {path} does not fit the base model {base!r}: " + "; ".join(mismatched))
 
 
 def _load_adapter_state(model: nn.Module, state: dict[str, torch.Tensor], path: str) -> None:
@@ -491,7 +523,7 @@ def _load_adapter_state(model: nn.Module, state: dict[str, torch.Tensor], path: 
         if key in expected and state[key].shape != expected[key].shape
     ]
     if unexpected or wrong_shape:
-        raise ValueError(
+        raise InputError(
             f"the prefix checkpoint in {path} does not match {type(model).__name__} built from its config"
             + (f"; unexpected tensors: {unexpected}" if unexpected else "")
             + (f"; wrong shapes: {wrong_shape}" if wrong_shape else "")

@@ -25,6 +25,7 @@ from torch import nn
 from transformers import DynamicCache, PreTrainedConfig, PreTrainedModel
 
 from .encoders import kv_geometry
+from .errors import InputError
 
 
 class FrozenPrefixCache(DynamicCache):
@@ -90,14 +91,14 @@ def extend_attention_mask(
     if attention_mask is None:
         attention_mask = torch.ones(batch_size, seq_len, dtype=torch.long, device=device)
     elif attention_mask.dim() != 2 or tuple(attention_mask.shape) != (batch_size, seq_len):
-        raise ValueError(
+        raise InputError(
             "attention_mask must be a 2-D padding mask of shape (batch, seq_len) = "
             f"({batch_size}, {seq_len}) for prefix/prompt models; got shape {tuple(attention_mask.shape)}"
         )
     if prefix_attention_mask is None:
         prefix_attention_mask = attention_mask.new_ones(batch_size, pre_seq_len)
     elif tuple(prefix_attention_mask.shape) != (batch_size, pre_seq_len):
-        raise ValueError(
+        raise InputError(
             f"prefix_attention_mask must have shape (batch, pre_seq_len) = ({batch_size}, {pre_seq_len}); "
             f"got {tuple(prefix_attention_mask.shape)}"
         )
@@ -120,7 +121,7 @@ def check_sequence_length(backbone: PreTrainedModel, seq_len: int) -> None:
     """Fail clearly, before any compute, when real tokens would run past the position table."""
     limit = backbone.config.max_position_embeddings - first_position(backbone)
     if seq_len > limit:
-        raise ValueError(
+        raise InputError(
             f"input has {seq_len} tokens but this model's position table (max_position_embeddings="
             f"{backbone.config.max_position_embeddings}) allows at most {limit}; truncate the inputs "
             f"(e.g. tokenizer(..., truncation=True, max_length={limit}))"

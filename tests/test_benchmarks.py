@@ -67,3 +67,23 @@ def test_quality_quick_and_plots(tmp_path):
     written = load("plots").main(["--reports", str(tmp_path), "--output_dir", str(tmp_path / "plots")])
     assert {p.name for p in written} == {"learning_curves.png", "cost_vs_quality.png", "prefix_length_sweep.png"}
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
+
+
+def test_gpu_engines_dry_run_builds_commands_run_glue_accepts(tmp_path, tiny_model):
+    """The GPU check's wiring, on CPU: its configs are valid and run_glue.py's parser takes its flags."""
+    import run_glue
+    from prefix_models.cli import parse_arguments
+
+    report = load("gpu_engines").main(["--dry_run", "--model", str(tiny_model), "--nproc", "2",
+                                       "--work_dir", str(tmp_path)])  # fmt: skip
+    assert set(report["commands"]) == {"ddp", "fsdp", "deepspeed"}
+    assert json.loads((tmp_path / "fsdp_config.json").read_text())["version"] == 2
+    assert json.loads((tmp_path / "ds_zero2.json").read_text())["zero_optimization"]["stage"] == 2
+    for engine in ("ddp", "fsdp"):  # DeepSpeed's arguments need the deepspeed package to parse
+        cmd = report["commands"][engine]
+        script_args = cmd[cmd.index(str(ROOT / "run_glue.py")) + 1 :]
+        _, _, training_args = parse_arguments(
+            (run_glue.ModelArguments, run_glue.DataTrainingArguments, run_glue.TrainingArguments),
+            [*script_args, "--use_cpu", "--bf16", "false"],
+        )
+        assert bool(training_args.fsdp) == (engine == "fsdp")

@@ -32,6 +32,20 @@ def load(model_class, base_checkpoints, **kwargs):
     return model_class.from_pretrained(base_checkpoints[backbone_name(model_class)], pre_seq_len=5, **kwargs)
 
 
+def trained_model(model_class, base_checkpoints):
+    """A loaded model whose prefix and head moved away from their init, its inputs and its outputs."""
+    model = load(model_class, base_checkpoints)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p))
+    inputs = features(task_inputs(model_class))
+    model.eval()
+    with torch.no_grad():
+        expected = main_output(model_class, model(**inputs))
+    return model, inputs, expected
+
+
 @pytest.mark.parametrize("model_class", ALL_CLASSES, ids=lambda c: c.__name__)
 def test_from_pretrained_loads_backbone_and_keeps_it_frozen(model_class, base_checkpoints):
     model = load(model_class, base_checkpoints, num_labels=3)
@@ -57,15 +71,7 @@ def test_from_pretrained_loads_backbone_and_keeps_it_frozen(model_class, base_ch
 
 @pytest.mark.parametrize("model_class", ALL_CLASSES, ids=lambda c: c.__name__)
 def test_save_load_round_trip_is_prefix_sized_and_exact(model_class, base_checkpoints, tmp_path):
-    model = load(model_class, base_checkpoints)
-    with torch.no_grad():  # move the prefix and head away from their init
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(torch.randn_like(p))
-    inputs = features(task_inputs(model_class))
-    model.eval()
-    with torch.no_grad():
-        expected = main_output(model_class, model(**inputs))
+    model, inputs, expected = trained_model(model_class, base_checkpoints)
     model.save_pretrained(tmp_path)
 
     weights = tmp_path / "model.safetensors"
@@ -79,6 +85,31 @@ def test_save_load_round_trip_is_prefix_sized_and_exact(model_class, base_checkp
     assert not any(p.requires_grad for p in reloaded.base_model.parameters())
     with torch.no_grad():
         assert torch.equal(main_output(model_class, reloaded(**inputs)), expected)
+
+
+@pytest.mark.parametrize(
+    "model_class", [pm.BertPrefixForSequenceClassification, pm.RobertaPromptForTokenClassification],
+    ids=lambda c: c.__name__,
+)
+def test_sharded_prefix_only_save_reloads_exactly(model_class, base_checkpoints, tmp_path):
+    model, inputs, expected = trained_model(model_class, base_checkpoints)
+    model.save_pretrained(tmp_path, max_shard_size=200)  # bytes: about one tensor a shard
+    shards = sorted(tmp_path.glob("model-*.safetensors"))
+    assert len(shards) >= 2 and (tmp_path / "model.safetensors.index.json").is_file()
+    index = json.loads((tmp_path / "model.safetensors.index.json").read_text())
+    assert not any(key.startswith(model.base_model_prefix + ".") for key in index["weight_map"])
+
+    reloaded = model_class.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        assert torch.equal(main_output(model_class, reloaded(**inputs)), expected)
+    # Our Auto class reads the sharded checkpoint too.
+    auto = getattr(pm, f"AutoPrefixModelFor{model_class.__name__.split('For')[1]}").from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        assert torch.equal(main_output(model_class, auto(**inputs)), expected)
+    # A shard gone missing is a clear error, not a random backbone or head.
+    shards[-1].unlink()
+    with pytest.raises(ValueError, match=r"lists the shard .* but the file is missing"):
+        model_class.from_pretrained(tmp_path)
 
 
 def test_full_save_on_request_and_when_no_base_is_known(base_checkpoints, tmp_path, caplog):

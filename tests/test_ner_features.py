@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
 
 import numpy as np
 import pytest
 from conftest import FIXTURES
+from conlleval import conlleval
 from seqeval.metrics import f1_score
 from seqeval.scheme import IOB2
 
@@ -190,9 +192,31 @@ def test_seqeval_scores_on_a_known_answer():
     assert scores["f1"] == pytest.approx(2 / 3) and scores["accuracy"] == pytest.approx(4 / 6)
     assert scores["LOC_recall"] == pytest.approx(0.5) and scores["LOC_number"] == 2
     assert scores["PER_precision"] == pytest.approx(0.5) and scores["PER_f1"] == pytest.approx(2 / 3)
-    # Strict mode: an entity opened by I- after O is not an entity in IOB2.
-    assert seqeval_scores([["B-PER", "I-PER"]], [["I-PER", "I-PER"]], "IOB2")["f1"] == 0.0
-    assert seqeval_scores([["I-PER", "I-PER"]], [["I-PER", "I-PER"]], "IOB1")["f1"] == 1.0
+    # conlleval counts a span opened by I- after O as an entity; strict IOB2 scoring does not.
+    ill_formed = seqeval_scores([["B-PER", "I-PER"]], [["I-PER", "I-PER"]], "IOB2")
+    assert ill_formed["f1"] == 1.0 and ill_formed["strict_f1"] == 0.0
+    assert seqeval_scores([["I-PER", "I-PER"]], [["I-PER", "I-PER"]], "IOB1")["strict_f1"] == 1.0
+
+
+@pytest.mark.parametrize("scheme", ["IOB2", "BIOES"])
+def test_headline_scores_are_conllevals(scheme, tmp_path):
+    """Random, often ill-formed tag sequences: the headline scores equal an independent conlleval
+    re-implementation reading the written predictions file."""
+    rng = random.Random(0)
+    prefixes = "BI" if scheme == "IOB2" else "BIES"
+    tags = ["O"] + [f"{p}-{kind}" for p in prefixes for kind in ("PER", "LOC")]
+    sentences, gold, predicted = [], [], []
+    for i in range(60):
+        length = rng.randint(1, 12)
+        gold.append([rng.choice(tags) for _ in range(length)])
+        predicted.append([tag if rng.random() < 0.6 else rng.choice(tags) for tag in gold[-1]])
+        sentences.append(Sentence([f"w{i}_{j}" for j in range(length)], gold[-1], [0] * length, "x"))
+    path = tmp_path / "predictions.txt"
+    write_conll(path, to_datasets({"t": sentences})["t"], predicted)
+    ours, reference = seqeval_scores(gold, predicted, scheme), conlleval(path)
+    for name in ("precision", "recall", "f1"):
+        assert ours[name] == pytest.approx(reference[name]), name
+    assert ours["strict_f1"] != pytest.approx(ours["f1"])  # the data exercises where the two modes differ
 
 
 def test_write_conll_is_read_back_and_rescored(tmp_path):

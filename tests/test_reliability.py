@@ -16,6 +16,7 @@ from conftest import ALL_CLASSES, FIXTURES, make_model, task_inputs
 from safetensors.torch import load_file
 
 import run_glue
+import run_ner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -85,9 +86,44 @@ def test_a_killed_run_resumes_to_the_same_prefix_and_same_seed_is_bit_exact(tiny
 def test_a_trained_output_dir_is_not_overwritten(tiny_model, tmp_path):
     run_glue.main(glue_args(tiny_model, tmp_path, "--save_strategy", "no", "--max_steps", "2"))
     before = (tmp_path / "model.safetensors").read_bytes()
-    with pytest.raises(ValueError, match="already holds a trained model; pass --overwrite_output_dir"):
+    with pytest.raises(ValueError, match="holds a finished run .*; nothing was changed.*--overwrite_output_dir"):
         run_glue.main(glue_args(tiny_model, tmp_path, "--save_strategy", "no", "--max_steps", "2"))
     assert (tmp_path / "model.safetensors").read_bytes() == before
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_rerunning_a_finished_command_changes_nothing_and_a_longer_one_resumes(tiny_model, tmp_path):
+    # One step a batch, so max_steps ends mid-epoch: transformers would resume it with a third step.
+    args = glue_args(tiny_model, tmp_path, "--max_steps", "2", "--save_steps", "1",
+                     "--per_device_train_batch_size", "1")  # fmt: skip
+    run_glue.main(args)
+    before = snapshot(tmp_path)
+    with pytest.raises(ValueError, match=r"holds a finished run \(trained 2 of 2 steps; the model is in "):
+        run_glue.main(args)
+    assert snapshot(tmp_path) == before
+    # Stopped between its last checkpoint and the final save: still finished, the checkpoint named.
+    for name in ("trainer_state.json", "model.safetensors"):
+        (tmp_path / name).unlink()
+    with pytest.raises(ValueError, match=r"the model is in .*checkpoint-2 \(its last checkpoint\)"):
+        run_glue.main(args)
+    # Asked to train longer, it resumes from the newest checkpoint, as transformers' scripts do.
+    run_glue.main([*args, "--max_steps", "3"])
+    assert json.loads((tmp_path / "trainer_state.json").read_text())["global_step"] == 3
+
+
+def test_run_ner_refuses_to_retrain_a_finished_run(tiny_model, tmp_path):
+    args = ["--model_name_or_path", str(tiny_model), "--data_dir", str(FIXTURES / "ner_data"), "--output_dir",
+            str(tmp_path), "--prefix", "--pre_seq_len", "4", "--do_train", "--max_steps", "2",
+            "--per_device_train_batch_size", "1", "--save_steps", "1", "--use_cpu", "--report_to", "none",
+            "--disable_tqdm", "true"]  # fmt: skip
+    run_ner.main(args)
+    before = snapshot(tmp_path)
+    with pytest.raises(ValueError, match=r"holds a finished run \(trained 2 of 2 steps"):
+        run_ner.main(args)
+    assert snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize("model_class", [c for c in ALL_CLASSES if c.__name__.endswith("SequenceClassification")],

@@ -69,3 +69,15 @@ def test_bad_flags(tiny_lms, text_file, tmp_path):
         run_clm.main(base)
     with pytest.raises(ValueError, match=r"--block_size 62 \+ the 4-token prefix is longer than the model's context"):
         run_clm.main([*base, "--train_file", str(text_file), "--prefix", "--pre_seq_len", "4", "--block_size", "62"])
+
+
+def test_a_finished_run_is_not_trained_again(tiny_lms, text_file, tmp_path):
+    args = ["--model_name_or_path", str(tiny_lms["gpt2"]), "--train_file", str(text_file), "--prefix",
+            "--pre_seq_len", "4", "--block_size", "16", "--do_train", "--max_steps", "2",
+            "--per_device_train_batch_size", "1", "--save_steps", "1", "--output_dir", str(tmp_path), "--use_cpu",
+            "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+    run_clm.main(args)
+    before = {path: path.read_bytes() for path in sorted(tmp_path.rglob("*")) if path.is_file()}
+    with pytest.raises(ValueError, match=r"holds a finished run \(trained 2 of 2 steps"):
+        run_clm.main(args)
+    assert {path: path.read_bytes() for path in sorted(tmp_path.rglob("*")) if path.is_file()} == before

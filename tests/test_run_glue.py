@@ -64,6 +64,8 @@ def test_glue_tasks_from_the_official_tsv_files(task, tiny_model, tmp_path):
         assert (tmp_path / name).is_file(), name
     all_results = json.loads((tmp_path / "all_results.json").read_text())
     assert set(metric_keys) <= set(all_results) and "best_epoch" in all_results
+    # eval_results.json keeps every dev split's metrics (MNLI: matched and mismatched).
+    assert set(metric_keys) <= set(json.loads((tmp_path / "eval_results.json").read_text()))
     folder = GLUE / {"sst2": "SST-2", "stsb": "STS-B", "cola": "CoLA"}.get(task, task.upper())
     test_file = folder / ("test_matched.tsv" if task == "mnli" else "test.tsv")
     assert count_rows(tmp_path / submission) == count_rows(test_file)

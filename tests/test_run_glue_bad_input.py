@@ -131,3 +131,10 @@ def test_a_finished_model_is_not_overwritten(tiny_model, tmp_path):
     with pytest.raises(ValueError, match=r"already holds a trained model; pass --overwrite_output_dir"):
         run(tiny_model, tmp_path, "--task_name", "sst2", "--data_dir", str(GLUE), "--do_train")
     assert (out / "model.safetensors").read_bytes() == b"trained"
+
+
+@pytest.mark.parametrize("fsdp", ["full_shard", "full_shard auto_wrap"])
+def test_fsdp_on_cpu_is_refused_not_replaced_by_ddp(fsdp, tiny_model, tmp_path):
+    with pytest.raises(ValueError, match=r"--fsdp needs GPUs .* fall back to DDP .*torchrun"):
+        run(tiny_model, tmp_path, "--task_name", "rte", "--data_dir", str(GLUE), "--do_train", "--fsdp", fsdp)
+    assert not (tmp_path / "out").exists()

@@ -7,8 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import datasets
 import pytest
 from conftest import FIXTURES, minilm
+from conlleval import conlleval
+from datasets import ClassLabel, Dataset, Features, List, Value
 from seqeval.metrics import f1_score
 from seqeval.scheme import IOB2
 
@@ -56,10 +59,14 @@ def test_conll_data_dir_prefix_with_windows(tiny_model, tmp_path):
     rows = prediction_rows(tmp_path / "predictions.txt")
     assert [[r[0] for r in sentence] for sentence in rows] == [s.tokens for s in test]
     assert [[r[1] for r in sentence] for sentence in rows] == [s.tags for s in test]
-    # The file re-scores with seqeval to the reported number.
-    rescored = f1_score([[r[1] for r in s] for s in rows], [[r[2] for r in s] for s in rows], mode="strict",
-                        scheme=IOB2)  # fmt: skip
-    assert rescored == pytest.approx(results["predict_f1"])
+    # The file re-scores with conlleval's counting (an implementation independent of seqeval) to the
+    # headline numbers, and with seqeval's strict mode to the strict_* ones.
+    rescored = conlleval(tmp_path / "predictions.txt")
+    for name in ("precision", "recall", "f1"):
+        assert rescored[name] == pytest.approx(results[f"predict_{name}"]), name
+    strict = f1_score([[r[1] for r in s] for s in rows], [[r[2] for r in s] for s in rows], mode="strict",
+                      scheme=IOB2)  # fmt: skip
+    assert strict == pytest.approx(results["predict_strict_f1"])
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["id2label"] == {"0": "O", "1": "B-LOC", "2": "B-MISC", "3": "I-MISC", "4": "B-PER"}
 
@@ -170,3 +177,80 @@ def test_integer_tags_named_by_a_label_file(tiny_model, tmp_path):
     assert results["eval_f1"] >= 0.9
     config = json.loads((tmp_path / "out" / "config.json").read_text())
     assert [config["id2label"][str(i)] for i in range(len(labels))] == labels
+
+
+# The hub's NER sets, as datasets 5 reads them: parquet files (the hub's conversion of a script-based
+# dataset keeps one folder per configuration, one per split), written here from the toy CoNLL fixture.
+CONLL_NAMES = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+TNER_LABEL2ID = {"O": 0, "B-PER": 1, "B-MISC": 2, "I-PER": 3, "B-LOC": 4, "I-MISC": 5}  # an order of its own
+
+
+def write_parquet_dataset(root: Path, config: str, style: str) -> Path:
+    for split, file in (("train", "train.txt"), ("validation", "dev.txt"), ("test", "test.txt")):
+        sentences = read_conll(NER / file)
+        tokens = [s.tokens for s in sentences]
+        if style == "classlabel":  # eriktks/conll2003: ner_tags are ClassLabel ids with their names in the schema
+            features = Features({"id": Value("string"), "tokens": List(Value("string")),
+                                 "ner_tags": List(ClassLabel(names=CONLL_NAMES))})  # fmt: skip
+            columns = {"id": [str(i) for i in range(len(tokens))], "tokens": tokens,
+                       "ner_tags": [[CONLL_NAMES.index(t) for t in s.tags] for s in sentences]}  # fmt: skip
+        else:  # tner/*: bare integer tags, named by dataset/label.json
+            features = Features({"tokens": List(Value("string")), "tags": List(Value("int32"))})
+            columns = {"tokens": tokens, "tags": [[TNER_LABEL2ID[t] for t in s.tags] for s in sentences]}
+        folder = root / config / split
+        folder.mkdir(parents=True)
+        Dataset.from_dict(columns, features=features).to_parquet(folder / "0000.parquet")
+    return root
+
+
+NER_ARGS = ("--do_train", "--do_eval", "--max_steps", "3", "--learning_rate", "5e-3")
+
+
+def test_hub_dataset_with_classlabel_tags_reads_the_label_names(tiny_model, tmp_path):
+    dataset = write_parquet_dataset(tmp_path / "conll2003", "conll2003", "classlabel")
+    from_hub = run(tiny_model, tmp_path / "hub", "--dataset_name", str(dataset), *NER_ARGS)
+    # As in transformers' run_ner.py, the model's label ids are the dataset's (all nine, I-PER included,
+    # which the training split never uses).
+    config = json.loads((tmp_path / "hub" / "config.json").read_text())
+    assert [config["id2label"][str(i)] for i in range(len(CONLL_NAMES))] == CONLL_NAMES
+    # The same sentences and labels: the same run as from the CoNLL files with that label list.
+    (tmp_path / "labels.txt").write_text("\n".join(CONLL_NAMES))
+    from_files = run(tiny_model, tmp_path / "files", "--data_dir", str(NER), "--label_names_file",
+                     str(tmp_path / "labels.txt"), *NER_ARGS)  # fmt: skip
+    assert from_hub["eval_f1"] == from_files["eval_f1"] and from_hub["eval_accuracy"] == from_files["eval_accuracy"]
+
+
+def test_hub_dataset_with_integer_tags_is_named_by_its_label_json(tiny_model, tmp_path):
+    dataset = write_parquet_dataset(tmp_path / "conll2004", "conll2004", "integers")
+    # Without names, integer tags are a clear error that says how to name them.
+    with pytest.raises(ValueError, match=r"tag '0' is not in the IOB2 scheme.*--label_names_file"):
+        run(tiny_model, tmp_path / "unnamed", "--dataset_name", str(dataset), *NER_ARGS)
+    (dataset / "dataset").mkdir()
+    (dataset / "dataset" / "label.json").write_text(json.dumps(TNER_LABEL2ID))
+    from_hub = run(tiny_model, tmp_path / "hub", "--dataset_name", str(dataset), *NER_ARGS)
+    config = json.loads((tmp_path / "hub" / "config.json").read_text())
+    assert config["label2id"] == TNER_LABEL2ID
+    (tmp_path / "labels.txt").write_text("\n".join(TNER_LABEL2ID))
+    from_files = run(tiny_model, tmp_path / "files", "--data_dir", str(NER), "--label_names_file",
+                     str(tmp_path / "labels.txt"), *NER_ARGS)  # fmt: skip
+    assert from_hub["eval_f1"] == from_files["eval_f1"] and from_hub["eval_accuracy"] == from_files["eval_accuracy"]
+
+
+def test_task_name_falls_back_to_the_parquet_conversion_of_a_script_dataset(tiny_model, tmp_path, monkeypatch):
+    dataset = write_parquet_dataset(tmp_path / "conll2003", "conll2003", "classlabel")
+    real_load, calls = datasets.load_dataset, []
+
+    def hub(name, config=None, **kwargs):  # the hub as datasets 5 sees it: a script at main, parquet on the branch
+        calls.append((name, config, kwargs.get("revision"), kwargs.get("data_dir")))
+        if kwargs.get("revision") != "refs/convert/parquet":
+            raise RuntimeError("Dataset scripts are no longer supported, but found conll2003.py")
+        return real_load(str(dataset), data_dir=kwargs.get("data_dir"))
+
+    monkeypatch.setattr(datasets, "load_dataset", hub)
+    results = run(tiny_model, tmp_path / "out", "--task_name", "conll2003", *NER_ARGS)
+    assert "eval_f1" in results
+    assert calls == [("eriktks/conll2003", None, None, None), ("eriktks/conll2003", None, "refs/convert/parquet", None)]
+    # A named configuration is read from its folder of the conversion.
+    calls.clear()
+    run(tiny_model, tmp_path / "config", "--task_name", "conll2003", "--dataset_config_name", "conll2003", *NER_ARGS)
+    assert calls[-1] == ("eriktks/conll2003", None, "refs/convert/parquet", "conll2003")

@@ -20,6 +20,8 @@ from pathlib import Path
 import datasets
 from datasets import Dataset, DatasetDict
 
+from ..errors import InputError
+from ..hub import load_hub_dataset
 from .tasks import (
     CLASSIFICATION,
     COLA_HEADERLESS,
@@ -48,11 +50,11 @@ def _task_folder(spec: TaskSpec, data_dir: str) -> Path:
     """``--data_dir`` may name the task's folder or the download's root holding it."""
     root = Path(data_dir)
     if not root.is_dir():
-        raise ValueError(f"--data_dir {data_dir} is not a directory")
+        raise InputError(f"--data_dir {data_dir} is not a directory")
     for candidate in (root / spec.folder, root):
         if any((candidate / name).is_file() for name in (*GLUE_FILES.values(), *SUPERGLUE_FILES.values())):
             return candidate
-    raise ValueError(
+    raise InputError(
         f"--data_dir {data_dir} holds no {spec.folder} data: expected {', '.join(GLUE_FILES.values())} "
         f"(GLUE) or {', '.join(SUPERGLUE_FILES.values())} (SuperGLUE), in it or in {spec.folder}/"
     )
@@ -70,7 +72,7 @@ def _read_tsv(path: Path, header: Sequence[str] | None = None) -> Iterable[tuple
             if not row:
                 continue
             if len(row) != len(header):
-                raise ValueError(
+                raise InputError(
                     f"{path}, line {line}: expected {len(header)} tab-separated fields ({', '.join(header)}), "
                     f"found {len(row)}"
                 )
@@ -85,9 +87,9 @@ def _read_jsonl(path: Path) -> Iterable[tuple[int, dict]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as error:
-                raise ValueError(f"{path}, line {line_number}: not valid JSON ({error.msg})") from error
+                raise InputError(f"{path}, line {line_number}: not valid JSON ({error.msg})") from error
             if not isinstance(record, dict):
-                raise ValueError(f"{path}, line {line_number}: expected a JSON object, got {type(record).__name__}")
+                raise InputError(f"{path}, line {line_number}: expected a JSON object, got {type(record).__name__}")
             yield line_number, record
 
 
@@ -97,7 +99,7 @@ def load_from_data_dir(spec: TaskSpec, data_dir: str) -> tuple[DatasetDict, str]
     splits: dict[str, list[dict]] = {}
     if (folder / "train.jsonl").is_file() or (folder / "val.jsonl").is_file():
         if spec.benchmark != "super_glue" and spec.name != "rte":
-            raise ValueError(f"{folder} holds SuperGLUE jsonl files, but {spec.name} is a GLUE task (TSV files)")
+            raise InputError(f"{folder} holds SuperGLUE jsonl files, but {spec.name} is a GLUE task (TSV files)")
         for split, name in SUPERGLUE_FILES.items():
             path = folder / name
             if path.is_file():
@@ -105,7 +107,7 @@ def load_from_data_dir(spec: TaskSpec, data_dir: str) -> tuple[DatasetDict, str]
                                  for row in superglue_rows(spec, record, f"{path}, line {line}")]  # fmt: skip
         return _to_dataset_dict(spec, splits, folder), "super_glue"
     if spec.benchmark != "glue":
-        raise ValueError(f"{folder} holds TSV files, but {spec.name} is a SuperGLUE task (train.jsonl, val.jsonl)")
+        raise InputError(f"{folder} holds TSV files, but {spec.name} is a SuperGLUE task (train.jsonl, val.jsonl)")
     for split, name in (MNLI_FILES if spec.name == "mnli" else GLUE_FILES).items():
         path = folder / name
         if not path.is_file():
@@ -121,14 +123,14 @@ def load_from_data_dir(spec: TaskSpec, data_dir: str) -> tuple[DatasetDict, str]
 
 def _check_columns(spec: TaskSpec, rows: list[dict], path: Path) -> None:
     if rows and any(row["text_a"] is None for row in rows[:1]):
-        raise ValueError(f"{path}: missing the text column for {spec.name}")
+        raise InputError(f"{path}: missing the text column for {spec.name}")
 
 
 def _to_dataset_dict(spec: TaskSpec, splits: dict[str, list[dict]], where: Path | str) -> DatasetDict:
     result = DatasetDict()
     for split, rows in splits.items():
         if not rows:
-            raise ValueError(f"the {split} split of {spec.name} in {where} is empty")
+            raise InputError(f"the {split} split of {spec.name} in {where} is empty")
         result[split] = Dataset.from_list(rows)
     return result
 
@@ -136,7 +138,7 @@ def _to_dataset_dict(spec: TaskSpec, splits: dict[str, list[dict]], where: Path 
 def load_from_hub(spec: TaskSpec, dataset_name: str | None, dataset_config_name: str | None, **kwargs) -> DatasetDict:
     """The task from the hub (``nyu-mll/glue`` / ``aps/super_glue``), normalised like the files."""
     name = dataset_name or HUB_DATASETS[spec.benchmark]
-    raw = datasets.load_dataset(name, dataset_config_name or _hub_config(spec), **kwargs)
+    raw = load_hub_dataset(name, dataset_config_name or _hub_config(spec), **kwargs)
     splits = {}
     for split, dataset in raw.items():
         split_name = {"validation_matched": "validation", "test_matched": "test"}.get(split, split)
@@ -195,33 +197,33 @@ def load_from_files(
     raw = {}
     for split, path in files.items():
         if not os.path.isfile(path):
-            raise ValueError(f"--{split}_file {path} does not exist")
+            raise InputError(f"--{split}_file {path} does not exist")
         extension = Path(path).suffix.lstrip(".").lower()
         if extension not in ("csv", "tsv", "json", "jsonl"):
-            raise ValueError(f"--{split}_file {path} must be a .csv, .tsv, .json or .jsonl file")
+            raise InputError(f"--{split}_file {path} must be a .csv, .tsv, .json or .jsonl file")
         if not _has_rows(path, header=extension in ("csv", "tsv")):
-            raise ValueError(f"--{split}_file {path} is empty")
+            raise InputError(f"--{split}_file {path} is empty")
         builder = "csv" if extension in ("csv", "tsv") else "json"
         options = {"delimiter": "\t"} if extension == "tsv" else {}
         try:
             raw[split] = datasets.load_dataset(builder, data_files={split: path}, split=split, **options)
         except Exception as error:  # datasets wraps parser errors in several exception types
-            raise ValueError(f"--{split}_file {path} could not be read as {extension}: {error}") from error
+            raise InputError(f"--{split}_file {path} could not be read as {extension}: {error}") from error
         if len(raw[split]) == 0:
-            raise ValueError(f"--{split}_file {path} is empty")
+            raise InputError(f"--{split}_file {path} is empty")
 
     reference = raw.get("train") or next(iter(raw.values()))
     columns = list(reference.column_names)
     text_columns = list(text_columns) if text_columns else _guess_text_columns(columns, label_column, files)
     if not 1 <= len(text_columns) <= 2:
-        raise ValueError(f"--text_column_names takes one or two columns, got {text_columns}")
+        raise InputError(f"--text_column_names takes one or two columns, got {text_columns}")
 
     for split, dataset in raw.items():
         missing = [c for c in text_columns if c not in dataset.column_names]
         if split != "test" and label_column not in dataset.column_names:
             missing.append(label_column)
         if missing:
-            raise ValueError(
+            raise InputError(
                 f"--{split}_file {files[split]} lacks column(s) {missing}; it has {dataset.column_names} "
                 "(choose with --text_column_names / --label_column_name)"
             )
@@ -241,7 +243,7 @@ def load_from_files(
             elif str(label) in spec.labels:
                 label = spec.labels.index(str(label))
             else:
-                raise ValueError(f"{where}: label {label!r} is not in the label list {list(spec.labels)}")
+                raise InputError(f"{where}: label {label!r} is not in the label list {list(spec.labels)}")
             text_b = example[text_columns[1]] if len(text_columns) == 2 else None
             rows.append({"idx": example.get("idx", index), "text_a": example[text_columns[0]], "text_b": text_b,
                          "label": label})  # fmt: skip
@@ -264,7 +266,7 @@ def _guess_text_columns(columns: list[str], label_column: str, files: dict[str, 
     others = [c for c in columns if c not in (label_column, "idx", "id")]
     if 1 <= len(others) <= 2:
         return others
-    raise ValueError(
+    raise InputError(
         f"cannot tell which columns of {', '.join(files.values())} hold the text: columns are {columns}; "
         "name them with --text_column_names (one or two, comma-separated)"
     )
@@ -274,14 +276,14 @@ def _as_float(value, where: str) -> float:
     try:
         return float(value)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{where}: regression label {value!r} is not a number") from error
+        raise InputError(f"{where}: regression label {value!r} is not a number") from error
 
 
 def _custom_spec(raw: dict, label_column: str, label_list: Sequence[str] | None, files: dict) -> TaskSpec:
     labelled = [d for split, d in raw.items() if split != "test" and label_column in d.column_names]
     values = [v for d in labelled for v in d[label_column] if v is not None]
     if not values:
-        raise ValueError(f"no labels found in column {label_column!r} of {', '.join(files.values())}")
+        raise InputError(f"no labels found in column {label_column!r} of {', '.join(files.values())}")
     if (
         label_list is None
         and all(isinstance(v, float) for v in values)
@@ -291,7 +293,7 @@ def _custom_spec(raw: dict, label_column: str, label_list: Sequence[str] | None,
     train_values = raw["train"][label_column] if "train" in raw else values
     labels = tuple(label_list) if label_list else tuple(sorted({str(v) for v in train_values if v is not None}))
     if len(labels) < 2:
-        raise ValueError(f"classification needs at least two labels; column {label_column!r} has only {list(labels)}")
+        raise InputError(f"classification needs at least two labels; column {label_column!r} has only {list(labels)}")
     return TaskSpec("custom", "custom", "custom", CLASSIFICATION, labels, ("accuracy", "macro_f1"), "accuracy")
 
 
@@ -301,7 +303,7 @@ def check_splits(spec: TaskSpec, data: DatasetDict, needed: dict[str, bool]) -> 
         if not wanted:
             continue
         if split not in data:
-            raise ValueError(f"--do_{ {'train': 'train', 'validation': 'eval', 'test': 'predict'}[split]} needs a "
+            raise InputError(f"--do_{ {'train': 'train', 'validation': 'eval', 'test': 'predict'}[split]} needs a "
                              f"{split} split, and the data has only {list(data)}")  # fmt: skip
         if split == "test":
             continue
@@ -309,7 +311,7 @@ def check_splits(spec: TaskSpec, data: DatasetDict, needed: dict[str, bool]) -> 
         unlabelled = sum(1 for label in labels if label is None or label == -1 or (isinstance(label, float)
                                                                                    and math.isnan(label)))  # fmt: skip
         if unlabelled == len(labels):
-            raise ValueError(f"the {split} split of {spec.name} has no labels")
+            raise InputError(f"the {split} split of {spec.name} has no labels")
 
 
 __all__ = ["load_from_data_dir", "load_from_files", "load_from_hub", "check_splits", "MULTIRC", "RECORD"]

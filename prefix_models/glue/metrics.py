@@ -15,6 +15,8 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import f1_score, matthews_corrcoef
 
+from ..errors import InputError
+
 
 def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
     return float((np.asarray(predictions) == np.asarray(labels)).mean())
@@ -39,7 +41,7 @@ def classification_metrics(metric_names: Sequence[str], predictions: np.ndarray,
         elif name == "spearmanr":
             results[name] = float(spearmanr(predictions, labels)[0])
         else:
-            raise ValueError(f"unknown metric {name!r}")
+            raise InputError(f"unknown metric {name!r}")
     if len(results) > 1:
         results["combined_score"] = float(np.mean(list(results.values())))
     return results

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import InputError
+
 CLASSIFICATION, REGRESSION, MULTIPLE_CHOICE, MULTIRC, RECORD = (
     "classification",
     "regression",
@@ -84,7 +86,7 @@ TASKS: dict[str, TaskSpec] = {
 def get_task(name: str) -> TaskSpec:
     key = name.lower().replace("-", "").replace("_", "")
     if key not in TASKS:
-        raise ValueError(f"--task_name {name!r} is not a known task; known tasks: {', '.join(TASKS)}")
+        raise InputError(f"--task_name {name!r} is not a known task; known tasks: {', '.join(TASKS)}")
     return TASKS[key]
 
 
@@ -101,7 +103,7 @@ def _label_id(spec: TaskSpec, value: Any, where: str) -> int:
         return BOOL_LABELS.index(text.capitalize())
     if text.lstrip("-").isdigit() and 0 <= int(text) < len(spec.labels):
         return int(text)
-    raise ValueError(
+    raise InputError(
         f"{where}: label {value!r} is not a {spec.name} label; allowed: {list(spec.labels)} (or their ids)"
     )
 
@@ -114,7 +116,7 @@ def superglue_rows(spec: TaskSpec, record: dict, where: str) -> list[dict]:
     def need(container: dict, *keys: str):
         missing = [key for key in keys if key not in container]
         if missing:
-            raise ValueError(f"{where}: {spec.folder} record lacks field(s) {missing}")
+            raise InputError(f"{where}: {spec.folder} record lacks field(s) {missing}")
         return [container[key] for key in keys]
 
     label = record.get("label")
@@ -137,7 +139,7 @@ def superglue_rows(spec: TaskSpec, record: dict, where: str) -> list[dict]:
         choices = [f"{connective} {choice}" for choice in (first, second)]
         label_id = -1 if label is None else int(label)
         if label_id not in (-1, 0, 1):
-            raise ValueError(f"{where}: COPA label must be 0 or 1, got {label!r}")
+            raise InputError(f"{where}: COPA label must be 0 or 1, got {label!r}")
         return [{"idx": record.get("idx", 0), "text_a": premise, "choices": choices, "label": label_id}]
     if spec.name == "multirc":
         (passage,) = need(record, "passage")
@@ -182,7 +184,7 @@ def superglue_rows(spec: TaskSpec, record: dict, where: str) -> list[dict]:
                     }
                 )
         return rows
-    raise ValueError(f"{spec.name} is not a SuperGLUE task")
+    raise InputError(f"{spec.name} is not a SuperGLUE task")
 
 
 def _flat(record: dict, text_a: str, text_b: str | None, label: int) -> dict:
@@ -213,7 +215,7 @@ def glue_row(spec: TaskSpec, row: dict[str, str], index: int, where: str) -> dic
         try:
             label = float(raw) if raw not in (None, "") else float("nan")
         except ValueError as error:
-            raise ValueError(f"{where}: {label_column} must be a number, got {raw!r}") from error
+            raise InputError(f"{where}: {label_column} must be a number, got {raw!r}") from error
     else:
         label = _label_id(spec, raw, where)
     return {

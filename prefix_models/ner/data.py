@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import datasets
 from datasets import Dataset, DatasetDict
+
+from ..errors import InputError
+from ..hub import load_hub_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +75,12 @@ def read_conll(path: str | Path, tag_column: int = -1, flag: str = "--data") -> 
                 if width is None:
                     width, first_line = len(fields), number
                     if width > 1 and (not -width <= tag_column < width or tag_column in (0, -width)):
-                        raise ValueError(
+                        raise InputError(
                             f"{where}, line {number}: --tag_column {tag_column} does not name a tag column; the file "
                             f"has {width} columns (token first), so use 1..{width - 1} or -1 for the last"
                         )
                 if len(fields) != width:
-                    raise ValueError(
+                    raise InputError(
                         f"{where}, line {number}: expected {width} columns (as on line {first_line}), found "
                         f"{len(fields)}: {line!r}"
                     )
@@ -87,7 +89,7 @@ def read_conll(path: str | Path, tag_column: int = -1, flag: str = "--data") -> 
                 if width > 1:
                     tags.append(fields[tag_column])
     except UnicodeDecodeError as error:
-        raise ValueError(f"{where} is not UTF-8 text (byte {error.start}): {error.reason}") from error
+        raise InputError(f"{where} is not UTF-8 text (byte {error.start}): {error.reason}") from error
     if width is not None:
         end_sentence()
     return sentences
@@ -99,13 +101,13 @@ def read_json_lines(path: str | Path, tokens_key: str, tags_key: str, flag: str 
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
-        raise ValueError(f"{where} is not UTF-8 text (byte {error.start}): {error.reason}") from error
+        raise InputError(f"{where} is not UTF-8 text (byte {error.start}): {error.reason}") from error
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:
             records = [(0, record) for record in json.loads(text)]
         except json.JSONDecodeError as error:
-            raise ValueError(f"{where}, line {error.lineno}: not valid json: {error.msg}") from error
+            raise InputError(f"{where}, line {error.lineno}: not valid json: {error.msg}") from error
     else:
         records = []
         for number, line in enumerate(text.splitlines(), start=1):
@@ -113,21 +115,21 @@ def read_json_lines(path: str | Path, tokens_key: str, tags_key: str, flag: str 
                 try:
                     records.append((number, json.loads(line)))
                 except json.JSONDecodeError as error:
-                    raise ValueError(f"{where}, line {number}: not valid json: {error.msg}") from error
+                    raise InputError(f"{where}, line {number}: not valid json: {error.msg}") from error
     sentences = []
     for number, record in records:
         at = f"{where}, line {number}" if number else f"{where}, record {len(sentences) + 1}"
         if not isinstance(record, dict) or tokens_key not in record:
-            raise ValueError(f"{at}: expected an object with a {tokens_key!r} list (choose with --text_column_name)")
+            raise InputError(f"{at}: expected an object with a {tokens_key!r} list (choose with --text_column_name)")
         tokens = record[tokens_key]
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-            raise ValueError(f"{at}: {tokens_key!r} must be a list of strings, got {tokens!r:.80}")
+            raise InputError(f"{at}: {tokens_key!r} must be a list of strings, got {tokens!r:.80}")
         tags = record.get(tags_key)
         if tags is not None:
             if not isinstance(tags, list) or not all(isinstance(t, str | int) for t in tags):
-                raise ValueError(f"{at}: {tags_key!r} must be a list of tag strings (or label ids), got {tags!r:.80}")
+                raise InputError(f"{at}: {tags_key!r} must be a list of tag strings (or label ids), got {tags!r:.80}")
             if len(tags) != len(tokens):
-                raise ValueError(f"{at}: {len(tokens)} tokens but {len(tags)} tags")
+                raise InputError(f"{at}: {len(tokens)} tokens but {len(tags)} tags")
             tags = [str(t) for t in tags]
         if tokens:
             sentences.append(Sentence(tokens, tags, [number] * len(tokens), where))
@@ -137,52 +139,98 @@ def read_json_lines(path: str | Path, tokens_key: str, tags_key: str, flag: str 
 def read_file(path: str, split: str, tag_column: int, tokens_key: str, tags_key: str) -> list[Sentence]:
     flag = SPLIT_FLAGS[split]
     if not os.path.isfile(path):
-        raise ValueError(f"{flag} {path} does not exist")
+        raise InputError(f"{flag} {path} does not exist")
     if Path(path).suffix.lower() in (".json", ".jsonl"):
         sentences = read_json_lines(path, tokens_key, tags_key, flag)
     else:
         sentences = read_conll(path, tag_column, flag)
     if not sentences:
-        raise ValueError(f"{flag} {path} holds no sentences (it is empty or only blank/-DOCSTART- lines)")
+        raise InputError(f"{flag} {path} holds no sentences (it is empty or only blank/-DOCSTART- lines)")
     return sentences
 
 
 def data_dir_files(data_dir: str) -> dict[str, str]:
     """The split files in a CoNLL-style folder (train.txt, dev.txt or valid.txt, test.txt, ...)."""
     if not os.path.isdir(data_dir):
-        raise ValueError(f"--data_dir {data_dir} is not a directory")
+        raise InputError(f"--data_dir {data_dir} is not a directory")
     files = {}
     for split, names in DATA_DIR_FILES.items():
         found = [name for name in names if os.path.isfile(os.path.join(data_dir, name))]
         if found:
             files[split] = os.path.join(data_dir, found[0])
     if not files:
-        raise ValueError(
+        raise InputError(
             f"--data_dir {data_dir} holds none of the expected files: "
             + "; ".join(f"{split}: {' or '.join(names[:3])}" for split, names in DATA_DIR_FILES.items())
         )
     return files
 
 
+def hub_label_names(name: str, **kwargs) -> list[str] | None:
+    """Label names of a dataset whose tags are bare integers, from the ``dataset/label.json``
+    (``{"O": 0, "B-PER": 1, ...}``) that tner-style datasets keep beside their data; None if absent."""
+    if os.path.isdir(name):
+        path = next((p for p in (Path(name) / "dataset" / "label.json", Path(name) / "label.json") if p.is_file()),
+                    None)  # fmt: skip
+    else:
+        try:
+            from huggingface_hub import hf_hub_download
+
+            token = {"token": kwargs["token"]} if kwargs.get("token") else {}
+            path = hf_hub_download(name, "dataset/label.json", repo_type="dataset",
+                                   cache_dir=kwargs.get("cache_dir"), **token)  # fmt: skip
+        except Exception:  # absent, offline or private: the caller asks for --label_names_file
+            return None
+    if path is None:
+        return None
+    try:
+        label2id = json.loads(Path(path).read_text(encoding="utf-8"))
+        names = sorted(label2id, key=label2id.get) if isinstance(label2id, dict) else list(label2id)
+    except (OSError, ValueError, TypeError) as error:
+        raise InputError(f"{path} is not a label list (expected {{\"O\": 0, \"B-PER\": 1, ...}}): {error}") from error
+    if isinstance(label2id, dict) and sorted(label2id.values()) != list(range(len(names))):
+        raise InputError(f"{path}: label ids must be 0..{len(names) - 1}, got {sorted(label2id.values())}")
+    return [str(n) for n in names]
+
+
 def load_from_hub(dataset_name: str, config_name: str | None, tokens_key: str | None, tags_key: str | None,
-                  **kwargs) -> dict[str, list[Sentence]]:  # fmt: skip
-    """Hub datasets with a list-of-tokens column and a tag column (``ClassLabel`` ids or strings)."""
-    raw = datasets.load_dataset(HUB_TASKS.get(dataset_name, dataset_name), config_name, **kwargs)
+                  **kwargs) -> tuple[dict[str, list[Sentence]], list[str] | None]:  # fmt: skip
+    """Hub datasets (or a local dataset folder) with a list-of-tokens column and a tag column: the
+    sentences of each split, and the dataset's label names in id order when it has them.
+
+    Tags are strings, ``ClassLabel`` ids named by the dataset's features, or bare integers named by
+    the dataset's ``dataset/label.json``; bare integers with no names stay label ids, for
+    ``--label_names_file`` to name.
+    """
+    name = HUB_TASKS.get(dataset_name, dataset_name)
+    raw = load_hub_dataset(name, config_name, **kwargs)
     splits = {}
+    names = None
     for split, dataset in raw.items():
         columns = dataset.column_names
-        text = tokens_key if tokens_key in columns else "tokens" if "tokens" in columns else columns[0]
-        label = tags_key if tags_key in columns else "ner_tags" if "ner_tags" in columns else columns[1]
+        text = next((c for c in (tokens_key, "tokens", "words") if c in columns), columns[0])
+        label = next((c for c in (tags_key, "ner_tags", "tags") if c in columns), columns[1])
         feature = dataset.features[label]
-        names = getattr(getattr(feature, "feature", None), "names", None)
-        name = "validation" if split in ("dev", "valid") else split
+        split_names = getattr(getattr(feature, "feature", None), "names", None)
+        value_type = getattr(getattr(feature, "feature", None), "dtype", "")
+        if split_names is None and names is None and value_type.startswith(("int", "uint")):
+            names = hub_label_names(name, **kwargs)
+            if names is not None:
+                logger.info(f"{dataset_name}: label names read from its label.json: {', '.join(names)}")
+        split_names = split_names or names
         where = f"{dataset_name} ({split})"
-        splits[name] = [
-            Sentence(row[text], [names[t] if names else str(t) for t in row[label]], [0] * len(row[text]), where)
-            for row in dataset
-            if row[text]
-        ]
-    return splits
+        rows = []
+        for row in dataset:
+            if not row[text]:
+                continue
+            if split_names and any(not 0 <= t < len(split_names) for t in row[label]):
+                raise InputError(f"{where}: a label id in {row[label]} is outside the dataset's {len(split_names)} "
+                                 "label names")  # fmt: skip
+            tags = [split_names[t] if split_names else str(t) for t in row[label]]
+            rows.append(Sentence(row[text], tags, [0] * len(row[text]), where))
+        splits["validation" if split in ("dev", "valid") else split] = rows
+        names = names or split_names
+    return splits, names
 
 
 def _split_tag(tag: str) -> tuple[str, str | None]:
@@ -222,7 +270,7 @@ def check_tags(sentences: Sequence[Sentence], scheme: str) -> None:
             if prefix != "O" and prefix not in allowed:
                 at = f"{sentence.source}, line {line}" if line else sentence.source
                 hint = "label ids need --label_names_file to name them" if tag.isdigit() else "set it with --tag_scheme"
-                raise ValueError(
+                raise InputError(
                     f"{at}: tag {tag!r} is not in the {scheme} scheme; tags are 'O' or "
                     f"{'/'.join(f'{p}-' for p in allowed)}<type> ({hint})"
                 )
@@ -247,10 +295,10 @@ def label_list_from(sentences: Sequence[Sentence]) -> list[str]:
 
 def read_label_file(path: str) -> list[str]:
     if not os.path.isfile(path):
-        raise ValueError(f"--label_names_file {path} does not exist")
+        raise InputError(f"--label_names_file {path} does not exist")
     labels = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     if len(labels) < 2 or len(set(labels)) != len(labels):
-        raise ValueError(f"--label_names_file {path} must list at least two distinct labels, one per line")
+        raise InputError(f"--label_names_file {path} must list at least two distinct labels, one per line")
     return labels
 
 
@@ -263,7 +311,7 @@ def name_label_ids(splits: dict[str, list[Sentence]], labels: Sequence[str]) -> 
             for tag, line in zip(sentence.tags, sentence.lines, strict=True):
                 if int(tag) >= len(labels):
                     at = f"{sentence.source}, line {line}" if line else sentence.source
-                    raise ValueError(f"{at}: label id {tag} is out of range for the {len(labels)} labels in "
+                    raise InputError(f"{at}: label id {tag} is out of range for the {len(labels)} labels in "
                                      "--label_names_file")  # fmt: skip
             sentence.tags = [labels[int(tag)] for tag in sentence.tags]
 
@@ -276,7 +324,7 @@ def check_labels(splits: dict[str, list[Sentence]], labels: Sequence[str], origi
             for tag, line in zip(sentence.tags or [], sentence.lines if sentence.tags else [], strict=True):
                 if tag not in known:
                     at = f"{sentence.source}, line {line}" if line else sentence.source
-                    raise ValueError(
+                    raise InputError(
                         f"{at}: label {tag!r} is not among the labels {origin}: {list(labels)} (to allow it, "
                         "list every label in --label_names_file and train with it)"
                     )

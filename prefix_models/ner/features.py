@@ -1,5 +1,5 @@
 """Words -> sub-word features (windows, label alignment), and token logits -> one tag per word,
-seqeval scores and CoNLL prediction files.
+entity scores (conlleval's counting, plus seqeval's strict mode) and CoNLL prediction files.
 
 Long sentences are cut into consecutive, non-overlapping windows of whole words, so every word of
 every sentence is in exactly one feature and gets exactly one prediction (from its first
@@ -17,6 +17,8 @@ from datasets import Dataset
 from seqeval import metrics as seqeval_metrics
 from seqeval import scheme as seqeval_scheme
 from transformers import EvalPrediction, PreTrainedTokenizerBase
+
+from ..errors import InputError
 
 IGNORE = -100
 NO_WORD = -1
@@ -55,7 +57,7 @@ def tokenize(
     ``sentence_index``, ``word_offset`` and ``word_ids``."""
     budget = max_seq_length - tokenizer.num_special_tokens_to_add(pair=False)
     if budget < 1:
-        raise ValueError(f"--max_seq_length {max_seq_length} leaves no room for words after the special tokens")
+        raise InputError(f"--max_seq_length {max_seq_length} leaves no room for words after the special tokens")
     inside = b_to_i(list(label_to_id)) if label_to_id else None
     unk = tokenizer.unk_token or tokenizer.pad_token
 
@@ -115,18 +117,29 @@ def align_predictions(features: Dataset, predicted_ids: np.ndarray, lengths: Seq
 
 def seqeval_scores(gold: list[list[str]], predicted: list[list[str]], scheme: str,
                    entity_level: bool = False) -> dict[str, float]:  # fmt: skip
-    """Entity-level precision/recall/F1 (seqeval, strict mode in ``scheme``) and token accuracy;
-    with ``entity_level`` also ``<TYPE>_precision`` ... ``<TYPE>_number`` per entity type."""
+    """Entity-level scores of ``predicted`` against ``gold``, and token accuracy.
+
+    The headline ``precision`` / ``recall`` / ``f1`` (and, with ``entity_level``, ``<TYPE>_precision``
+    ... ``<TYPE>_number`` per entity type) are counted as conlleval counts them (seqeval's default
+    mode): the numbers the CoNLL shared tasks, transformers' ``run_ner.py`` and P-tuning v2 report,
+    and what ``predictions.txt`` re-scores to. An ill-formed span such as ``I-PER`` after ``O`` still
+    counts as an entity there. ``strict_precision`` / ``strict_recall`` / ``strict_f1`` are seqeval's
+    strict mode in ``scheme``, where only well-formed spans count.
+    """
     scheme_class = {"IOB1": seqeval_scheme.IOB1, "IOB2": seqeval_scheme.IOB2, "BIOES": seqeval_scheme.IOBES}[scheme]
-    options = {"mode": "strict", "scheme": scheme_class, "zero_division": 0}
-    report = seqeval_metrics.classification_report(gold, predicted, output_dict=True, **options)
+    strict = {"mode": "strict", "scheme": scheme_class, "zero_division": 0}
+    conlleval = {"zero_division": 0}
     scores = {
-        "precision": float(seqeval_metrics.precision_score(gold, predicted, **options)),
-        "recall": float(seqeval_metrics.recall_score(gold, predicted, **options)),
-        "f1": float(seqeval_metrics.f1_score(gold, predicted, **options)),
+        "precision": float(seqeval_metrics.precision_score(gold, predicted, **conlleval)),
+        "recall": float(seqeval_metrics.recall_score(gold, predicted, **conlleval)),
+        "f1": float(seqeval_metrics.f1_score(gold, predicted, **conlleval)),
         "accuracy": float(seqeval_metrics.accuracy_score(gold, predicted)),
+        "strict_precision": float(seqeval_metrics.precision_score(gold, predicted, **strict)),
+        "strict_recall": float(seqeval_metrics.recall_score(gold, predicted, **strict)),
+        "strict_f1": float(seqeval_metrics.f1_score(gold, predicted, **strict)),
     }
     if entity_level:
+        report = seqeval_metrics.classification_report(gold, predicted, output_dict=True, **conlleval)
         for kind, values in report.items():
             if not kind.endswith(" avg"):
                 scores.update({f"{kind}_precision": float(values["precision"]), f"{kind}_recall":
