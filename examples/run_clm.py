@@ -108,11 +108,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     gguf = {"gguf_file": data_args.gguf_file} if data_args.gguf_file else {}
     config = load_config(model_args, **gguf)
     context = getattr(config, "max_position_embeddings", None) or 1024
-    prefix = (model_args.pre_seq_len or 16) if model_args.prefix else 0
-    block_size = data_args.block_size or min(256, context - prefix)
-    if block_size + prefix > context:
-        raise InputError(f"--block_size {block_size} + the {prefix}-token prefix is longer than the model's context "
-                         f"({context} positions)")  # fmt: skip
+    block_size = data_args.block_size or min(256, context)
+    if block_size > context:  # a prefix takes no positions: the whole context is the real tokens'
+        raise InputError(f"--block_size {block_size} is longer than the model's context ({context} positions)")
 
     set_seed(training_args.seed)
     tokenizer = AutoTokenizer.from_pretrained(

@@ -47,7 +47,14 @@ from .modeling_roberta import (
     RobertaPromptForSequenceClassification,
     RobertaPromptForTokenClassification,
 )
-from .prompt import FrozenPrefixCache, extend_attention_mask, prefix_cache, real_position_ids
+from .prompt import (
+    FrozenPrefixCache,
+    extend_attention_mask,
+    prefix_cache,
+    prefix_cache_from,
+    prefix_key_values,
+    real_position_ids,
+)
 
 __version__ = "0.1.0"
 
@@ -92,6 +99,8 @@ __all__ = [
     "extend_attention_mask",
     "make_prefix_config_class",
     "prefix_cache",
+    "prefix_cache_from",
+    "prefix_key_values",
     "real_position_ids",
     "validate_prefix_config",
 ]

@@ -66,8 +66,18 @@ def _get_config_dict(cls, pretrained_model_name_or_path, **kwargs):
     # normal way to start prefix tuning, so take it as ours instead of letting transformers warn
     # that the model types differ.
     config_dict, kwargs = super(cls, cls).get_config_dict(pretrained_model_name_or_path, **kwargs)
-    if config_dict.get("model_type") == cls.base_model_type:
+    found = config_dict.get("model_type")
+    if found == cls.base_model_type:
         config_dict = {**config_dict, "model_type": cls.model_type}
+    elif found is not None and found != cls.model_type and not kwargs.get("gguf_file"):
+        # Otherwise transformers only warns, and the backbone is built from the wrong config with
+        # every pretrained tensor missing: a random model that trains as if nothing were wrong.
+        raise InputError(
+            f"{pretrained_model_name_or_path} holds a {found!r} checkpoint; the {cls.base_model_type} "
+            f"{cls.prefix_method} classes ({cls.__name__}) load {cls.base_model_type!r} checkpoints and their own "
+            f"{cls.model_type!r} saves. The AutoPrefixModelFor* classes pick the class from the checkpoint's "
+            "model_type"
+        )
     return config_dict, kwargs
 
 

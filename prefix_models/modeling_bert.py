@@ -1,7 +1,8 @@
 """BERT with a prefix (P-tuning v2) or a soft prompt, for the four encoder tasks.
 
 Each class is a task mixin over ``BertPreTrainedModel``; the backbone lives in ``self.bert`` as in
-transformers, so stock BERT checkpoints (ELECTRA-style BERT encoders too) load into it.
+transformers, so stock BERT checkpoints load into it. A checkpoint of another model type (ELECTRA,
+DistilBERT, ...) is refused by name rather than loaded into a random backbone.
 """
 
 from transformers import BertConfig, BertModel, BertPreTrainedModel

@@ -1,6 +1,6 @@
 """Prefix tuning for decoder-only language models: training with the causal-LM loss and ``generate()``.
 
-The prefix reaches the decoder the same way it reaches an encoder (``prompt.prefix_cache``): as
+The prefix reaches the decoder the same way it reaches an encoder (``get_prompt`` in a cache): as
 the attention cache's first ``pre_seq_len`` entries at every layer. What a decoder adds:
 
 * **Positions** come from the padding mask (``cumsum - 1``), so left-padded batches work and real
@@ -27,7 +27,7 @@ from transformers.utils import can_return_tuple
 
 from .errors import InputError
 from .modeling_utils import PrefixModelMixin, cache_argument_name
-from .prompt import extend_attention_mask, prefix_cache
+from .prompt import extend_attention_mask, prefix_cache_from
 
 _LOSS_KWARGS = ("num_items_in_batch", "ignore_index", "shift_labels")
 # transformers 5.x model outputs call the cache ``cache``; earlier 5.x releases ``past_key_values``.
@@ -87,11 +87,11 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
                     f"prefix is added by the model); got shape {tuple(mask.shape)}"
                 )
             limit, new = context_length(self.config), kwargs.get("max_new_tokens")
-            total = self.config.pre_seq_len + input_ids.shape[1] + (new or 0)
+            total = input_ids.shape[1] + (new or 0)
             if limit is not None and new is not None and total > limit:
                 raise InputError(
-                    f"pre_seq_len ({self.config.pre_seq_len}) + {input_ids.shape[1]} prompt tokens + max_new_tokens "
-                    f"({new}) = {total} is longer than the model's context ({limit} positions)"
+                    f"{input_ids.shape[1]} prompt tokens + max_new_tokens ({new}) = {total} is longer than the "
+                    f"model's context ({limit} positions; the prefix takes none)"
                 )
         return super().generate(inputs, *args, **kwargs)
 
@@ -128,11 +128,13 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
         continuing = cache is not None and cache.get_seq_length() > 0
         past = cache.get_seq_length() - pre_seq_len if continuing else 0
         total = past + seq_len
+        # Virtual tokens take no positions (the real tokens' positions are passed explicitly), so the
+        # whole context stays for real tokens.
         limit = context_length(self.config)
-        if limit is not None and pre_seq_len + total > limit:
+        if limit is not None and total > limit:
             raise InputError(
-                f"pre_seq_len ({pre_seq_len}) + {total} tokens = {pre_seq_len + total} is longer than the model's "
-                f"context ({limit} positions); shorten the input (or max_new_tokens) or use a shorter prefix"
+                f"{total} tokens are longer than the model's context ({limit} positions; the prefix takes none); "
+                "shorten the input (or max_new_tokens)"
             )
         if attention_mask is None:
             attention_mask = torch.ones(batch_size, total, dtype=torch.long, device=reference.device)
@@ -145,10 +147,9 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
             position_ids = causal_position_ids(attention_mask, seq_len)
 
         if not continuing:
-            prefix = self.prefix_encoder().to(self.base_model.get_input_embeddings().weight.dtype)
             # generate() hands over an empty cache to fill; a plain forward makes its own.
             into = cache if cache is not None else (DynamicCache() if use_cache else None)
-            cache = prefix_cache(prefix, batch_size, self.config, self.prefix_dropout, into=into)
+            cache = prefix_cache_from(self.get_prompt(batch_size), into=into)
 
         outputs = self.base_model(
             input_ids=input_ids,

@@ -31,7 +31,14 @@ from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, cache
 from .configuration import validate_prefix_config
 from .encoders import PrefixEncoder, PromptEncoder
 from .errors import InputError
-from .prompt import extend_attention_mask, prefix_cache, prompt_inputs, real_position_ids
+from .prompt import (
+    PrefixKeyValues,
+    extend_attention_mask,
+    prefix_cache_from,
+    prefix_key_values,
+    prompt_inputs,
+    real_position_ids,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -221,6 +228,19 @@ class PrefixModelMixin:
     # ----------------------------------------------------------------------------------------
     # Forward through the frozen backbone
     # ----------------------------------------------------------------------------------------
+    def get_prompt(self, batch_size: int) -> PrefixKeyValues | torch.Tensor:
+        """What the model adds to a batch of ``batch_size`` examples, built here and nowhere else (the
+        P-tuning v2 reference's name for it).
+
+        Prefix tuning: per layer, the prefix's ``(key, value)``, each ``(batch, kv_heads, pre_seq_len,
+        head_dim)``, after the prefix dropout: ``get_prompt(b)[layer]`` is layer ``layer``'s pair.
+        Prompt tuning: the soft tokens, ``(batch, pre_seq_len, hidden_size)``.
+        """
+        if self.prefix_method == "prefix":
+            prefix = self.prefix_encoder().to(self.base_model.get_input_embeddings().weight.dtype)
+            return prefix_key_values(prefix, batch_size, self.config, self.prefix_dropout)
+        return self.prompt_encoder().unsqueeze(0).expand(batch_size, -1, -1)
+
     def encode(
         self,
         input_ids: torch.Tensor | None = None,
@@ -246,8 +266,7 @@ class PrefixModelMixin:
         if self.prefix_method == "prefix":
             if position_ids is None:
                 position_ids = real_position_ids(backbone, input_ids, inputs_embeds)
-            prefix = self.prefix_encoder().to(backbone.get_input_embeddings().weight.dtype)
-            cache = prefix_cache(prefix, batch_size, self.config, self.prefix_dropout)
+            cache = prefix_cache_from(self.get_prompt(batch_size))
             outputs = backbone(
                 input_ids=input_ids,
                 attention_mask=extend_attention_mask(
@@ -264,7 +283,7 @@ class PrefixModelMixin:
         else:
             inputs = prompt_inputs(
                 backbone,
-                self.prompt_encoder(),
+                self.get_prompt(batch_size),
                 input_ids,
                 attention_mask,
                 token_type_ids,
@@ -404,6 +423,7 @@ class PrefixModelMixin:
                 hf_logging.set_verbosity(verbosity)
             _load_adapter_state(model, adapter_state, path)
             missing = set(info["missing_keys"]) - set(adapter_state)
+        _check_backbone_loaded(model, missing, base_model_name_or_path or config.base_model_name_or_path or path)
         model.freeze_backbone()
         model.upcast_trainable_parameters()
         if model.prefix_method == "prompt" and any(key.startswith("prompt_encoder.") for key in missing):
@@ -412,6 +432,27 @@ class PrefixModelMixin:
             info["missing_keys"] = sorted(missing)
             return model, info
         return model
+
+
+def _check_backbone_loaded(model: PrefixModelMixin, missing: set[str], source: str) -> None:
+    """Every pretrained tensor of the frozen parts was in the checkpoint: a frozen tensor left at its
+    random init would never train. The one exception is a pooler the model never reads (token-level
+    heads, or ``classifier_pooling`` ``cls`` / ``mean``): token-classification checkpoints save none."""
+    frozen = {f"{name}.{key}" for name, module in model.frozen_modules().items() for key in module.state_dict()}
+    absent = sorted(key for key in missing if key in frozen)
+    reads_pooler = getattr(model, "reads_pooled_output", False) and model.config.classifier_pooling == "pooler"
+    pooler = f"{model.base_model_prefix}.pooler."
+    unread = [key for key in absent if key.startswith(pooler) and not reads_pooler]
+    absent = [key for key in absent if key not in unread]
+    if not absent:
+        return
+    shown = ", ".join(absent[:5]) + (f", ... ({len(absent)} in all)" if len(absent) > 5 else "")
+    hint = (" The checkpoint has no pooler: pass classifier_pooling='cls' (or 'mean') to read the hidden states "
+            "instead" if all(key.startswith(pooler) for key in absent) else "")  # fmt: skip
+    raise InputError(
+        f"{source} does not hold every pretrained tensor {type(model).__name__} needs; these would start random "
+        f"and stay frozen: {shown}.{hint}"
+    )
 
 
 @contextmanager

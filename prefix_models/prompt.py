@@ -2,8 +2,9 @@
 
 Written once, for every backbone and task:
 
-* :func:`prefix_cache` turns the ``PrefixEncoder`` output into a transformers cache holding, for
-  each layer, keys and values ``(batch, kv_heads, pre_seq_len, head_dim)``. Self-attention
+* :func:`prefix_key_values` turns the ``PrefixEncoder`` output into, for each layer, keys and values
+  ``(batch, kv_heads, pre_seq_len, head_dim)`` (what a model's ``get_prompt`` returns), and
+  :func:`prefix_cache_from` puts them in a transformers cache. Self-attention
   appends the real tokens' keys/values to it, so every real token also attends to the virtual
   ones. For a single forward (training, scoring) the cache is a :class:`FrozenPrefixCache`, which
   hands the real tokens' keys/values back without storing them: a layer re-run by gradient
@@ -51,15 +52,12 @@ class FrozenPrefixCache(DynamicCache):
         return torch.cat([layer.keys, key_states], dim=-2), torch.cat([layer.values, value_states], dim=-2)
 
 
-def prefix_cache(
-    prefix: torch.Tensor,
-    batch_size: int,
-    config: PreTrainedConfig,
-    dropout: nn.Module,
-    into: DynamicCache | None = None,
-) -> DynamicCache:
-    """Per-layer prefix keys/values, after ``dropout``, in a :class:`FrozenPrefixCache` (or written
-    into ``into``, an empty ``DynamicCache`` that generation then grows).
+PrefixKeyValues = tuple[tuple[torch.Tensor, torch.Tensor], ...]
+
+
+def prefix_key_values(prefix: torch.Tensor, batch_size: int, config: PreTrainedConfig,
+                      dropout: nn.Module) -> PrefixKeyValues:  # fmt: skip
+    """Per-layer ``(key, value)``, each ``(batch, kv_heads, pre_seq_len, head_dim)``, after ``dropout``.
 
     ``prefix`` is the ``(pre_seq_len, 2 * layers * kv_heads * head_dim)`` encoder output. Dropout
     runs on the batch-expanded prefix, so each example sees its own dropout mask.
@@ -69,10 +67,27 @@ def prefix_cache(
     kv = dropout(prefix.unsqueeze(0).expand(batch_size, -1, -1))
     # (batch, P, 2L, heads, head_dim) -> (2L, batch, heads, P, head_dim): entry 2i is layer i's keys.
     kv = kv.view(batch_size, pre_seq_len, 2 * num_layers, num_kv_heads, head_dim).permute(2, 0, 3, 1, 4)
+    return tuple((kv[2 * layer], kv[2 * layer + 1]) for layer in range(num_layers))
+
+
+def prefix_cache_from(key_values: PrefixKeyValues, into: DynamicCache | None = None) -> DynamicCache:
+    """The per-layer prefix keys/values in a :class:`FrozenPrefixCache` (or written into ``into``, an
+    empty ``DynamicCache`` that generation then grows)."""
     cache = FrozenPrefixCache() if into is None else into
-    for layer in range(num_layers):
-        cache.update(kv[2 * layer], kv[2 * layer + 1], layer)
+    for layer, (key, value) in enumerate(key_values):
+        cache.update(key, value, layer)
     return cache.freeze() if into is None else cache
+
+
+def prefix_cache(
+    prefix: torch.Tensor,
+    batch_size: int,
+    config: PreTrainedConfig,
+    dropout: nn.Module,
+    into: DynamicCache | None = None,
+) -> DynamicCache:
+    """:func:`prefix_key_values` of the encoder output, in a cache (:func:`prefix_cache_from`)."""
+    return prefix_cache_from(prefix_key_values(prefix, batch_size, config, dropout), into=into)
 
 
 def extend_attention_mask(
@@ -153,7 +168,8 @@ def prompt_inputs(
     inputs_embeds: torch.Tensor | None,
     prefix_attention_mask: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Backbone keyword arguments with ``prompt`` (``(P, hidden)``) prepended to the real tokens.
+    """Backbone keyword arguments with ``prompt`` (``(P, hidden)``, or ``(batch, P, hidden)``)
+    prepended to the real tokens.
 
     Real tokens keep their word embeddings, token types and positions; the soft tokens get token
     type 0 and the first position (a fixed additive offset that training absorbs).
@@ -161,7 +177,7 @@ def prompt_inputs(
     if inputs_embeds is None:
         inputs_embeds = backbone.get_input_embeddings()(input_ids)
     batch_size, seq_len = inputs_embeds.shape[:2]
-    pre_seq_len = prompt.shape[0]
+    pre_seq_len = prompt.shape[-2]
     device = inputs_embeds.device
     if position_ids is None:
         position_ids = real_position_ids(backbone, input_ids, inputs_embeds)
@@ -169,7 +185,7 @@ def prompt_inputs(
     prompt_positions = torch.full((batch_size, pre_seq_len), first_position(backbone), device=device)
     if token_type_ids is None:
         token_type_ids = torch.zeros(batch_size, seq_len, dtype=torch.long, device=device)
-    soft = prompt.to(inputs_embeds.dtype).unsqueeze(0).expand(batch_size, -1, -1)
+    soft = prompt.to(inputs_embeds.dtype).expand(batch_size, -1, -1)
     return {
         "inputs_embeds": torch.cat([soft, inputs_embeds], dim=1),
         "attention_mask": extend_attention_mask(

@@ -75,8 +75,8 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
         r"model_type 'distilbert' is not supported .* accept no attention cache"),
     "decoder context overflow": (
         lambda c: pm.GPT2PrefixLMHeadModel(GPT2Config(vocab_size=50, n_embd=32, n_layer=1, n_head=2, n_positions=16,
-                                                      pre_seq_len=4))(torch.ones(1, 13, dtype=torch.long)),
-        r"pre_seq_len \(4\) \+ 13 tokens = 17 is longer than the model's context \(16 positions\)"),
+                                                      pre_seq_len=4))(torch.ones(1, 17, dtype=torch.long)),
+        r"17 tokens are longer than the model's context \(16 positions; the prefix takes none\)"),
     # --- script flags ---
     "unknown GLUE task": (lambda c: c.glue("--task_name", "sst5", "--do_train"),
                           r"--task_name 'sst5' is not a known task; known tasks: cola"),

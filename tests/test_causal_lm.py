@@ -113,6 +113,15 @@ def test_logits_equal_the_backbone_fed_the_same_prefix_cache(family):
     torch.testing.assert_close(model(input_ids, attention_mask=mask).logits, expected, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_get_prompt_has_the_key_value_head_count(family):
+    model, _ = make_pair(family)
+    layers, kv_heads, head_dim = kv_geometry(model.config)
+    assert kv_heads == (4 if family == "gpt2" else 2)  # Llama: grouped-query attention, repeat_kv runs later
+    prompt = model.get_prompt(3)
+    assert len(prompt) == layers and all(k.shape == v.shape == (3, kv_heads, 4, head_dim) for k, v in prompt)
+
+
 @pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
 @pytest.mark.parametrize("family", FAMILIES)
 def test_masked_prefix_equals_the_plain_model(family, attn_implementation):
@@ -126,6 +135,23 @@ def test_masked_prefix_equals_the_plain_model(family, attn_implementation):
     plain = stock(input_ids, attention_mask=mask, position_ids=positions).logits
     torch.testing.assert_close(with_prefix_off[real], plain[real], rtol=0, atol=1e-6)
     assert not torch.allclose(model(input_ids, attention_mask=mask).logits[real], with_prefix_off[real], atol=1e-3)
+
+
+@pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_prefix_takes_no_context(family, attn_implementation):
+    """A 48-position model with P=4 reads 48 real tokens: masked, the prefix leaves the plain model's
+    logits over the full context; generate() fills the context to the last position."""
+    model, stock = make_pair(family, attn_implementation)
+    input_ids = torch.randint(3, VOCAB, (2, 48), generator=torch.Generator().manual_seed(3))
+    off = torch.zeros(2, model.config.pre_seq_len, dtype=torch.long)
+    with torch.no_grad():
+        masked = model(input_ids, prefix_attention_mask=off).logits
+        torch.testing.assert_close(masked, stock(input_ids).logits, rtol=0, atol=1e-6)
+        assert not torch.allclose(model(input_ids).logits, masked, atol=1e-3)
+    prompt, mask = input_ids[:, :40], torch.ones(2, 40, dtype=torch.long)
+    generated = model.generate(prompt, attention_mask=mask, max_new_tokens=8, do_sample=False)
+    assert generated.shape == (2, 48) and torch.equal(generated, greedy(model, prompt, mask, 8))
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -284,16 +310,14 @@ def test_trainer_trains_and_resumes_a_saved_prefix(family, base_checkpoints, tmp
 def test_bad_input(family, base_checkpoints, tmp_path):
     model, _ = make_pair(family)
     input_ids, mask = inputs()
-    with pytest.raises(
-        ValueError, match=r"pre_seq_len \(4\) \+ 46 tokens = 50 is longer than the model's context \(48"
-    ):
-        model(torch.randint(3, VOCAB, (1, 46)))
+    with pytest.raises(ValueError, match=r"49 tokens are longer than the model's context \(48 positions; the prefix"):
+        model(torch.randint(3, VOCAB, (1, 49)))
     with pytest.raises(ValueError, match=r"attention_mask must be \(batch, past \+ new tokens\) = \(2, 7\)"):
         model(input_ids, attention_mask=mask[:, 1:])
     with pytest.raises(ValueError, match=r"attention_mask must be \(batch, seq_len\) = \(2, 7\) like the input ids"):
         model.generate(input_ids, attention_mask=mask[:1], max_new_tokens=2)
-    with pytest.raises(ValueError, match="longer than the model's context"):
-        model.generate(input_ids, attention_mask=mask, max_new_tokens=40)
+    with pytest.raises(ValueError, match=r"7 prompt tokens \+ max_new_tokens \(42\) = 49 is longer than the model"):
+        model.generate(input_ids, attention_mask=mask, max_new_tokens=42)
     # A prefix saved for one shape does not load onto another.
     small = prefix_class(family).from_pretrained(base_checkpoints[family], pre_seq_len=4)
     small.save_pretrained(tmp_path / "prefix")

@@ -10,12 +10,15 @@ import pytest
 import torch
 from conftest import ALL_CLASSES, backbone_class, backbone_name, main_output, task_inputs, tiny_config
 from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from transformers import (
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     BertModel,
     DistilBertConfig,
     DistilBertModel,
+    ElectraConfig,
+    ElectraModel,
     pipeline,
 )
 
@@ -231,3 +234,36 @@ def test_prompt_text_init_through_from_pretrained(base_checkpoints, tokenizer, t
     model.save_pretrained(tmp_path / "prompt")
     reloaded = pm.BertPromptForSequenceClassification.from_pretrained(tmp_path / "prompt")
     assert torch.equal(reloaded.prompt_encoder.embedding.weight, model.prompt_encoder.embedding.weight)
+
+
+def test_a_checkpoint_of_another_model_type_is_refused_by_name(base_checkpoints, tmp_path):
+    electra = ElectraConfig(vocab_size=50, embedding_size=16, hidden_size=32, num_hidden_layers=1,
+                            num_attention_heads=2, intermediate_size=64)  # fmt: skip
+    ElectraModel(electra).save_pretrained(tmp_path / "electra")
+    with pytest.raises(ValueError, match=r"holds a 'electra' checkpoint; the bert prefix classes .* load 'bert'"):
+        pm.BertPrefixForSequenceClassification.from_pretrained(tmp_path / "electra", pre_seq_len=4)
+    # Our own saves of the other method are another model type too.
+    load(pm.BertPromptForTokenClassification, base_checkpoints).save_pretrained(tmp_path / "prompt")
+    with pytest.raises(ValueError, match=r"holds a 'bert_prompt' checkpoint"):
+        pm.BertPrefixForTokenClassification.from_pretrained(tmp_path / "prompt")
+
+
+def test_every_pretrained_tensor_must_load(base_checkpoints, tmp_path):
+    state = load_file(base_checkpoints["Bert"] / "model.safetensors")
+    shutil.copytree(base_checkpoints["Bert"], tmp_path / "holed")
+    key = next(k for k in state if "encoder.layer.1" in k and k.endswith("value.weight"))
+    save_file({k: v for k, v in state.items() if k != key}, tmp_path / "holed" / "model.safetensors",
+              metadata={"format": "pt"})  # fmt: skip
+    with pytest.raises(ValueError, match=r"does not hold every pretrained tensor .*these would start random"):
+        pm.BertPrefixForSequenceClassification.from_pretrained(tmp_path / "holed", pre_seq_len=4)
+
+    # A checkpoint without a pooler (what token-classification models save) serves every head that
+    # does not read the pooler; a pooled sequence head is told how to do without it.
+    shutil.copytree(base_checkpoints["Bert"], tmp_path / "no_pooler")
+    save_file({k: v for k, v in state.items() if "pooler" not in k}, tmp_path / "no_pooler" / "model.safetensors",
+              metadata={"format": "pt"})  # fmt: skip
+    pm.BertPrefixForTokenClassification.from_pretrained(tmp_path / "no_pooler", pre_seq_len=4)
+    pm.BertPrefixForSequenceClassification.from_pretrained(tmp_path / "no_pooler", pre_seq_len=4,
+                                                           classifier_pooling="cls")  # fmt: skip
+    with pytest.raises(ValueError, match=r"has no pooler: pass classifier_pooling='cls'"):
+        pm.BertPrefixForSequenceClassification.from_pretrained(tmp_path / "no_pooler", pre_seq_len=4)

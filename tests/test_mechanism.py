@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_model, task_inputs, tiny_config
+from conftest import ALL_CLASSES, main_output, make_model, task_inputs, tiny_config
 from torch import nn
 from transformers import BertModel, LlamaConfig, RobertaModel
 
@@ -60,6 +60,42 @@ def test_prefix_cache_layout_and_dropout():
     dropped = prefix_cache(table, batch_size=2, config=config, dropout=nn.Dropout(0.5).train())
     k = dropped.layers[0].keys
     assert (k == 0).any() and not torch.equal(k[0], k[1])  # each example gets its own dropout mask
+
+
+@pytest.mark.parametrize("model_class", ALL_CLASSES, ids=lambda c: c.__name__)
+def test_get_prompt_is_what_the_forward_adds(model_class):
+    """get_prompt(b), the reference's name, is the one place the prefix is built: per layer (key, value)
+    for prefix models, the soft tokens for prompt models; the forward runs on exactly that."""
+    model = make_model(model_class)
+    prompt = model.get_prompt(3)
+    if model.prefix_method == "prefix":
+        layers, heads, head_dim = kv_geometry(model.config)
+        assert len(prompt) == layers
+        for key, value in prompt:
+            assert key.shape == value.shape == (3, heads, model.config.pre_seq_len, head_dim)
+        table = model.prefix_encoder().view(model.config.pre_seq_len, 2 * layers, heads, head_dim)
+        assert torch.equal(prompt[1][0][2], table[:, 2].transpose(0, 1))  # layer 1's keys, example 2
+    else:
+        assert prompt.shape == (3, model.config.pre_seq_len, model.config.hidden_size)
+        assert torch.equal(prompt[0], model.prompt_encoder.embedding.weight)
+    # A different prefix out of get_prompt is a different output: the forward reads nothing else.
+    inputs = {k: v for k, v in task_inputs(model_class).items() if k not in ("labels", "start_positions",
+                                                                               "end_positions")}  # fmt: skip
+    with torch.no_grad():
+        before = main_output(model_class, model(**inputs))
+        original = model.get_prompt
+        model.get_prompt = lambda b: (tuple((k + 3, v - 3) for k, v in original(b)) if model.prefix_method == "prefix"
+                                      else original(b).roll(1, dims=-1) * 5)  # fmt: skip
+        assert not torch.allclose(main_output(model_class, model(**inputs)), before)
+
+
+def test_get_prompt_applies_the_prefix_dropout_per_example():
+    model = make_model(pm.BertPrefixForSequenceClassification, hidden_dropout_prob=0.5).train()
+    key = model.get_prompt(2)[0][0]
+    assert (key == 0).any() and not torch.equal(key[0], key[1])
+    model.eval()
+    key = model.get_prompt(2)[0][0]
+    assert torch.equal(key[0], key[1])
 
 
 def test_kv_geometry_uses_key_value_heads():

@@ -67,8 +67,8 @@ def test_bad_flags(tiny_lms, text_file, tmp_path):
         run_clm.main([*base, "--train_file", str(text_file), "--prompt"])
     with pytest.raises(ValueError, match="give --train_file"):
         run_clm.main(base)
-    with pytest.raises(ValueError, match=r"--block_size 62 \+ the 4-token prefix is longer than the model's context"):
-        run_clm.main([*base, "--train_file", str(text_file), "--prefix", "--pre_seq_len", "4", "--block_size", "62"])
+    with pytest.raises(ValueError, match=r"--block_size 65 is longer than the model's context \(64 positions\)"):
+        run_clm.main([*base, "--train_file", str(text_file), "--prefix", "--pre_seq_len", "4", "--block_size", "65"])
 
 
 def test_a_finished_run_is_not_trained_again(tiny_lms, text_file, tmp_path):
