@@ -103,8 +103,8 @@ def run_engine(engine: str, args: argparse.Namespace, configs: dict[str, Path]) 
     log = process.stdout + process.stderr
     (args.work_dir / f"{engine}.log").write_text(log)
     result = {"returncode": process.returncode, "wall_s": round(wall, 1)}
-    used = next((line.split("Training engine: ")[1].split(" ")[0] for line in log.splitlines()
-                 if "Training engine: " in line), None)  # fmt: skip
+    used = next((line.split("Training engine: ")[1].rsplit(" (", 1)[0] for line in log.splitlines()
+                 if "Training engine: " in line), None)  # the line train_and_save logs  # fmt: skip
     result["engine_used"] = used
     if process.returncode != 0:
         result["status"] = "failed"

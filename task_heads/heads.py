@@ -1,4 +1,4 @@
-"""Dropout + one linear layer per task, with the loss transformers uses for that task."""
+"""Dropout + one linear layer per task, with transformers' own loss function for that task."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedConfig
+from transformers.loss.loss_utils import ForQuestionAnsweringLoss, ForSequenceClassificationLoss, ForTokenClassification
 
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
@@ -34,24 +35,13 @@ class SequenceClassificationHead(_LinearHead):
         self.config = config
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """MSE, cross-entropy or BCE by ``config.problem_type``, inferred as transformers does."""
-        config, num_labels = self.config, self.config.num_labels
-        if config.problem_type is None:
-            if num_labels == 1:
-                config.problem_type = "regression"
-            elif labels.dtype in (torch.long, torch.int):
-                config.problem_type = "single_label_classification"
-            else:
-                config.problem_type = "multi_label_classification"
-        if config.problem_type == "regression":
-            if num_labels == 1:
-                return F.mse_loss(logits.squeeze(-1), labels.view(-1).to(logits.dtype))
-            return F.mse_loss(logits, labels.to(logits.dtype))
-        if config.problem_type == "single_label_classification":
-            return F.cross_entropy(logits.view(-1, num_labels), labels.view(-1))
-        if config.problem_type == "multi_label_classification":
-            return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
-        raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {config.problem_type!r}")
+        """transformers' sequence-classification loss: MSE, cross-entropy or BCE by ``config.problem_type``
+        (inferred from ``num_labels`` and the labels' dtype when unset, and then kept in the config)."""
+        if self.config.problem_type not in (None, *PROBLEM_TYPES):
+            raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {self.config.problem_type!r}")
+        if labels.is_floating_point():  # regression / multi-label targets in the logits' (float32) dtype
+            labels = labels.to(logits.dtype)
+        return ForSequenceClassificationLoss(labels, logits, self.config)
 
 
 class TokenClassificationHead(_LinearHead):
@@ -59,9 +49,10 @@ class TokenClassificationHead(_LinearHead):
 
     def __init__(self, config: PreTrainedConfig):
         super().__init__(config, config.num_labels)
+        self.config = config
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+        return ForTokenClassification(logits, labels, self.config)
 
 
 class MultipleChoiceHead(_LinearHead):
@@ -74,6 +65,7 @@ class MultipleChoiceHead(_LinearHead):
         return super().forward(features).view(-1, num_choices)
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # transformers' multiple-choice models compute this inline; there is no shared loss function.
         return F.cross_entropy(logits, labels.view(-1))
 
 
@@ -94,10 +86,6 @@ class QuestionAnsweringHead(_LinearHead):
         start_positions: torch.Tensor,
         end_positions: torch.Tensor,
     ) -> torch.Tensor:
-        """Mean of start and end cross-entropy; positions outside the sequence are ignored."""
-        ignored = start_logits.shape[1]
-        start_positions = start_positions.view(-1).clamp(0, ignored)
-        end_positions = end_positions.view(-1).clamp(0, ignored)
-        start_loss = F.cross_entropy(start_logits, start_positions, ignore_index=ignored)
-        end_loss = F.cross_entropy(end_logits, end_positions, ignore_index=ignored)
-        return (start_loss + end_loss) / 2
+        """transformers' span loss: the mean of start and end cross-entropy; positions outside the
+        sequence are ignored."""
+        return ForQuestionAnsweringLoss(start_logits, end_logits, start_positions, end_positions)

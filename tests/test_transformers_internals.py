@@ -47,7 +47,12 @@ def test_gradient_checkpointing_layers_consult_the_cache_flag():
 
 
 def test_loss_and_file_helpers_exist(tmp_path):
-    from transformers.loss.loss_utils import ForCausalLMLoss
+    from transformers.loss.loss_utils import (
+        ForCausalLMLoss,
+        ForQuestionAnsweringLoss,
+        ForSequenceClassificationLoss,
+        ForTokenClassification,
+    )
     from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, cached_file, can_return_tuple
 
     assert SAFE_WEIGHTS_NAME == "model.safetensors" and SAFE_WEIGHTS_INDEX_NAME == "model.safetensors.index.json"
@@ -55,6 +60,8 @@ def test_loss_and_file_helpers_exist(tmp_path):
     found = cached_file(str(tmp_path), "missing.json", _raise_exceptions_for_missing_entries=False)
     assert found is None, f"{BROKE}: cached_file(_raise_exceptions_for_missing_entries=False)"
     assert callable(ForCausalLMLoss) and callable(can_return_tuple)
+    assert callable(ForSequenceClassificationLoss) and callable(ForTokenClassification)
+    assert callable(ForQuestionAnsweringLoss)  # the task heads' losses
 
 
 @pytest.mark.parametrize("family", ["bert", "gpt2", "llama"])
