@@ -204,32 +204,30 @@ def load_from_hub(dataset_name: str, config_name: str | None, tokens_key: str | 
     """
     name = HUB_TASKS.get(dataset_name, dataset_name)
     raw = load_hub_dataset(name, config_name, **kwargs)
+    # The splits of a dataset share one schema: read the columns and label names once.
+    first = next(iter(raw.values()))
+    columns = first.column_names
+    text = next((c for c in (tokens_key, "tokens", "words") if c in columns), columns[0])
+    label = next((c for c in (tags_key, "ner_tags", "tags") if c in columns), columns[1])
+    tag_feature = getattr(first.features[label], "feature", None)
+    names = getattr(tag_feature, "names", None)
+    if names is None and str(getattr(tag_feature, "dtype", "")).startswith(("int", "uint")):
+        names = hub_label_names(name, **kwargs)
+        if names is not None:
+            logger.info(f"{dataset_name}: label names read from its label.json: {', '.join(names)}")
     splits = {}
-    names = None
     for split, dataset in raw.items():
-        columns = dataset.column_names
-        text = next((c for c in (tokens_key, "tokens", "words") if c in columns), columns[0])
-        label = next((c for c in (tags_key, "ner_tags", "tags") if c in columns), columns[1])
-        feature = dataset.features[label]
-        split_names = getattr(getattr(feature, "feature", None), "names", None)
-        value_type = getattr(getattr(feature, "feature", None), "dtype", "")
-        if split_names is None and names is None and value_type.startswith(("int", "uint")):
-            names = hub_label_names(name, **kwargs)
-            if names is not None:
-                logger.info(f"{dataset_name}: label names read from its label.json: {', '.join(names)}")
-        split_names = split_names or names
         where = f"{dataset_name} ({split})"
         rows = []
         for row in dataset:
             if not row[text]:
                 continue
-            if split_names and any(not 0 <= t < len(split_names) for t in row[label]):
-                raise InputError(f"{where}: a label id in {row[label]} is outside the dataset's {len(split_names)} "
+            if names and any(not 0 <= t < len(names) for t in row[label]):
+                raise InputError(f"{where}: a label id in {row[label]} is outside the dataset's {len(names)} "
                                  "label names")  # fmt: skip
-            tags = [split_names[t] if split_names else str(t) for t in row[label]]
+            tags = [names[t] if names else str(t) for t in row[label]]
             rows.append(Sentence(row[text], tags, [0] * len(row[text]), where))
         splits["validation" if split in ("dev", "valid") else split] = rows
-        names = names or split_names
     return splits, names
 
 
