@@ -1,15 +1,14 @@
 """Prefix tuning for decoder-only language models: training with the causal-LM loss and ``generate()``.
 
-The prefix reaches the decoder the same way it reaches an encoder (``get_prompt`` in a cache): as
-the attention cache's first ``pre_seq_len`` entries at every layer. What a decoder adds:
+The prefix reaches the decoder the same way it reaches an encoder: ``get_prompt`` builds its
+per-layer keys/values and the attention layers put them in front of the real tokens'
+(``injection.py``). What a decoder adds:
 
 * **Positions** come from the padding mask (``cumsum - 1``), so left-padded batches work and real
   tokens keep the positions they have without a prefix (virtual tokens take none).
-* **Generation**: on the first step the prefix is written into the (empty) cache ``generate()``
-  hands over; later steps find it there, and the cache grows behind it token by token. The mask
-  ``generate()`` keeps covers real tokens only; the prefix part is prepended at every step.
-* **Training** uses a :class:`~prefix_models.prompt.FrozenPrefixCache` (nothing stored), so
-  gradient checkpointing recomputes layers against the same prefix.
+* **Generation**: the cache ``generate()`` keeps holds real tokens only; every step adds the
+  prefix again inside the attention, so nothing about the prefix shifts positions or cache
+  lengths, and beam search (which expands the batch) gets one prefix per beam.
 
 Concrete classes (``modeling_gpt2.py``, ``modeling_llama.py``) only name the backbone.
 """
@@ -26,8 +25,9 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.utils import can_return_tuple
 
 from .errors import InputError
+from .injection import PrefixState, check_prefix_reached
 from .modeling_utils import PrefixModelMixin, cache_argument_name
-from .prompt import extend_attention_mask, prefix_cache_from
+from .prompt import check_prefix_attention_mask
 
 _LOSS_KWARGS = ("num_items_in_batch", "ignore_index", "shift_labels")
 # transformers 5.x model outputs call the cache ``cache``; earlier 5.x releases ``past_key_values``.
@@ -119,17 +119,15 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
             raise InputError("You must specify exactly one of input_ids or inputs_embeds")
         reference = input_ids if input_ids is not None else inputs_embeds
         batch_size, seq_len = reference.shape[:2]
-        pre_seq_len = self.config.pre_seq_len
         if use_cache is None:  # a cache is for generation; training needs none
             use_cache = bool(self.config.use_cache) and not self.training
         if use_cache and self.is_gradient_checkpointing and self.training and torch.is_grad_enabled():
             use_cache = False  # a growing cache would be written twice when checkpointed layers are replayed
 
-        continuing = cache is not None and cache.get_seq_length() > 0
-        past = cache.get_seq_length() - pre_seq_len if continuing else 0
+        past = cache.get_seq_length() if cache is not None else 0
         total = past + seq_len
-        # Virtual tokens take no positions (the real tokens' positions are passed explicitly), so the
-        # whole context stays for real tokens.
+        # Virtual tokens take no positions and never enter the cache: the whole context stays for
+        # real tokens.
         limit = context_length(self.config)
         if limit is not None and total > limit:
             raise InputError(
@@ -145,24 +143,23 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
             )
         if position_ids is None:
             position_ids = causal_position_ids(attention_mask, seq_len)
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
 
-        if not continuing:
-            # generate() hands over an empty cache to fill; a plain forward makes its own.
-            into = cache if cache is not None else (DynamicCache() if use_cache else None)
-            cache = prefix_cache_from(self.get_prompt(batch_size), into=into)
-
+        check_prefix_attention_mask(prefix_attention_mask, batch_size, self.config.pre_seq_len)
+        state = PrefixState(self.get_prompt(batch_size), prefix_attention_mask)
         outputs = self.base_model(
             input_ids=input_ids,
-            attention_mask=extend_attention_mask(
-                attention_mask, pre_seq_len, batch_size, total, reference.device, prefix_attention_mask
-            ),
+            attention_mask=attention_mask,
             position_ids=position_ids,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             return_dict=True,
+            prefix_state=state,
             **{cache_argument_name(type(self.base_model)): cache},
             **kwargs,
         )
+        check_prefix_reached(state, self.config)
         hidden_states = outputs.last_hidden_state
         if logits_to_keep:
             hidden_states = hidden_states[:, -logits_to_keep:]

@@ -25,19 +25,26 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import AutoTokenizer, PreTrainedConfig, PreTrainedModel
 from transformers import logging as hf_logging
-from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, cached_file
 
 from .configuration import validate_prefix_config
 from .encoders import PrefixEncoder, PromptEncoder
 from .errors import InputError
+from .injection import (
+    PrefixState,
+    check_prefix_reached,
+    prefix_attention_implementation,
+    tag_attention_layers,
+    use_attention_implementation,
+)
 from .prompt import (
     PrefixKeyValues,
-    extend_attention_mask,
-    prefix_cache_from,
+    backbone_inputs,
+    check_padding_mask,
+    check_prefix_attention_mask,
+    check_sequence_length,
     prefix_key_values,
     prompt_inputs,
-    real_position_ids,
 )
 
 logger = logging.getLogger(__name__)
@@ -105,6 +112,8 @@ class PrefixModelMixin:
         super().__init__(config)
         setattr(self, self.base_model_prefix, self.backbone_class(config))
         if self.prefix_method == "prefix":
+            # Tell each attention layer its index, so it picks its own prefix (injection.py).
+            tag_attention_layers(self.base_model, config.num_hidden_layers)
             self.prefix_encoder = PrefixEncoder(config)
             # Encoders share their hidden dropout with the prefix, as the reference does; decoders
             # (GPT-2, Llama) have no such field and take it as a prefix-only setting (default 0).
@@ -137,6 +146,9 @@ class PrefixModelMixin:
     def post_init_prefix(self) -> None:
         """Finish construction: transformers' weight init, then freeze the backbone, then the prompt init."""
         self.post_init()
+        if self.prefix_method == "prefix":
+            # The backbone's attention runs through ours, which adds the prefix keys/values.
+            use_attention_implementation(self, prefix_attention_implementation(self.config._attn_implementation))
         self.freeze_backbone()
         if self.prefix_method == "prompt" and not self._defer_prompt_init:
             self.init_prompt(self._prompt_tokenizer)
@@ -164,20 +176,14 @@ class PrefixModelMixin:
         self._keys_to_ignore_on_save = {f"{name}.{key}" for name, module in modules.items()
                                         for key in module.state_dict()}  # fmt: skip
 
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
-        """transformers' gradient checkpointing, keeping the prefix cache in the checkpointed layers.
-
-        transformers drops the attention cache inside checkpointed layers, because a cache that
-        grows would be written twice when the backward pass replays a layer. Training forwards
-        here use a :class:`~prefix_models.prompt.FrozenPrefixCache`, which layers only read, so
-        it is kept (the layers' ``_can_checkpoint_with_cache``); GPT-2 also drops the cache at the
-        model level when the model's own flag is set, so the layers alone carry the flag.
-        """
-        super().gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
-        for module in self.base_model.modules():
-            if isinstance(module, GradientCheckpointingLayer):
-                module._can_checkpoint_with_cache = module.gradient_checkpointing
-        self.base_model.gradient_checkpointing = False
+    def set_attn_implementation(self, attn_implementation: str | dict, **kwargs: Any) -> None:
+        """As in transformers; a prefix model maps ``"sdpa"`` / ``"eager"`` to the implementations that add
+        the prefix (``prefix_sdpa`` / ``prefix_eager``) and refuses those that cannot host one."""
+        if self.prefix_method != "prefix":
+            return super().set_attn_implementation(attn_implementation, **kwargs)
+        if isinstance(attn_implementation, dict):
+            raise InputError("a prefix model takes one attn_implementation for all its attention ('sdpa' or 'eager')")
+        use_attention_implementation(self, prefix_attention_implementation(attn_implementation))
 
     def upcast_trainable_parameters(self) -> None:
         """Keep what trains (prefix/prompt, head) in float32 when the frozen backbone was loaded in
@@ -263,34 +269,25 @@ class PrefixModelMixin:
         batch_size, seq_len = reference.shape[:2]
         pre_seq_len = self.config.pre_seq_len
 
+        inputs = backbone_inputs(
+            backbone,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+        )
         if self.prefix_method == "prefix":
-            if position_ids is None:
-                position_ids = real_position_ids(backbone, input_ids, inputs_embeds)
-            cache = prefix_cache_from(self.get_prompt(batch_size))
-            outputs = backbone(
-                input_ids=input_ids,
-                attention_mask=extend_attention_mask(
-                    attention_mask, pre_seq_len, batch_size, seq_len, reference.device, prefix_attention_mask
-                ),
-                token_type_ids=token_type_ids,
-                position_ids=position_ids,
-                inputs_embeds=inputs_embeds,
-                return_dict=True,
-                **{cache_argument_name(type(backbone)): cache},
-                **kwargs,
-            )
+            check_sequence_length(backbone, seq_len)
+            check_padding_mask(attention_mask, batch_size, seq_len)
+            check_prefix_attention_mask(prefix_attention_mask, batch_size, pre_seq_len)
+            state = PrefixState(self.get_prompt(batch_size), prefix_attention_mask)
+            outputs = backbone(**inputs, prefix_state=state, return_dict=True, **kwargs)
+            check_prefix_reached(state, self.config)
             sequence_output, hidden_states = outputs.last_hidden_state, outputs.hidden_states
         else:
-            inputs = prompt_inputs(
-                backbone,
-                self.get_prompt(batch_size),
-                input_ids,
-                attention_mask,
-                token_type_ids,
-                position_ids,
-                inputs_embeds,
-                prefix_attention_mask,
-            )
+            inputs = prompt_inputs(backbone, self.get_prompt(batch_size), prefix_attention_mask=prefix_attention_mask,
+                                   **inputs)  # fmt: skip
             outputs = backbone(**inputs, return_dict=True, **kwargs)
             # Drop the soft-token positions so token-level outputs line up with the labels.
             sequence_output = outputs.last_hidden_state[:, pre_seq_len:]

@@ -21,6 +21,9 @@ Written once, for every backbone and task:
 
 from __future__ import annotations
 
+import inspect
+from functools import cache
+
 import torch
 from torch import nn
 from transformers import DynamicCache, PreTrainedConfig, PreTrainedModel
@@ -90,6 +93,40 @@ def prefix_cache(
     return prefix_cache_from(prefix_key_values(prefix, batch_size, config, dropout), into=into)
 
 
+def backbone_inputs(backbone: nn.Module, **inputs: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """The given inputs that the backbone's ``forward`` takes; giving one it has no use for (DistilBERT
+    and ModernBERT have no token types) is an error rather than silently dropped."""
+    accepted = _forward_parameters(type(backbone))
+    unused = [name for name, value in inputs.items() if value is not None and name not in accepted]
+    if unused:
+        raise InputError(
+            f"{type(backbone).__name__} takes no {', '.join(unused)}; leave {'it' if len(unused) == 1 else 'them'} "
+            "out (its tokenizer does not produce them)"
+        )
+    return {name: value for name, value in inputs.items() if value is not None}
+
+
+@cache
+def _forward_parameters(backbone_class: type) -> frozenset[str]:
+    return frozenset(inspect.signature(backbone_class.forward).parameters)
+
+
+def check_padding_mask(attention_mask: torch.Tensor | None, batch_size: int, seq_len: int) -> None:
+    if attention_mask is not None and tuple(attention_mask.shape) != (batch_size, seq_len):
+        raise InputError(
+            "attention_mask must be a 2-D padding mask of shape (batch, seq_len) = "
+            f"({batch_size}, {seq_len}) for prefix/prompt models; got shape {tuple(attention_mask.shape)}"
+        )
+
+
+def check_prefix_attention_mask(prefix_attention_mask: torch.Tensor | None, batch_size: int, pre_seq_len: int) -> None:
+    if prefix_attention_mask is not None and tuple(prefix_attention_mask.shape) != (batch_size, pre_seq_len):
+        raise InputError(
+            f"prefix_attention_mask must have shape (batch, pre_seq_len) = ({batch_size}, {pre_seq_len}); "
+            f"got {tuple(prefix_attention_mask.shape)}"
+        )
+
+
 def extend_attention_mask(
     attention_mask: torch.Tensor | None,
     pre_seq_len: int,
@@ -103,20 +140,12 @@ def extend_attention_mask(
     A ``prefix_attention_mask`` of zeros switches the prefix off: the model is then exactly its
     plain backbone plus head, which is how the tests pin the mechanism.
     """
+    check_padding_mask(attention_mask, batch_size, seq_len)
     if attention_mask is None:
         attention_mask = torch.ones(batch_size, seq_len, dtype=torch.long, device=device)
-    elif attention_mask.dim() != 2 or tuple(attention_mask.shape) != (batch_size, seq_len):
-        raise InputError(
-            "attention_mask must be a 2-D padding mask of shape (batch, seq_len) = "
-            f"({batch_size}, {seq_len}) for prefix/prompt models; got shape {tuple(attention_mask.shape)}"
-        )
+    check_prefix_attention_mask(prefix_attention_mask, batch_size, pre_seq_len)
     if prefix_attention_mask is None:
         prefix_attention_mask = attention_mask.new_ones(batch_size, pre_seq_len)
-    elif tuple(prefix_attention_mask.shape) != (batch_size, pre_seq_len):
-        raise InputError(
-            f"prefix_attention_mask must have shape (batch, pre_seq_len) = ({batch_size}, {pre_seq_len}); "
-            f"got {tuple(prefix_attention_mask.shape)}"
-        )
     return torch.cat(
         [prefix_attention_mask.to(device=attention_mask.device, dtype=attention_mask.dtype), attention_mask], dim=1
     )
@@ -124,7 +153,7 @@ def extend_attention_mask(
 
 def _padding_aware(backbone: PreTrainedModel) -> bool:
     # RoBERTa-style embeddings count positions from padding_idx + 1 and give padding its own slot.
-    return hasattr(backbone.embeddings, "create_position_ids_from_input_ids")
+    return hasattr(getattr(backbone, "embeddings", None), "create_position_ids_from_input_ids")
 
 
 def first_position(backbone: PreTrainedModel) -> int:
@@ -161,18 +190,19 @@ def real_position_ids(
 def prompt_inputs(
     backbone: PreTrainedModel,
     prompt: torch.Tensor,
-    input_ids: torch.Tensor | None,
-    attention_mask: torch.Tensor | None,
-    token_type_ids: torch.Tensor | None,
-    position_ids: torch.Tensor | None,
-    inputs_embeds: torch.Tensor | None,
+    input_ids: torch.Tensor | None = None,
+    attention_mask: torch.Tensor | None = None,
+    token_type_ids: torch.Tensor | None = None,
+    position_ids: torch.Tensor | None = None,
+    inputs_embeds: torch.Tensor | None = None,
     prefix_attention_mask: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Backbone keyword arguments with ``prompt`` (``(P, hidden)``, or ``(batch, P, hidden)``)
     prepended to the real tokens.
 
     Real tokens keep their word embeddings, token types and positions; the soft tokens get token
-    type 0 and the first position (a fixed additive offset that training absorbs).
+    type 0 (where the backbone has token types) and the first position (a fixed additive offset
+    that training absorbs).
     """
     if inputs_embeds is None:
         inputs_embeds = backbone.get_input_embeddings()(input_ids)
@@ -183,14 +213,17 @@ def prompt_inputs(
         position_ids = real_position_ids(backbone, input_ids, inputs_embeds)
     position_ids = position_ids.expand(batch_size, -1)
     prompt_positions = torch.full((batch_size, pre_seq_len), first_position(backbone), device=device)
-    if token_type_ids is None:
-        token_type_ids = torch.zeros(batch_size, seq_len, dtype=torch.long, device=device)
     soft = prompt.to(inputs_embeds.dtype).expand(batch_size, -1, -1)
-    return {
+    inputs = {
         "inputs_embeds": torch.cat([soft, inputs_embeds], dim=1),
         "attention_mask": extend_attention_mask(
             attention_mask, pre_seq_len, batch_size, seq_len, device, prefix_attention_mask
         ),
         "position_ids": torch.cat([prompt_positions, position_ids.to(device)], dim=1),
-        "token_type_ids": torch.cat([token_type_ids.new_zeros(batch_size, pre_seq_len), token_type_ids], dim=1),
     }
+    if token_type_ids is not None or "token_type_ids" in _forward_parameters(type(backbone)):
+        if token_type_ids is None:
+            token_type_ids = torch.zeros(batch_size, seq_len, dtype=torch.long, device=device)
+        soft_types = token_type_ids.new_zeros(batch_size, pre_seq_len)
+        inputs["token_type_ids"] = torch.cat([soft_types, token_type_ids], dim=1)
+    return backbone_inputs(backbone, **inputs)
