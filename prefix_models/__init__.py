@@ -2,8 +2,12 @@
 
 Importing the package also registers its model types with the stock transformers Auto classes,
 so saved prefix models load with ``AutoModelFor*.from_pretrained`` and ``pipeline(...)``.
+
+The named classes (``BertPrefixForSequenceClassification``, ``DebertaV2PromptForTokenClassification``,
+``Qwen2PrefixForCausalLM``, ...) and their configs are made in ``families.py``, one row per backbone.
 """
 
+from . import families
 from .auto import (
     AutoPrefixModelForCausalLM,
     AutoPrefixModelForMultipleChoice,
@@ -20,33 +24,9 @@ from .configuration import (
 )
 from .encoders import PrefixEncoder, PromptEncoder
 from .errors import InputError
-from .modeling_bert import (
-    BertPrefixConfig,
-    BertPrefixForMultipleChoice,
-    BertPrefixForQuestionAnswering,
-    BertPrefixForSequenceClassification,
-    BertPrefixForTokenClassification,
-    BertPromptConfig,
-    BertPromptForMultipleChoice,
-    BertPromptForQuestionAnswering,
-    BertPromptForSequenceClassification,
-    BertPromptForTokenClassification,
-)
+from .families import *  # noqa: F403  (every named model and config class)
+from .injection import PREFIX_ATTENTION, PrefixState
 from .modeling_causal_lm import PrefixModelForCausalLM
-from .modeling_gpt2 import GPT2PrefixConfig, GPT2PrefixLMHeadModel
-from .modeling_llama import LlamaPrefixConfig, LlamaPrefixForCausalLM
-from .modeling_roberta import (
-    RobertaPrefixConfig,
-    RobertaPrefixForMultipleChoice,
-    RobertaPrefixForQuestionAnswering,
-    RobertaPrefixForSequenceClassification,
-    RobertaPrefixForTokenClassification,
-    RobertaPromptConfig,
-    RobertaPromptForMultipleChoice,
-    RobertaPromptForQuestionAnswering,
-    RobertaPromptForSequenceClassification,
-    RobertaPromptForTokenClassification,
-)
 from .prompt import (
     FrozenPrefixCache,
     extend_attention_mask,
@@ -60,42 +40,20 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AutoPrefixModelForCausalLM",
-    "FrozenPrefixCache",
-    "InputError",
-    "GPT2PrefixConfig",
-    "GPT2PrefixLMHeadModel",
-    "LlamaPrefixConfig",
-    "LlamaPrefixForCausalLM",
-    "PrefixModelForCausalLM",
     "AutoPrefixModelForMultipleChoice",
     "AutoPrefixModelForQuestionAnswering",
     "AutoPrefixModelForSequenceClassification",
     "AutoPrefixModelForTokenClassification",
-    "BertPrefixConfig",
-    "BertPrefixForMultipleChoice",
-    "BertPrefixForQuestionAnswering",
-    "BertPrefixForSequenceClassification",
-    "BertPrefixForTokenClassification",
-    "BertPromptConfig",
-    "BertPromptForMultipleChoice",
-    "BertPromptForQuestionAnswering",
-    "BertPromptForSequenceClassification",
-    "BertPromptForTokenClassification",
     "CLASSIFIER_POOLINGS",
+    "FrozenPrefixCache",
+    "InputError",
+    "PREFIX_ATTENTION",
     "PREFIX_FIELDS",
     "PROMPT_INITS",
     "PrefixEncoder",
+    "PrefixModelForCausalLM",
+    "PrefixState",
     "PromptEncoder",
-    "RobertaPrefixConfig",
-    "RobertaPrefixForMultipleChoice",
-    "RobertaPrefixForQuestionAnswering",
-    "RobertaPrefixForSequenceClassification",
-    "RobertaPrefixForTokenClassification",
-    "RobertaPromptConfig",
-    "RobertaPromptForMultipleChoice",
-    "RobertaPromptForQuestionAnswering",
-    "RobertaPromptForSequenceClassification",
-    "RobertaPromptForTokenClassification",
     "extend_attention_mask",
     "make_prefix_config_class",
     "prefix_cache",
@@ -103,4 +61,5 @@ __all__ = [
     "prefix_key_values",
     "real_position_ids",
     "validate_prefix_config",
+    *families.__all__,
 ]

@@ -21,20 +21,16 @@ from transformers import (
     PreTrainedModel,
 )
 
-from . import modeling_bert, modeling_gpt2, modeling_llama, modeling_roberta
+from . import families
 from .configuration import PREFIX_METHODS
 from .errors import InputError
 from .modeling_utils import HUB_KWARGS
 
-_BACKBONE_MODULES = (modeling_bert, modeling_roberta, modeling_gpt2, modeling_llama)
-# Encoders whose attention takes no cache cannot host a deep prefix (measured, transformers 5.24).
-_NO_CACHE_NOTE = "DeBERTa-v2, DistilBERT and ModernBERT accept no attention cache, so they cannot host a prefix"
-
 
 def _classes_for(task_mixin_name: str) -> dict[tuple[str, str], type[PreTrainedModel]]:
-    """``{(backbone model_type, method): class}`` for one task, read off the backbone modules."""
+    """``{(backbone model_type, method): class}`` for one task, read off ``families.py``."""
     mapping = {}
-    for module in _BACKBONE_MODULES:
+    for module in (families,):
         for obj in vars(module).values():
             if (
                 isinstance(obj, type)
@@ -83,7 +79,7 @@ class _AutoPrefixModel:
         if (model_type, method) not in classes:
             raise InputError(
                 f"model_type {model_type!r} is not supported by {cls.__name__}; supported model types: "
-                f"{', '.join(cls.supported_model_types())} ({_NO_CACHE_NOTE})"
+                f"{', '.join(cls.supported_model_types())}"
             )
         return classes[(model_type, method)]
 
@@ -136,10 +132,10 @@ class AutoPrefixModelForQuestionAnswering(_AutoPrefixModel):
 
 
 class AutoPrefixModelForCausalLM(_AutoPrefixModel):
-    """GPT-2 and Llama-architecture decoders (grouped-query attention included) with a prefix.
+    """Decoder LMs with a prefix: GPT-2, Llama, Qwen2, Mistral, Gemma, Gemma-2 (``families.py``).
 
-    Other decoder families need only a thin class naming their backbone (see ``modeling_llama.py``)
-    and an entry in this module's backbone list.
+    Another decoder whose attention dispatches through transformers' ``AttentionInterface`` needs
+    one row in ``families.DECODER_FAMILIES``.
     """
 
     _task_mixin = "PrefixModelForCausalLM"

@@ -75,12 +75,14 @@ class PrefixEncoder(nn.Module):
 
 
 class PromptEncoder(nn.Module):
-    """``pre_seq_len`` soft tokens of width ``hidden_size`` prepended to the input embeddings."""
+    """``pre_seq_len`` soft tokens prepended to the input embeddings, as wide as those (ALBERT and ELECTRA
+    embed narrower than ``hidden_size``: ``embedding_size``)."""
 
     def __init__(self, config: PreTrainedConfig):
         super().__init__()
         self.pre_seq_len = config.pre_seq_len
-        self.embedding = nn.Embedding(config.pre_seq_len, config.hidden_size)
+        width = getattr(config, "embedding_size", None) or config.hidden_size
+        self.embedding = nn.Embedding(config.pre_seq_len, width)
 
     def forward(self) -> torch.Tensor:
         return self.embedding.weight

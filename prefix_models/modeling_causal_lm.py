@@ -10,7 +10,7 @@ per-layer keys/values and the attention layers put them in front of the real tok
   prefix again inside the attention, so nothing about the prefix shifts positions or cache
   lengths, and beam search (which expands the batch) gets one prefix per beam.
 
-Concrete classes (``modeling_gpt2.py``, ``modeling_llama.py``) only name the backbone.
+Concrete classes (``families.py``) only name the backbone.
 """
 
 from __future__ import annotations
@@ -164,6 +164,9 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
         if logits_to_keep:
             hidden_states = hidden_states[:, -logits_to_keep:]
         logits = self.lm_head(hidden_states)
+        softcap = getattr(self.config, "final_logit_softcapping", None)
+        if softcap is not None:  # Gemma-2 squashes its logits, as Gemma2ForCausalLM does
+            logits = torch.tanh(logits / softcap) * softcap
         loss = None
         if labels is not None:
             loss = ForCausalLMLoss(logits, labels, vocab_size=self.config.vocab_size, **loss_kwargs)

@@ -1,7 +1,7 @@
 """The four tasks as mixins: which head sits on which features, and which transformers output.
 
-Each mixin is backbone- and method-agnostic; ``modeling_bert.py`` and ``modeling_roberta.py``
-combine them with a backbone's ``*PreTrainedModel`` and a config class.
+Each mixin is backbone- and method-agnostic; ``families.py`` combines them with each backbone's
+``*PreTrainedModel`` and a config class.
 """
 
 from __future__ import annotations

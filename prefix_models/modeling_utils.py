@@ -83,6 +83,8 @@ def pool_features(
         weights = attention_mask.to(sequence_output.dtype).unsqueeze(-1)
         return (sequence_output * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
     pooler = getattr(backbone, "pooler", None) if pooling == "pooler" else None
+    if isinstance(pooler, nn.Linear):  # ALBERT: a bare linear layer on the first token, then its activation
+        return backbone.pooler_activation(pooler(sequence_output[:, 0]))
     return pooler(sequence_output) if pooler is not None else sequence_output[:, 0]
 
 

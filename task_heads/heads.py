@@ -11,9 +11,14 @@ from transformers.loss.loss_utils import ForQuestionAnsweringLoss, ForSequenceCl
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
 
+# Where each family keeps its classifier dropout (BERT, ALBERT, DistilBERT), else its hidden dropout.
+_DROPOUT_FIELDS = ("classifier_dropout", "classifier_dropout_prob", "seq_classif_dropout", "hidden_dropout_prob",
+                   "dropout")  # fmt: skip
+
+
 def _dropout_prob(config: PreTrainedConfig) -> float:
-    classifier_dropout = getattr(config, "classifier_dropout", None)
-    return classifier_dropout if classifier_dropout is not None else config.hidden_dropout_prob
+    values = (getattr(config, name, None) for name in _DROPOUT_FIELDS)
+    return next((value for value in values if value is not None), 0.0)
 
 
 class _LinearHead(nn.Module):

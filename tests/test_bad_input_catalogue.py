@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import FIXTURES, tiny_config
-from transformers import DistilBertConfig, GPT2Config
+from transformers import GPT2Config, ViTConfig
 
 import prefix_models as pm
 import run_glue
@@ -69,10 +69,13 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
     "input longer than positions": (
         lambda c: bert(pre_seq_len=2)(torch.ones(1, 41, dtype=torch.long)),
         r"input has 41 tokens but this model's position table .* allows at most 40"),
-    "model without attention cache": (
+    "unsupported model family": (
         lambda c: pm.AutoPrefixModelForSequenceClassification.from_config(
-            DistilBertConfig(vocab_size=50, dim=32, n_layers=1, n_heads=2, hidden_dim=64)),
-        r"model_type 'distilbert' is not supported .* accept no attention cache"),
+            ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)),
+        r"model_type 'vit' is not supported .*supported model types: albert, bert, distilbert, electra"),
+    "attention backend without a prefix": (
+        lambda c: bert(pre_seq_len=2).set_attn_implementation("flex_attention"),
+        r"attn_implementation='flex_attention' cannot host a prefix; prefix tuning supports 'sdpa', 'eager'"),
     "decoder context overflow": (
         lambda c: pm.GPT2PrefixLMHeadModel(GPT2Config(vocab_size=50, n_embd=32, n_layer=1, n_head=2, n_positions=16,
                                                       pre_seq_len=4))(torch.ones(1, 17, dtype=torch.long)),

@@ -87,3 +87,13 @@ def test_gpu_engines_dry_run_builds_commands_run_glue_accepts(tmp_path, tiny_mod
             [*script_args, "--use_cpu", "--bf16", "false"],
         )
         assert bool(training_args.fsdp) == (engine == "fsdp")
+
+
+def test_injection_quick(tmp_path):
+    output = tmp_path / "injection.json"
+    report = load("injection").main(["--quick", "--repeats", "1", "--output", str(output)])
+    assert json.loads(output.read_text()) == report
+    for backbone in ("bert", "smollm2"):
+        assert set(report[backbone]) == {"attention", "cache", "plain"}
+        assert all(report[backbone][arm]["inference"] > 0 for arm in ("attention", "cache", "plain"))
+        assert report[backbone]["attention"]["train"] > 0 and report[backbone]["cache"]["train"] > 0

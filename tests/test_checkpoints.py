@@ -15,10 +15,10 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     BertModel,
-    DistilBertConfig,
-    DistilBertModel,
     ElectraConfig,
     ElectraModel,
+    ViTConfig,
+    ViTModel,
     pipeline,
 )
 
@@ -91,7 +91,8 @@ def test_save_load_round_trip_is_prefix_sized_and_exact(model_class, base_checkp
 
 
 @pytest.mark.parametrize(
-    "model_class", [pm.BertPrefixForSequenceClassification, pm.RobertaPromptForTokenClassification],
+    "model_class",
+    [pm.BertPrefixForSequenceClassification, pm.RobertaPromptForTokenClassification],
     ids=lambda c: c.__name__,
 )
 def test_sharded_prefix_only_save_reloads_exactly(model_class, base_checkpoints, tmp_path):
@@ -212,11 +213,10 @@ def test_auto_prefix_classes_dispatch_on_model_type(base_checkpoints, tmp_path):
     with pytest.raises(ValueError, match="saved by a prompt-tuning model"):
         pm.AutoPrefixModelForTokenClassification.from_pretrained(tmp_path / "saved", method="prefix")
 
-    DistilBertModel(DistilBertConfig(vocab_size=50, dim=32, n_layers=1, n_heads=2, hidden_dim=64)).save_pretrained(
-        tmp_path / "distilbert"
-    )
-    with pytest.raises(ValueError, match=r"'distilbert' is not supported .*supported model types: bert, roberta"):
-        pm.AutoPrefixModelForSequenceClassification.from_pretrained(tmp_path / "distilbert")
+    ViTModel(ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+             ).save_pretrained(tmp_path / "vit")  # fmt: skip
+    with pytest.raises(ValueError, match=r"'vit' is not supported .*supported model types: albert, bert, distilbert"):
+        pm.AutoPrefixModelForSequenceClassification.from_pretrained(tmp_path / "vit")
 
 
 def test_prompt_text_init_through_from_pretrained(base_checkpoints, tokenizer, tmp_path):

@@ -187,7 +187,7 @@ def hub_label_names(name: str, **kwargs) -> list[str] | None:
         label2id = json.loads(Path(path).read_text(encoding="utf-8"))
         names = sorted(label2id, key=label2id.get) if isinstance(label2id, dict) else list(label2id)
     except (OSError, ValueError, TypeError) as error:
-        raise InputError(f"{path} is not a label list (expected {{\"O\": 0, \"B-PER\": 1, ...}}): {error}") from error
+        raise InputError(f'{path} is not a label list (expected {{"O": 0, "B-PER": 1, ...}}): {error}') from error
     if isinstance(label2id, dict) and sorted(label2id.values()) != list(range(len(names))):
         raise InputError(f"{path}: label ids must be 0..{len(names) - 1}, got {sorted(label2id.values())}")
     return [str(n) for n in names]

