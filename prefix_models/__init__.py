@@ -12,6 +12,7 @@ from .auto import (
     AutoPrefixModelForCausalLM,
     AutoPrefixModelForMultipleChoice,
     AutoPrefixModelForQuestionAnswering,
+    AutoPrefixModelForSeq2SeqLM,
     AutoPrefixModelForSequenceClassification,
     AutoPrefixModelForTokenClassification,
 )
@@ -27,6 +28,7 @@ from .errors import InputError
 from .families import *  # noqa: F403  (every named model and config class)
 from .injection import PREFIX_ATTENTION, PrefixState
 from .modeling_causal_lm import PrefixModelForCausalLM
+from .modeling_seq2seq import PrefixModelForSeq2SeqLM
 from .prompt import (
     FrozenPrefixCache,
     extend_attention_mask,
@@ -42,6 +44,7 @@ __all__ = [
     "AutoPrefixModelForCausalLM",
     "AutoPrefixModelForMultipleChoice",
     "AutoPrefixModelForQuestionAnswering",
+    "AutoPrefixModelForSeq2SeqLM",
     "AutoPrefixModelForSequenceClassification",
     "AutoPrefixModelForTokenClassification",
     "CLASSIFIER_POOLINGS",
@@ -52,6 +55,7 @@ __all__ = [
     "PROMPT_INITS",
     "PrefixEncoder",
     "PrefixModelForCausalLM",
+    "PrefixModelForSeq2SeqLM",
     "PrefixState",
     "PromptEncoder",
     "extend_attention_mask",

@@ -15,6 +15,7 @@ from transformers import (
     AutoModelForCausalLM,
     AutoModelForMultipleChoice,
     AutoModelForQuestionAnswering,
+    AutoModelForSeq2SeqLM,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     PreTrainedConfig,
@@ -142,7 +143,16 @@ class AutoPrefixModelForCausalLM(_AutoPrefixModel):
     _stock_auto = AutoModelForCausalLM
 
 
+class AutoPrefixModelForSeq2SeqLM(_AutoPrefixModel):
+    """Encoder-decoders with a prefix on encoder self-, decoder self- and cross-attention: T5 (mT5,
+    Flan-T5 configs) and BART (``families.SEQ2SEQ_FAMILIES``)."""
+
+    _task_mixin = "PrefixModelForSeq2SeqLM"
+    _stock_auto = AutoModelForSeq2SeqLM
+
+
 AUTO_PREFIX_CLASSES = (
+    AutoPrefixModelForSeq2SeqLM,
     AutoPrefixModelForCausalLM,
     AutoPrefixModelForSequenceClassification,
     AutoPrefixModelForTokenClassification,

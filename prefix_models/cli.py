@@ -23,6 +23,7 @@ from transformers import (
     AutoModelForCausalLM,
     AutoModelForMultipleChoice,
     AutoModelForQuestionAnswering,
+    AutoModelForSeq2SeqLM,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     HfArgumentParser,
@@ -36,6 +37,7 @@ from .auto import (
     AutoPrefixModelForCausalLM,
     AutoPrefixModelForMultipleChoice,
     AutoPrefixModelForQuestionAnswering,
+    AutoPrefixModelForSeq2SeqLM,
     AutoPrefixModelForSequenceClassification,
     AutoPrefixModelForTokenClassification,
 )
@@ -50,6 +52,7 @@ _AUTO_CLASSES = {
     "multiple_choice": (AutoPrefixModelForMultipleChoice, AutoModelForMultipleChoice),
     "question_answering": (AutoPrefixModelForQuestionAnswering, AutoModelForQuestionAnswering),
     "causal_lm": (AutoPrefixModelForCausalLM, AutoModelForCausalLM),
+    "seq2seq_lm": (AutoPrefixModelForSeq2SeqLM, AutoModelForSeq2SeqLM),
 }
 _PREFIX_ONLY_FLAGS = ("pre_seq_len", "prefix_projection", "prefix_hidden_size", "prompt_init", "prompt_init_text",
                       "classifier_pooling")  # fmt: skip

@@ -22,6 +22,8 @@ from .errors import InputError
 PREFIX_METHODS = ("prefix", "prompt")
 PROMPT_INITS = ("random", "vocab", "text")
 CLASSIFIER_POOLINGS = ("pooler", "cls", "mean")
+# The attention an encoder-decoder's prefix can reach: encoder self-, decoder self- and cross-attention.
+ATTENTION_KINDS = ("encoder", "decoder", "cross")
 
 # Field name -> (annotation, default). The annotations make them dataclass fields of the config.
 PREFIX_FIELDS: dict[str, tuple[Any, Any]] = {
@@ -32,6 +34,8 @@ PREFIX_FIELDS: dict[str, tuple[Any, Any]] = {
     "prompt_init_text": (str | None, None),
     # What the sequence-level heads (classification, multiple choice) read: see modeling_utils.pool_features.
     "classifier_pooling": (str, "pooler"),
+    # Encoder-decoders: which attention kinds get a prefix (None: all of ATTENTION_KINDS).
+    "prefix_kinds": (list[str] | None, None),
     # Where the frozen backbone comes from; a prefix-only checkpoint reloads it from here.
     "base_model_name_or_path": (str | None, None),
     # ... and the GGUF file in it, for a base loaded from GGUF (which cannot be re-saved).
@@ -115,6 +119,17 @@ def validate_prefix_config(config: PreTrainedConfig, method: str) -> None:
     if pooling not in CLASSIFIER_POOLINGS:
         raise InputError(f"classifier_pooling must be one of {CLASSIFIER_POOLINGS}, got {pooling!r}")
 
+    kinds = getattr(config, "prefix_kinds", None)
+    if kinds is not None:
+        if not getattr(config, "is_encoder_decoder", False):
+            raise InputError("prefix_kinds applies to encoder-decoder models (T5, BART); leave it unset (None)")
+        if (
+            isinstance(kinds, str)
+            or not isinstance(kinds, (list, tuple))
+            or not kinds
+            or not set(kinds) <= set(ATTENTION_KINDS)
+        ):
+            raise InputError(f"prefix_kinds must be a non-empty list drawn from {list(ATTENTION_KINDS)}, got {kinds!r}")
     if method == "prompt":
         init = getattr(config, "prompt_init", "random")
         if init not in PROMPT_INITS:

@@ -15,19 +15,37 @@ import torch
 from torch import nn
 from transformers import PreTrainedConfig
 
+from .configuration import ATTENTION_KINDS
 from .errors import InputError
 
 
+def prefix_layout(config: PreTrainedConfig) -> dict[str, int]:
+    """How many attention layers of each kind carry a prefix, in the order the prefix rows hold them.
+
+    An encoder or a decoder LM has one kind (``{"self": layers}``). An encoder-decoder (T5, BART)
+    has encoder self-attention, decoder self-attention and cross-attention, each switchable with
+    ``config.prefix_kinds`` (default: all three).
+    """
+    if not getattr(config, "is_encoder_decoder", False):
+        return {"self": config.num_hidden_layers}
+    decoder_layers = getattr(config, "num_decoder_layers", None) or getattr(config, "decoder_layers", None)
+    layout = {"encoder": config.num_hidden_layers, "decoder": decoder_layers, "cross": decoder_layers}
+    kinds = getattr(config, "prefix_kinds", None) or ATTENTION_KINDS
+    return {kind: layers for kind, layers in layout.items() if kind in kinds}
+
+
 def kv_geometry(config: PreTrainedConfig) -> tuple[int, int, int]:
-    """``(num_layers, num_kv_heads, head_dim)`` of the attention the prefix feeds.
+    """``(num_layers, num_kv_heads, head_dim)`` of the attention the prefix feeds (``num_layers``
+    counts every prefixed attention layer: all kinds, on an encoder-decoder).
 
     Models with grouped-query attention keep fewer key/value heads than query heads; the prefix
     must match the key/value side.
     """
     num_heads = config.num_attention_heads
     num_kv_heads = getattr(config, "num_key_value_heads", None) or num_heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // num_heads
-    return config.num_hidden_layers, num_kv_heads, head_dim
+    # T5 names its head width d_kv (it need not be hidden_size / heads).
+    head_dim = getattr(config, "head_dim", None) or getattr(config, "d_kv", None) or config.hidden_size // num_heads
+    return sum(prefix_layout(config).values()), num_kv_heads, head_dim
 
 
 class PrefixEncoder(nn.Module):

@@ -7,7 +7,8 @@ checkpoints load the backbone into) + a config class carrying the method (``Bert
 ``BertPromptConfig``; ``configuration.py``). The names are those a transformers user would guess::
 
     BertPrefixForSequenceClassification, DebertaV2PromptForTokenClassification,
-    Qwen2PrefixForCausalLM, GPT2PrefixLMHeadModel (GPT-2's LM class name, as in transformers), ...
+    Qwen2PrefixForCausalLM, GPT2PrefixLMHeadModel (GPT-2's LM class name, as in transformers),
+    T5PrefixForConditionalGeneration, BartPrefixForConditionalGeneration, ...
 
 A family is supported when its attention dispatches through transformers' ``AttentionInterface``
 (where ``injection.py`` adds the prefix) or, for DeBERTa-v2 and MPNet, which compute attention
@@ -23,6 +24,7 @@ from transformers import PreTrainedConfig, PreTrainedModel
 
 from .configuration import make_prefix_config_class
 from .modeling_causal_lm import PrefixModelForCausalLM
+from .modeling_seq2seq import PrefixModelForSeq2SeqLM
 from .modeling_tasks import (
     PrefixModelForMultipleChoice,
     PrefixModelForQuestionAnswering,
@@ -52,6 +54,8 @@ ENCODER_FAMILIES = (
     Family("DistilBert", tf.DistilBertConfig, tf.DistilBertModel, tf.DistilBertPreTrainedModel),
     Family("Albert", tf.AlbertConfig, tf.AlbertModel, tf.AlbertPreTrainedModel),
     Family("ModernBert", tf.ModernBertConfig, tf.ModernBertModel, tf.ModernBertPreTrainedModel),
+    Family("DebertaV2", tf.DebertaV2Config, tf.DebertaV2Model, tf.DebertaV2PreTrainedModel),
+    Family("MPNet", tf.MPNetConfig, tf.MPNetModel, tf.MPNetPreTrainedModel),
 )
 DECODER_FAMILIES = (
     Family(
@@ -63,6 +67,12 @@ DECODER_FAMILIES = (
     Family("Gemma", tf.GemmaConfig, tf.GemmaModel, tf.GemmaPreTrainedModel, "model.embed_tokens.weight"),
     Family("Gemma2", tf.Gemma2Config, tf.Gemma2Model, tf.Gemma2PreTrainedModel, "model.embed_tokens.weight"),
 )
+SEQ2SEQ_FAMILIES = (
+    # backbone: the whole ForConditionalGeneration (encoder, decoder, LM head), frozen.
+    Family("T5", tf.T5Config, tf.T5ForConditionalGeneration, tf.T5PreTrainedModel),
+    Family("MT5", tf.MT5Config, tf.MT5ForConditionalGeneration, tf.MT5PreTrainedModel),
+    Family("Bart", tf.BartConfig, tf.BartForConditionalGeneration, tf.BartPreTrainedModel),
+)
 ENCODER_TASKS = {
     "SequenceClassification": PrefixModelForSequenceClassification,
     "TokenClassification": PrefixModelForTokenClassification,
@@ -70,7 +80,7 @@ ENCODER_TASKS = {
     "QuestionAnswering": PrefixModelForQuestionAnswering,
 }
 
-__all__: list[str] = ["DECODER_FAMILIES", "ENCODER_FAMILIES", "ENCODER_TASKS", "Family"]
+__all__: list[str] = ["DECODER_FAMILIES", "ENCODER_FAMILIES", "ENCODER_TASKS", "SEQ2SEQ_FAMILIES", "Family"]
 
 
 def _define(name: str, bases: tuple[type, ...], attributes: dict) -> type:
@@ -112,5 +122,16 @@ for _family in DECODER_FAMILIES:
             "config_class": _config(_family, "prefix"),
             "backbone_class": _family.backbone,
             "_tied_weights_keys": {"lm_head.weight": _family.embeddings},
+        },
+    )
+
+for _family in SEQ2SEQ_FAMILIES:
+    _define(
+        f"{_family.name}PrefixForConditionalGeneration",
+        (PrefixModelForSeq2SeqLM, _family.pretrained),
+        {
+            "__doc__": f"{_family.backbone.__name__} with prefix tuning. {PrefixModelForSeq2SeqLM.__doc__}",
+            "config_class": _config(_family, "prefix"),
+            "backbone_class": _family.backbone,
         },
     )

@@ -30,10 +30,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import AttentionInterface, PreTrainedModel
+from transformers import AttentionInterface, PreTrainedConfig, PreTrainedModel
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, eager_mask, sdpa_mask
 
+from .encoders import prefix_layout
 from .errors import InputError
 
 # The stock implementation a user asks for -> ours, which hosts a prefix.
@@ -58,13 +59,16 @@ class PrefixState:
     layers_seen: set[int] = field(default_factory=set)
     _untagged_calls: int = 0
 
-    def layer_of(self, module: nn.Module) -> int:
+    def layer_of(self, module: nn.Module) -> int | None:
+        """The index of ``module``'s prefix in ``key_values``, or None for an attention kind without one."""
         layer = getattr(module, LAYER_ATTRIBUTE, None)
         if layer is None:
             # ALBERT runs one shared attention module for every layer, in order; it has no gradient
             # checkpointing, so the call order within a forward is the layer index.
             layer = self._untagged_calls
             self._untagged_calls += 1
+        if layer < 0:  # an encoder-decoder attention kind left out of prefix_kinds
+            return None
         if layer >= len(self.key_values):
             raise InputError(
                 f"attention layer {layer} has no prefix: the prefix holds {len(self.key_values)} layers "
@@ -127,8 +131,10 @@ def _make_prefix_attention(base: str) -> Callable:
         prefix_state: PrefixState | None = None,
         **kwargs: Any,
     ):
-        if prefix_state is not None:
-            prefix_key, prefix_value = prefix_state.key_values[prefix_state.layer_of(module)]
+        layer = prefix_state.layer_of(module) if prefix_state is not None else None
+        if layer is not None:
+            prefix_key, prefix_value = prefix_state.key_values[layer]
+            pre_seq_len = prefix_key.shape[2]
             is_causal = kwargs.get("is_causal")
             causal = (
                 base == "sdpa"
@@ -137,9 +143,11 @@ def _make_prefix_attention(base: str) -> Callable:
                 and (is_causal if is_causal is not None else getattr(module, "is_causal", True))
             )
             attention_mask = _prefix_columns(
-                attention_mask, prefix_state.attention_mask, query.shape[2], key.shape[2],
-                prefix_key.shape[2], causal, key.device,
+                attention_mask, prefix_state.attention_mask, query.shape[2], key.shape[2], pre_seq_len, causal,
+                key.device,
             )  # fmt: skip
+            if kwargs.get("position_bias") is not None:  # T5: no relative-position bias toward virtual tokens
+                kwargs["position_bias"] = nn.functional.pad(kwargs["position_bias"], (pre_seq_len, 0))
             key = torch.cat([prefix_key.to(key.dtype), key], dim=2)
             value = torch.cat([prefix_value.to(value.dtype), value], dim=2)
         function = sdpa_attention_forward if base == "sdpa" else _eager_function(type(module))
@@ -173,20 +181,44 @@ def prefix_attention_implementation(requested: str | None) -> str:
     return PREFIX_ATTENTION[requested]
 
 
-def tag_attention_layers(backbone: PreTrainedModel, num_layers: int) -> bool:
-    """Mark every module of layer ``i`` with ``i``, so the attention function finds the layer's prefix
-    without counting calls (counting breaks when gradient checkpointing replays a layer).
+def tag_attention_layers(backbone: PreTrainedModel, config: PreTrainedConfig) -> bool:
+    """Mark every attention module with the index of its prefix in ``get_prompt``'s layers, so the
+    attention function finds it without counting calls (counting breaks when gradient checkpointing
+    replays a layer).
 
-    The layers are the backbone's first ``nn.ModuleList`` of ``num_layers`` blocks. Returns False
-    where there is none (ALBERT shares one layer across all of them; calls are counted there).
+    Encoders and decoder LMs: every module of block ``i`` (the backbone's first ``nn.ModuleList``
+    of ``num_hidden_layers`` blocks) gets ``i``; returns False where there is no such list (ALBERT
+    shares one layer across all of them; calls are counted there). Encoder-decoders: the encoder
+    self-attention, decoder self-attention and cross-attention of each block get their row in the
+    :func:`~prefix_models.encoders.prefix_layout` order, and kinds left out get -1 (no prefix).
     """
-    for module in backbone.modules():
-        if isinstance(module, nn.ModuleList) and len(module) == num_layers and num_layers > 0:
-            for index, layer in enumerate(module):
-                for submodule in layer.modules():
-                    setattr(submodule, LAYER_ATTRIBUTE, index)
-            return True
-    return False
+    layout = prefix_layout(config)
+    if "self" in layout:
+        blocks = _blocks(backbone, layout["self"])
+        for index, block in enumerate(blocks or ()):
+            for submodule in block.modules():
+                setattr(submodule, LAYER_ATTRIBUTE, index)
+        return blocks is not None
+    offsets, start = {}, 0
+    for kind, layers in layout.items():
+        offsets[kind], start = start, start + layers
+    decoder_layers = getattr(config, "num_decoder_layers", None) or getattr(config, "decoder_layers", None)
+    stacks = ((backbone.get_encoder(), "encoder", config.num_hidden_layers),
+              (backbone.get_decoder(), "decoder", decoder_layers))  # fmt: skip
+    for stack, self_kind, layers in stacks:
+        for index, block in enumerate(_blocks(stack, layers) or ()):
+            for name, module in block.named_modules():
+                if type(module).__name__.endswith("Attention") and any(hasattr(module, p) for p in ("q", "q_proj")):
+                    kind = "cross" if ("EncDec" in name or "encoder_attn" in name) else self_kind
+                    setattr(module, LAYER_ATTRIBUTE, offsets[kind] + index if kind in offsets else -1)
+    return True
+
+
+def _blocks(module: nn.Module, count: int) -> nn.ModuleList | None:
+    for child in module.modules():
+        if isinstance(child, nn.ModuleList) and len(child) == count and count > 0:
+            return child
+    return None
 
 
 def use_attention_implementation(model: PreTrainedModel, implementation: str) -> None:

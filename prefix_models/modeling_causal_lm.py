@@ -25,9 +25,8 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.utils import can_return_tuple
 
 from .errors import InputError
-from .injection import PrefixState, check_prefix_reached
+from .injection import check_prefix_reached
 from .modeling_utils import PrefixModelMixin, cache_argument_name
-from .prompt import check_prefix_attention_mask
 
 _LOSS_KWARGS = ("num_items_in_batch", "ignore_index", "shift_labels")
 # transformers 5.x model outputs call the cache ``cache``; earlier 5.x releases ``past_key_values``.
@@ -146,8 +145,7 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
         if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
 
-        check_prefix_attention_mask(prefix_attention_mask, batch_size, self.config.pre_seq_len)
-        state = PrefixState(self.get_prompt(batch_size), prefix_attention_mask)
+        state = self.prefix_state(batch_size, prefix_attention_mask)
         outputs = self.base_model(
             input_ids=input_ids,
             attention_mask=attention_mask,

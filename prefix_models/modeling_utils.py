@@ -27,6 +27,7 @@ from transformers import AutoTokenizer, PreTrainedConfig, PreTrainedModel
 from transformers import logging as hf_logging
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, cached_file
 
+from .attention_patches import attach_prefix, patch_attention
 from .configuration import validate_prefix_config
 from .encoders import PrefixEncoder, PromptEncoder
 from .errors import InputError
@@ -115,7 +116,9 @@ class PrefixModelMixin:
         setattr(self, self.base_model_prefix, self.backbone_class(config))
         if self.prefix_method == "prefix":
             # Tell each attention layer its index, so it picks its own prefix (injection.py).
-            tag_attention_layers(self.base_model, config.num_hidden_layers)
+            tag_attention_layers(self.base_model, config)
+            # DeBERTa-v2 and MPNet compute attention themselves: their attention gets a prefix forward.
+            self._patched_attention = patch_attention(self.base_model)
             self.prefix_encoder = PrefixEncoder(config)
             # Encoders share their hidden dropout with the prefix, as the reference does; decoders
             # (GPT-2, Llama) have no such field and take it as a prefix-only setting (default 0).
@@ -249,6 +252,12 @@ class PrefixModelMixin:
             return prefix_key_values(prefix, batch_size, self.config, self.prefix_dropout)
         return self.prompt_encoder().unsqueeze(0).expand(batch_size, -1, -1)
 
+    def prefix_state(self, batch_size: int, prefix_attention_mask: torch.Tensor | None = None) -> PrefixState:
+        """What one forward hands the attention layers (``injection.py``): ``get_prompt(batch_size)`` and
+        the virtual tokens' mask (``(batch, pre_seq_len)``, checked here; None: all attended)."""
+        check_prefix_attention_mask(prefix_attention_mask, batch_size, self.config.pre_seq_len)
+        return PrefixState(self.get_prompt(batch_size), prefix_attention_mask)
+
     def encode(
         self,
         input_ids: torch.Tensor | None = None,
@@ -282,9 +291,14 @@ class PrefixModelMixin:
         if self.prefix_method == "prefix":
             check_sequence_length(backbone, seq_len)
             check_padding_mask(attention_mask, batch_size, seq_len)
-            check_prefix_attention_mask(prefix_attention_mask, batch_size, pre_seq_len)
-            state = PrefixState(self.get_prompt(batch_size), prefix_attention_mask)
-            outputs = backbone(**inputs, prefix_state=state, return_dict=True, **kwargs)
+            state = self.prefix_state(batch_size, prefix_attention_mask)
+            attach_prefix(self._patched_attention, state)
+            try:
+                outputs = backbone(**inputs, prefix_state=state, return_dict=True, **kwargs)
+            finally:
+                # Gradient checkpointing re-runs layers in the backward pass: they need the prefix then.
+                if not (self.training and self.is_gradient_checkpointing):
+                    attach_prefix(self._patched_attention, None)
             check_prefix_reached(state, self.config)
             sequence_output, hidden_states = outputs.last_hidden_state, outputs.hidden_states
         else:

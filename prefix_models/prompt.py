@@ -152,8 +152,9 @@ def extend_attention_mask(
 
 
 def _padding_aware(backbone: PreTrainedModel) -> bool:
-    # RoBERTa-style embeddings count positions from padding_idx + 1 and give padding its own slot.
-    return hasattr(getattr(backbone, "embeddings", None), "create_position_ids_from_input_ids")
+    # RoBERTa-style embeddings (RoBERTa, XLM-R, MPNet) count positions from padding_idx + 1 and give
+    # padding its own slot.
+    return hasattr(getattr(backbone, "embeddings", None), "create_position_ids_from_inputs_embeds")
 
 
 def first_position(backbone: PreTrainedModel) -> int:
@@ -180,10 +181,11 @@ def real_position_ids(
     batch_size, seq_len = reference.shape[:2]
     check_sequence_length(backbone, seq_len)
     if _padding_aware(backbone):
-        padding_idx = backbone.embeddings.padding_idx
-        if input_ids is not None:
-            return backbone.embeddings.create_position_ids_from_input_ids(input_ids, padding_idx)
-        return backbone.embeddings.create_position_ids_from_inputs_embeds(inputs_embeds, padding_idx)
+        first = backbone.embeddings.padding_idx + 1
+        if input_ids is not None:  # real tokens count up from first; padding keeps padding_idx
+            real = input_ids.ne(first - 1).long()
+            return real.cumsum(dim=1) * real + first - 1
+        return torch.arange(first, first + seq_len, device=reference.device).unsqueeze(0).expand(batch_size, -1)
     return torch.arange(seq_len, device=reference.device).unsqueeze(0).expand(batch_size, -1)
 
 

@@ -72,7 +72,7 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
     "unsupported model family": (
         lambda c: pm.AutoPrefixModelForSequenceClassification.from_config(
             ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)),
-        r"model_type 'vit' is not supported .*supported model types: albert, bert, distilbert, electra"),
+        r"model_type 'vit' is not supported .*supported model types: albert, bert, deberta-v2, distilbert, electra"),
     "attention backend without a prefix": (
         lambda c: bert(pre_seq_len=2).set_attn_implementation("flex_attention"),
         r"attn_implementation='flex_attention' cannot host a prefix; prefix tuning supports 'sdpa', 'eager'"),

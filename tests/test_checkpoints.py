@@ -215,7 +215,9 @@ def test_auto_prefix_classes_dispatch_on_model_type(base_checkpoints, tmp_path):
 
     ViTModel(ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
              ).save_pretrained(tmp_path / "vit")  # fmt: skip
-    with pytest.raises(ValueError, match=r"'vit' is not supported .*supported model types: albert, bert, distilbert"):
+    with pytest.raises(
+        ValueError, match=r"'vit' is not supported .*supported model types: albert, bert, deberta-v2, distilbert"
+    ):
         pm.AutoPrefixModelForSequenceClassification.from_pretrained(tmp_path / "vit")
 
 

@@ -43,6 +43,19 @@ ENCODER_CONFIGS = {
         global_attn_every_n_layers=2,
         local_attention=4,
     ),  # fmt: skip
+    # DeBERTa-v3's layout: relative attention with position buckets, c2p and p2c, no absolute positions.
+    "DebertaV2": _with(
+        tf.DebertaV2Config,
+        relative_attention=True,
+        position_buckets=16,
+        max_relative_positions=-1,
+        pos_att_type=["p2c", "c2p"],
+        position_biased_input=False,
+        norm_rel_ebd="layer_norm",
+        share_att_key=True,
+        type_vocab_size=0,
+    ),
+    "MPNet": _with(tf.MPNetConfig, pad_token_id=1),  # 32 buckets: MPNet's encoder assumes 32 whatever the config says
 }
 DECODER_CONFIGS = {
     "GPT2": lambda **overrides: tf.GPT2Config(
@@ -74,6 +87,31 @@ DECODER_CONFIGS = {
     ),  # fmt: skip
 }
 # Families whose stock model has no sdpa attention (transformers raises for it).
-EAGER_ONLY = {"Gemma2"}
+EAGER_ONLY = {"Gemma2", "DebertaV2", "MPNet"}
 # Families whose backbone takes no token types.
-NO_TOKEN_TYPES = {"DistilBert", "ModernBert"}
+NO_TOKEN_TYPES = {"DistilBert", "ModernBert", "MPNet"}
+_T5 = dict(vocab_size=60, d_model=32, d_kv=8, d_ff=40, num_layers=2, num_decoder_layers=2, num_heads=4,
+           decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, relative_attention_num_buckets=8)  # fmt: skip
+SEQ2SEQ_CONFIGS = {
+    "T5": lambda **overrides: tf.T5Config(**{**_T5, **overrides}),
+    "MT5": lambda **overrides: tf.MT5Config(**{**_T5, **overrides}),
+    "Bart": lambda **overrides: tf.BartConfig(
+        **{
+            "vocab_size": 60,
+            "d_model": 32,
+            "encoder_layers": 2,
+            "decoder_layers": 2,
+            "encoder_attention_heads": 4,
+            "decoder_attention_heads": 4,
+            "encoder_ffn_dim": 40,
+            "decoder_ffn_dim": 40,
+            "max_position_embeddings": 48,
+            "pad_token_id": 1,
+            "bos_token_id": 0,
+            "eos_token_id": 2,
+            "decoder_start_token_id": 2,
+            "forced_eos_token_id": None,
+            **overrides,
+        }  # fmt: skip
+    ),
+}
