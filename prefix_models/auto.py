@@ -23,9 +23,9 @@ from transformers import (
 )
 
 from . import families
+from .checkpoints import HUB_KWARGS
 from .configuration import PREFIX_METHODS
 from .errors import InputError
-from .modeling_utils import HUB_KWARGS
 
 
 def _classes_for(task_mixin_name: str) -> dict[tuple[str, str], type[PreTrainedModel]]:

@@ -32,7 +32,7 @@ PREFIX_FIELDS: dict[str, tuple[Any, Any]] = {
     "prefix_hidden_size": (int, 512),
     "prompt_init": (str, "random"),
     "prompt_init_text": (str | None, None),
-    # What the sequence-level heads (classification, multiple choice) read: see modeling_utils.pool_features.
+    # What the sequence-level heads (classification, multiple choice) read: see modeling_encoder.pool_features.
     "classifier_pooling": (str, "pooler"),
     # Encoder-decoders: which attention kinds get a prefix (None: all of ATTENTION_KINDS).
     "prefix_kinds": (list[str] | None, None),

@@ -28,10 +28,10 @@ from task_heads import (
 )
 
 from .errors import InputError
-from .modeling_utils import PrefixModelMixin
+from .modeling_encoder import PrefixModelForEncoder
 
 
-class _PrefixModelForClassification(PrefixModelMixin):
+class _PrefixModelForClassification(PrefixModelForEncoder):
     """A linear head on the pooled first real token (sequence tasks) or on every real token."""
 
     head_class: ClassVar[type[nn.Module]]
@@ -87,7 +87,7 @@ def _flatten_choices(tensor: torch.Tensor | None, keep_dims: int = 1) -> torch.T
     return tensor.reshape(-1, *tensor.shape[-keep_dims:])
 
 
-class PrefixModelForMultipleChoice(PrefixModelMixin):
+class PrefixModelForMultipleChoice(PrefixModelForEncoder):
     """Each (example, choice) pair is encoded with the prefix and scored; softmax over choices."""
 
     def __init__(self, config: PreTrainedConfig, **kwargs: Any):
@@ -128,7 +128,7 @@ class PrefixModelForMultipleChoice(PrefixModelMixin):
         )
 
 
-class PrefixModelForQuestionAnswering(PrefixModelMixin):
+class PrefixModelForQuestionAnswering(PrefixModelForEncoder):
     """Every real token -> span start and end logits (extractive QA, SQuAD-style)."""
 
     def __init__(self, config: PreTrainedConfig, **kwargs: Any):

@@ -1,0 +1,109 @@
+"""The forward through a frozen encoder with a prefix or a prompt, and the pooling the sequence-level
+heads read: what the four encoder task mixins (``modeling_tasks.py``) share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .attention_patches import attach_prefix
+from .errors import InputError
+from .injection import check_prefix_reached
+from .modeling_utils import PrefixModelMixin
+from .prompt import backbone_inputs, check_padding_mask, check_sequence_length, prompt_inputs
+
+
+def pool_features(
+    backbone: nn.Module, sequence_output: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str
+) -> torch.Tensor:
+    """One vector per example for the sequence-level heads, from the real tokens' features.
+
+    ``"pooler"``: the backbone's pooler on the first real token (BERT's tanh layer; what
+    ``BertForSequenceClassification`` and P-tuning v2 read), or that token as is where the backbone
+    has no pooler. ``"cls"``: the first real token's hidden state. ``"mean"``: the mean over the real
+    tokens (padding excluded). With a frozen backbone the pooler stays as pretrained, and sentence-
+    embedding checkpoints (sentence-transformers) never trained theirs: they were trained through a mean.
+    """
+    if pooling == "mean":
+        if attention_mask is None:
+            return sequence_output.mean(dim=1)
+        weights = attention_mask.to(sequence_output.dtype).unsqueeze(-1)
+        return (sequence_output * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+    pooler = getattr(backbone, "pooler", None) if pooling == "pooler" else None
+    if isinstance(pooler, nn.Linear):  # ALBERT: a bare linear layer on the first token, then its activation
+        return backbone.pooler_activation(pooler(sequence_output[:, 0]))
+    return pooler(sequence_output) if pooler is not None else sequence_output[:, 0]
+
+
+@dataclass
+class Encoded:
+    """Backbone features of the real tokens only (no virtual-token positions)."""
+
+    sequence_output: torch.Tensor
+    pooled_output: torch.Tensor
+    hidden_states: tuple[torch.Tensor, ...] | None
+    attentions: tuple[torch.Tensor, ...] | None
+
+
+class PrefixModelForEncoder(PrefixModelMixin):
+    """A prefix/prompt model over a frozen encoder: ``encode`` gives the real tokens' features."""
+
+    def encode(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        prefix_attention_mask: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> Encoded:
+        """Run the backbone with the prefix (or prompt) and return features of the real tokens.
+
+        ``prefix_attention_mask`` (``(batch, pre_seq_len)``, default ones) masks virtual tokens;
+        zeros make the model its plain backbone plus head.
+        """
+        if (input_ids is None) == (inputs_embeds is None):
+            raise InputError("You must specify exactly one of input_ids or inputs_embeds")
+        backbone = self.base_model
+        reference = input_ids if input_ids is not None else inputs_embeds
+        batch_size, seq_len = reference.shape[:2]
+        pre_seq_len = self.config.pre_seq_len
+
+        inputs = backbone_inputs(
+            backbone,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+        )
+        if self.prefix_method == "prefix":
+            check_sequence_length(backbone, seq_len)
+            check_padding_mask(attention_mask, batch_size, seq_len)
+            state = self.prefix_state(batch_size, prefix_attention_mask)
+            attach_prefix(self._patched_attention, state)
+            try:
+                outputs = backbone(**inputs, prefix_state=state, return_dict=True, **kwargs)
+            finally:
+                # Gradient checkpointing re-runs layers in the backward pass: they need the prefix then.
+                if not (self.training and self.is_gradient_checkpointing):
+                    attach_prefix(self._patched_attention, None)
+            check_prefix_reached(state, self.config)
+            sequence_output, hidden_states = outputs.last_hidden_state, outputs.hidden_states
+        else:
+            inputs = prompt_inputs(backbone, self.get_prompt(batch_size), prefix_attention_mask=prefix_attention_mask,
+                                   **inputs)  # fmt: skip
+            outputs = backbone(**inputs, return_dict=True, **kwargs)
+            # Drop the soft-token positions so token-level outputs line up with the labels.
+            sequence_output = outputs.last_hidden_state[:, pre_seq_len:]
+            hidden_states = outputs.hidden_states
+            if hidden_states is not None:
+                hidden_states = tuple(h[:, pre_seq_len:] for h in hidden_states)
+
+        pooling = getattr(self.config, "classifier_pooling", "pooler")
+        pooled_output = pool_features(backbone, sequence_output, attention_mask, pooling)
+        return Encoded(sequence_output, pooled_output, hidden_states, outputs.attentions)

@@ -1,0 +1,81 @@
+"""What trains and what stays frozen: the backbone frozen (after construction and after loading),
+trainable tensors kept in float32 over a half-precision backbone, the reparameterisation MLP folded
+away after training, and the soft prompt's initialisation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import InputError
+
+
+class TrainingStateMixin:
+    """Freezing, upcasting, counting and folding what a prefix/prompt model trains."""
+
+    def frozen_modules(self) -> dict[str, nn.Module]:
+        """The pretrained parts that stay frozen and out of prefix checkpoints, by attribute name:
+        the backbone (a causal LM adds its pretrained output layer)."""
+        return {self.base_model_prefix: self.base_model}
+
+    def freeze_backbone(self) -> None:
+        """Stop gradients to every backbone parameter; only the prefix/prompt and the head train.
+
+        Called after construction *and* after ``from_pretrained`` loads weights: transformers 5
+        re-creates parameters while loading, which drops a ``requires_grad=False`` set earlier.
+        """
+        modules = self.frozen_modules()
+        for module in modules.values():
+            module.requires_grad_(False)
+        # Checkpoints hold only what trains; the same set tells Trainer that, on resume, missing
+        # backbone keys are expected.
+        self._keys_to_ignore_on_save = {f"{name}.{key}" for name, module in modules.items()
+                                        for key in module.state_dict()}  # fmt: skip
+
+    def upcast_trainable_parameters(self) -> None:
+        """Keep what trains (prefix/prompt, head) in float32 when the frozen backbone was loaded in
+        bfloat16/float16: optimizer updates to half-precision parameters are lost to rounding.
+        The prefix is cast to the backbone's dtype on its way into the cache."""
+        for parameter in self.parameters():
+            if parameter.requires_grad and parameter.dtype in (torch.float16, torch.bfloat16):
+                parameter.data = parameter.data.float()
+
+    def num_trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def merge_prefix_projection(self) -> None:
+        """Fold the reparameterisation MLP into a plain prefix table (outputs unchanged).
+
+        Afterwards inference skips the MLP and ``save_pretrained`` writes only the table.
+        """
+        if self.prefix_method != "prefix":
+            raise InputError("merge_prefix_projection applies to prefix models; prompt models have no projection")
+        self.prefix_encoder.merge_projection()
+        self.config.prefix_projection = False
+
+    @torch.no_grad()
+    def init_prompt(self, tokenizer: Any = None) -> None:
+        """(Re)initialise the soft prompt as ``config.prompt_init`` says.
+
+        ``random`` keeps transformers' normal init; ``vocab`` copies randomly sampled rows of the
+        word embeddings; ``text`` copies the embeddings of ``config.prompt_init_text`` (tokenised
+        with ``tokenizer``), truncated or repeated to ``pre_seq_len``.
+        """
+        init = self.config.prompt_init
+        word_embeddings = self.base_model.get_input_embeddings()
+        if word_embeddings.weight.is_meta:
+            return
+        if init == "vocab":
+            self.prompt_encoder.init_from_vocab(word_embeddings)
+        elif init == "text":
+            if tokenizer is None:
+                raise InputError(
+                    'prompt_init="text" needs a tokenizer to turn prompt_init_text into token ids: pass '
+                    "tokenizer=... to the model constructor or to from_pretrained"
+                )
+            token_ids = tokenizer(self.config.prompt_init_text, add_special_tokens=False)["input_ids"]
+            if len(token_ids) == 0:
+                raise InputError(f"prompt_init_text {self.config.prompt_init_text!r} tokenises to no tokens")
+            self.prompt_encoder.init_from_token_ids(word_embeddings, torch.tensor(token_ids))
