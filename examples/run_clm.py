@@ -7,9 +7,9 @@ Shaped like transformers' ``examples/pytorch/language-modeling/run_clm.py``::
     python examples/run_clm.py --model_name_or_path gpt2 --train_file train.txt --validation_file dev.txt \\
         --prefix --pre_seq_len 16 --learning_rate 5e-3 --num_train_epochs 3 --do_train --do_eval --output_dir out
 
-``--prefix`` trains a prefix (the backbone and its output layer stay frozen); without it the whole
-model is fine-tuned (the baseline). Data: ``.txt`` files (one example per line) or csv/json(l)
-files with a text column (``--text_column_name``); without ``--validation_file``,
+``--prefix`` trains a prefix and ``--prompt`` soft input tokens (the backbone and its output layer
+stay frozen); without either the whole model is fine-tuned (the baseline). Data: ``.txt`` files
+(one example per line) or csv/json(l) files with a text column (``--text_column_name``); without ``--validation_file``,
 ``--validation_split_percentage`` of the training data is held out. Texts are concatenated and
 cut into blocks of ``--block_size`` tokens. A GGUF checkpoint loads with ``--gguf_file``. Bad flags or data end
 with one ``error:`` line and exit status 2 (``PREFIX_MODELS_DEBUG=1`` shows the traceback).
@@ -95,9 +95,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = parse_arguments(
         (ModelArguments, CausalLMDataArguments, TrainingArguments), argv, description=__doc__
     )
-    if model_args.prompt or model_args.head_only:
-        raise InputError("run_clm.py trains a prefix (--prefix) or the whole model (no method flag); "
-                         "--prompt and --head_only do not apply to causal language models")  # fmt: skip
+    if model_args.head_only:
+        raise InputError("run_clm.py trains a prefix (--prefix), a soft prompt (--prompt) or the whole model (no "
+                         "method flag); --head_only does not apply to causal language models")  # fmt: skip
     model_args.check_task("causal_lm")
     setup_logging(training_args)
     log_run_start(training_args, model_args)

@@ -9,9 +9,10 @@ Shaped like transformers' ``examples/pytorch/summarization/run_summarization.py`
         --prefix --pre_seq_len 16 --learning_rate 5e-3 --num_train_epochs 3 --do_train --do_eval --output_dir out
 
 ``--prefix`` trains a prefix on the encoder self-, decoder self- and cross-attention
-(``--prefix_kinds`` picks among them); the backbone and its LM head stay frozen. Without it the
-whole model is fine-tuned (the baseline). Data: csv or json(l) files with a source column
-(``--text_column``) and a target column (``--summary_column``). Evaluation generates the targets
+(``--prefix_kinds`` picks among them); ``--prompt`` trains soft tokens before the encoder's input;
+the backbone and its LM head stay frozen. Without either the whole model is fine-tuned (the
+baseline). Data: csv or json(l) files with a source column (``--text_column``) and a target column
+(``--summary_column``). Evaluation generates the targets
 (``--generation_max_length`` tokens, default 16; ``--generation_num_beams``) and scores exact
 match after stripping whitespace; ``--do_predict`` writes ``generated_predictions.txt``. Bad flags
 or data end with one ``error:`` line and exit status 2 (``PREFIX_MODELS_DEBUG=1`` shows the traceback).
@@ -99,9 +100,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = parse_arguments(
         (ModelArguments, Seq2SeqDataArguments, Seq2SeqTrainingArguments), argv, description=__doc__
     )
-    if model_args.prompt or model_args.head_only:
-        raise InputError("run_seq2seq.py trains a prefix (--prefix) or the whole model (no method flag); "
-                         "--prompt and --head_only do not apply to encoder-decoders yet")  # fmt: skip
+    if model_args.head_only:
+        raise InputError("run_seq2seq.py trains a prefix (--prefix), a soft prompt (--prompt) or the whole model "
+                         "(no method flag); --head_only does not apply to encoder-decoders")  # fmt: skip
     if data_args.prefix_kinds is not None and not model_args.prefix:
         raise InputError("--prefix_kinds applies to --prefix")
     setup_logging(training_args)

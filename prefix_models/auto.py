@@ -47,6 +47,7 @@ class _AutoPrefixModel:
 
     _task_mixin: ClassVar[str]
     _stock_auto: ClassVar[type]
+    _more_supported: ClassVar[str] = ""
 
     def __init__(self, *args: Any, **kwargs: Any):
         raise OSError(f"{type(self).__name__} is built with from_pretrained(...) or from_config(...)")
@@ -71,6 +72,13 @@ class _AutoPrefixModel:
             )
         method = method or saved_method or "prefix"
         classes = _classes_for(cls._task_mixin)
+        if cls._task_mixin == "PrefixModelForCausalLM" and (model_type, method) not in classes:
+            # A decoder not in families.DECODER_FAMILIES, accepted where its attention can host a prefix.
+            family = families.decoder_family_by_capability(model_type)
+            if family is not None:
+                families.define_decoder_classes(family)
+                register_with_transformers()
+                classes = _classes_for(cls._task_mixin)
         methods = sorted(m for t, m in classes if t == model_type)
         if methods and method not in methods:
             raise InputError(
@@ -80,7 +88,7 @@ class _AutoPrefixModel:
         if (model_type, method) not in classes:
             raise InputError(
                 f"model_type {model_type!r} is not supported by {cls.__name__}; supported model types: "
-                f"{', '.join(cls.supported_model_types())}"
+                f"{', '.join(cls.supported_model_types())}{cls._more_supported}"
             )
         return classes[(model_type, method)]
 
@@ -133,14 +141,17 @@ class AutoPrefixModelForQuestionAnswering(_AutoPrefixModel):
 
 
 class AutoPrefixModelForCausalLM(_AutoPrefixModel):
-    """Decoder LMs with a prefix: GPT-2, Llama, Qwen2, Mistral, Gemma, Gemma-2 (``families.py``).
-
-    Another decoder whose attention dispatches through transformers' ``AttentionInterface`` needs
-    one row in ``families.DECODER_FAMILIES``.
-    """
+    """Decoder LMs with a prefix or prompt: GPT-2, Llama, Qwen2, Mistral, Gemma, Gemma-2 (``families.py``),
+    and, found by capability, any other decoder whose attention dispatches through transformers'
+    ``AttentionInterface`` and whose LM head is a plain projection (Qwen3, Phi-3, OLMo-2, Mixtral,
+    ...; ``families.decoder_family_by_capability``)."""
 
     _task_mixin = "PrefixModelForCausalLM"
     _stock_auto = AutoModelForCausalLM
+    _more_supported = (
+        ", and any other decoder whose attention dispatches through transformers' AttentionInterface and whose "
+        "LM head is a plain projection"
+    )
 
 
 class AutoPrefixModelForSeq2SeqLM(_AutoPrefixModel):

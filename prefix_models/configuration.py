@@ -121,8 +121,9 @@ def validate_prefix_config(config: PreTrainedConfig, method: str) -> None:
 
     kinds = getattr(config, "prefix_kinds", None)
     if kinds is not None:
-        if not getattr(config, "is_encoder_decoder", False):
-            raise InputError("prefix_kinds applies to encoder-decoder models (T5, BART); leave it unset (None)")
+        if not getattr(config, "is_encoder_decoder", False) or method != "prefix":
+            raise InputError("prefix_kinds applies to prefix tuning of encoder-decoder models (T5, BART); a prompt "
+                             "sits before the encoder's input. Leave it unset (None)")  # fmt: skip
         if (
             isinstance(kinds, str)
             or not isinstance(kinds, (list, tuple))

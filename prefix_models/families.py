@@ -17,6 +17,9 @@ themselves, through the replacement attention in ``attention_patches.py``.
 
 from __future__ import annotations
 
+import inspect
+import re
+import sys
 from dataclasses import dataclass
 
 import transformers as tf
@@ -99,6 +102,53 @@ def _config(family: Family, method: str) -> type[PreTrainedConfig]:
     return config
 
 
+def decoder_family_by_capability(model_type: str) -> Family | None:
+    """A ``Family`` for a decoder LM not listed above, where hosting a prefix is safe; else None.
+
+    Safe means: transformers has a ``*ForCausalLM`` and a base model for ``model_type``; the LM's
+    modeling file dispatches attention through ``AttentionInterface`` (where ``injection.py`` adds
+    the prefix), and its forward computes logits as ``self.lm_head(hidden_states)`` and nothing
+    more (Granite's scaling or Cohere's logit scale would be lost here, so those are refused). The
+    forward then also checks, every time, that the prefix reached every layer.
+    """
+    config_class = tf.CONFIG_MAPPING[model_type] if model_type in tf.CONFIG_MAPPING else None
+    lm_class = tf.MODEL_FOR_CAUSAL_LM_MAPPING.get(config_class, None) if config_class is not None else None
+    backbone = tf.MODEL_MAPPING.get(config_class, None) if config_class is not None else None
+    if lm_class is None or backbone is None or getattr(config_class, "is_encoder_decoder", False):
+        return None
+    module = sys.modules[lm_class.__module__]
+    if "ALL_ATTENTION_FUNCTIONS" not in vars(module):
+        return None
+    logits_lines = re.findall(r"^\s*logits\s+=\s.*$", inspect.getsource(lm_class.forward), re.M)  # not logits=logits,
+    if len(logits_lines) != 1 or "self.lm_head(" not in logits_lines[0]:
+        return None
+    pretrained = next((base for base in lm_class.__mro__[1:] if base.__name__.endswith("PreTrainedModel")), None)
+    tied = getattr(lm_class, "_tied_weights_keys", None) or {}
+    embeddings = tied.get("lm_head.weight") if isinstance(tied, dict) else None
+    if pretrained is None or embeddings is None or getattr(pretrained, "base_model_prefix", None) != \
+            lm_class.base_model_prefix:  # fmt: skip
+        return None
+    return Family(lm_class.__name__.removesuffix("ForCausalLM"), config_class, backbone, pretrained, embeddings)
+
+
+def define_decoder_classes(family: Family) -> None:
+    """``{Name}PrefixForCausalLM`` and ``{Name}PromptForCausalLM`` for ``family``, in this module."""
+    for method in ("prefix", "prompt"):
+        name = (family.lm_class_name or f"{family.name}PrefixForCausalLM").replace("Prefix", method.capitalize())
+        if name in globals():
+            continue
+        _define(
+            name,
+            (PrefixModelForCausalLM, family.pretrained),
+            {
+                "__doc__": f"{family.backbone.__name__} with {method} tuning. {PrefixModelForCausalLM.__doc__}",
+                "config_class": _config(family, method),
+                "backbone_class": family.backbone,
+                "_tied_weights_keys": {"lm_head.weight": family.embeddings},
+            },
+        )
+
+
 for _family in ENCODER_FAMILIES:
     for _method in ("prefix", "prompt"):
         _config_class = _config(_family, _method)
@@ -114,24 +164,16 @@ for _family in ENCODER_FAMILIES:
             )
 
 for _family in DECODER_FAMILIES:
-    _define(
-        _family.lm_class_name or f"{_family.name}PrefixForCausalLM",
-        (PrefixModelForCausalLM, _family.pretrained),
-        {
-            "__doc__": f"{_family.backbone.__name__} with prefix tuning. {PrefixModelForCausalLM.__doc__}",
-            "config_class": _config(_family, "prefix"),
-            "backbone_class": _family.backbone,
-            "_tied_weights_keys": {"lm_head.weight": _family.embeddings},
-        },
-    )
+    define_decoder_classes(_family)
 
 for _family in SEQ2SEQ_FAMILIES:
-    _define(
-        f"{_family.name}PrefixForConditionalGeneration",
-        (PrefixModelForSeq2SeqLM, _family.pretrained),
-        {
-            "__doc__": f"{_family.backbone.__name__} with prefix tuning. {PrefixModelForSeq2SeqLM.__doc__}",
-            "config_class": _config(_family, "prefix"),
-            "backbone_class": _family.backbone,
-        },
-    )
+    for _method in ("prefix", "prompt"):
+        _define(
+            f"{_family.name}{_method.capitalize()}ForConditionalGeneration",
+            (PrefixModelForSeq2SeqLM, _family.pretrained),
+            {
+                "__doc__": f"{_family.backbone.__name__} with {_method} tuning. {PrefixModelForSeq2SeqLM.__doc__}",
+                "config_class": _config(_family, _method),
+                "backbone_class": _family.backbone,
+            },
+        )

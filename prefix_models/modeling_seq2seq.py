@@ -1,5 +1,5 @@
-"""Prefix tuning for encoder-decoders (T5, mT5, Flan-T5, BART): training with the stock seq2seq loss and
-``generate()``.
+"""Prefix and prompt tuning for encoder-decoders (T5, mT5, Flan-T5, BART): training with the stock seq2seq
+loss and ``generate()``.
 
 The frozen backbone is the family's whole ``*ForConditionalGeneration`` (encoder, decoder, LM head,
 and whatever it does between them: T5's rescaling of tied embeddings, BART's final logits bias),
@@ -8,7 +8,11 @@ of attention (``encoders.prefix_layout``): encoder self-attention, decoder self-
 cross-attention, each switchable with ``prefix_kinds``. ``get_prompt(b)`` returns every prefixed
 layer in that order; :meth:`PrefixModelForSeq2SeqLM.get_prompt_by_kind` splits it by kind.
 
-Generation: the encoder runs once, with its prefix, before ``generate()`` starts decoding (this
+Prompt tuning puts the soft tokens before the encoder's input embeddings (their mask columns
+reach the cross-attention too). T5's positions are relative, so real tokens see each other as
+without a prompt; BART's are absolute, so there the soft tokens take the first positions.
+
+Generation: the encoder runs once, with its prefix (or prompt), before ``generate()`` starts decoding (this
 class's ``generate`` hands its output over as ``encoder_outputs``); each decoding step then adds
 the decoder and cross-attention prefixes inside the attention. The caches hold real tokens only.
 """
@@ -26,7 +30,7 @@ from .encoders import prefix_layout
 from .errors import InputError
 from .injection import PrefixState, check_prefix_reached
 from .modeling_utils import PrefixModelMixin
-from .prompt import backbone_inputs, check_padding_mask
+from .prompt import backbone_inputs, check_padding_mask, extend_attention_mask
 
 
 class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
@@ -39,8 +43,6 @@ class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
 
     def __init__(self, config: PreTrainedConfig, **kwargs: Any):
         super().__init__(config, **kwargs)
-        if self.prefix_method != "prefix":
-            raise InputError("encoder-decoder models support prefix tuning (method='prefix') only")
         self.post_init_prefix()
 
     @classmethod
@@ -73,6 +75,28 @@ class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
             state.layers_seen.update(range(start, start + skipped))
         check_prefix_reached(state, self.config)
 
+    def _source(
+        self,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        inputs_embeds: torch.Tensor | None,
+        prefix_attention_mask: torch.Tensor | None,
+    ) -> dict[str, Any]:
+        """The encoder's inputs; prompt tuning puts the soft tokens (and their mask columns) in front."""
+        reference = input_ids if input_ids is not None else inputs_embeds
+        if reference is None:
+            raise InputError("You must specify input_ids, inputs_embeds or encoder_outputs")
+        batch_size, length = reference.shape[:2]
+        check_padding_mask(attention_mask, batch_size, length)
+        if self.prefix_method == "prefix":
+            return {"input_ids": input_ids, "attention_mask": attention_mask, "inputs_embeds": inputs_embeds}
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+        mask = extend_attention_mask(attention_mask, self.config.pre_seq_len, batch_size, length, reference.device,
+                                     prefix_attention_mask)  # fmt: skip
+        soft = self.get_prompt(batch_size).to(inputs_embeds.dtype)
+        return {"input_ids": None, "attention_mask": mask, "inputs_embeds": torch.cat([soft, inputs_embeds], dim=1)}
+
     def encode_source(
         self,
         input_ids: torch.Tensor | None = None,
@@ -80,14 +104,15 @@ class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
         inputs_embeds: torch.Tensor | None = None,
         prefix_attention_mask: torch.Tensor | None = None,
     ) -> BaseModelOutput:
-        """The encoder's output with its prefix: what ``generate()`` decodes from."""
-        reference = input_ids if input_ids is not None else inputs_embeds
-        check_padding_mask(attention_mask, reference.shape[0], reference.shape[1])
-        state = self.prefix_state(reference.shape[0], prefix_attention_mask)
-        state.layers_seen.update(range(len(state.key_values)))  # only the encoder runs here
-        inputs = backbone_inputs(self.get_encoder(), input_ids=input_ids, attention_mask=attention_mask,
-                                 inputs_embeds=inputs_embeds)  # fmt: skip
-        return self.get_encoder()(**inputs, prefix_state=state, return_dict=True)
+        """The encoder's output with its prefix (or its soft prompt in front): what ``generate()`` decodes from."""
+        source = self._source(input_ids, attention_mask, inputs_embeds, prefix_attention_mask)
+        extra = {}
+        if self.prefix_method == "prefix":
+            extra["prefix_state"] = state = self.prefix_state(len(source["attention_mask"] if input_ids is None
+                                                                  else input_ids), prefix_attention_mask)  # fmt: skip
+            state.layers_seen.update(range(len(state.key_values)))  # only the encoder runs here
+        encoder = self.get_encoder()
+        return encoder(**backbone_inputs(encoder, **source), **extra, return_dict=True)
 
     def generate(self, inputs: torch.Tensor | None = None, *args: Any, **kwargs: Any):
         """``GenerationMixin.generate``, with the encoder (and its prefix) run here first."""
@@ -117,15 +142,21 @@ class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
     ) -> Seq2SeqLMOutput:
         """As ``T5ForConditionalGeneration.forward`` / ``BartForConditionalGeneration.forward``;
         ``prefix_attention_mask`` (``(batch, pre_seq_len)``) can switch virtual tokens off (all kinds)."""
-        if encoder_outputs is not None:
-            batch_size = encoder_outputs[0].shape[0]
-        elif input_ids is not None or inputs_embeds is not None:
-            reference = input_ids if input_ids is not None else inputs_embeds
-            batch_size = reference.shape[0]
-            check_padding_mask(attention_mask, batch_size, reference.shape[1])
+        prompt = self.prefix_method == "prompt"
+        if encoder_outputs is None:
+            source = self._source(input_ids, attention_mask, inputs_embeds, prefix_attention_mask)
+            input_ids, inputs_embeds = source["input_ids"], source["inputs_embeds"]
+            attention_mask = source["attention_mask"]
+            batch_size = len(input_ids if input_ids is not None else inputs_embeds)
         else:
-            raise InputError("You must specify input_ids, inputs_embeds or encoder_outputs")
-        state = self.prefix_state(batch_size, prefix_attention_mask)
+            batch_size = encoder_outputs[0].shape[0]
+            pre_seq_len, source_length = self.config.pre_seq_len, encoder_outputs[0].shape[1]
+            if prompt and attention_mask is not None and attention_mask.shape[1] + pre_seq_len == source_length:
+                # generate() keeps the real tokens' mask; the encoder output also holds the soft tokens.
+                attention_mask = extend_attention_mask(attention_mask, pre_seq_len, batch_size, attention_mask.shape[1],
+                                                       attention_mask.device, prefix_attention_mask)  # fmt: skip
+        if not prompt:
+            kwargs["prefix_state"] = state = self.prefix_state(batch_size, prefix_attention_mask)
         outputs = self.seq2seq(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -134,9 +165,9 @@ class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
             encoder_outputs=encoder_outputs,
             inputs_embeds=inputs_embeds,
             labels=labels,
-            prefix_state=state,
             return_dict=True,
             **kwargs,
         )
-        self._check_reached(state, ran_encoder=encoder_outputs is None)
+        if not prompt:
+            self._check_reached(state, ran_encoder=encoder_outputs is None)
         return outputs

@@ -322,5 +322,122 @@ def test_bad_input(family, base_checkpoints, tmp_path):
         ValueError, match=r"does not fit the base model .*num_hidden_layers: prefix trained for 2, base has 3"
     ):
         prefix_class(family).from_pretrained(tmp_path / "prefix", base_model_name_or_path=str(other))
-    with pytest.raises(ValueError, match=rf"supports method='prefix' for model_type '{family}', not method='prompt'"):
-        AutoPrefixModelForCausalLM.from_pretrained(base_checkpoints[family], method="prompt")
+    with pytest.raises(ValueError, match=r"prefix_projection applies to prefix tuning .* only"):
+        AutoPrefixModelForCausalLM.from_pretrained(base_checkpoints[family], method="prompt", prefix_projection=True)
+    with pytest.raises(ValueError, match=r"method must be one of \('prefix', 'prompt'\), got 'lora'"):
+        AutoPrefixModelForCausalLM.from_pretrained(base_checkpoints[family], method="lora")
+
+
+# --- Prompt tuning (soft tokens before the input embeddings) on every decoder family ---------------------------
+SPECIAL = [0, 1, 2]  # pad / bos / eos: suppressed so that generations of random models run their full length
+
+
+def make_prompt_pair(family: str, attn_implementation: str = "eager"):
+    torch.manual_seed(0)
+    stock = stock_class(family)(stock_config(family, attn_implementation)).eval()
+    cls = AutoPrefixModelForCausalLM.model_class(family, "prompt")
+    model = cls(stock_config(family, attn_implementation, pre_seq_len=4)).eval()
+    missing, unexpected = model.load_state_dict(stock.state_dict(), strict=False)
+    assert not unexpected and all(key.startswith("prompt_encoder.") for key in missing)
+    with torch.no_grad():
+        model.prompt_encoder.embedding.weight.normal_(0, 1.0)
+    return model, stock
+
+
+def suppressed_greedy(model, input_ids, attention_mask, steps):
+    for _ in range(steps):
+        logits = model(input_ids, attention_mask=attention_mask).logits[:, -1]
+        logits[:, SPECIAL] = float("-inf")
+        input_ids = torch.cat([input_ids, logits.argmax(-1, keepdim=True)], dim=1)
+        attention_mask = torch.cat([attention_mask, attention_mask.new_ones(len(input_ids), 1)], dim=1)
+    return input_ids
+
+
+@pytest.mark.parametrize(("family", "attn_implementation"), ATTENTION_CASES)
+def test_prompt_masked_equals_the_plain_model_and_generates_like_a_loop(family, attn_implementation):
+    model, stock = make_prompt_pair(family, attn_implementation)
+    assert type(model).__name__.replace("Prompt", "Prefix") == prefix_class(family).__name__
+    input_ids, mask = inputs()
+    real = mask.bool()
+    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+    with torch.no_grad():
+        plain = stock(input_ids, attention_mask=mask, position_ids=positions).logits
+        off = model(input_ids, attention_mask=mask, prefix_attention_mask=torch.zeros(2, 4, dtype=torch.long)).logits
+        on = model(input_ids, attention_mask=mask).logits
+    assert on.shape == plain.shape  # the soft tokens' positions are dropped from the output
+    torch.testing.assert_close(off[real], plain[real], rtol=0, atol=1e-5)
+    assert (on[real] - plain[real]).abs().max() > 1e-3
+    generated = model.generate(input_ids, attention_mask=mask, max_new_tokens=6, do_sample=False,
+                               suppress_tokens=SPECIAL)  # fmt: skip
+    assert torch.equal(generated, suppressed_greedy(model, input_ids, mask, 6))
+    for row, pad in enumerate((0, 2)):  # left padding: each row alone, unpadded, generates the same
+        alone = model.generate(input_ids[row : row + 1, pad:], max_new_tokens=6, do_sample=False,
+                               suppress_tokens=SPECIAL)  # fmt: skip
+        assert torch.equal(alone[0, -6:], generated[row, -6:])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_prompt_only_the_soft_tokens_train_and_save(family, base_checkpoints, tmp_path):
+    model = AutoPrefixModelForCausalLM.from_pretrained(base_checkpoints[family], method="prompt", pre_seq_len=3,
+                                                       prompt_init="vocab")  # fmt: skip
+    model.train()
+    input_ids, mask = inputs()
+    model(input_ids, attention_mask=mask, labels=input_ids.masked_fill(mask == 0, -100)).loss.backward()
+    trained = {name for name, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert trained == {"prompt_encoder.embedding.weight"}
+    model.eval().save_pretrained(tmp_path)
+    with torch.no_grad():
+        expected = model(input_ids, attention_mask=mask).logits
+        for loader in (AutoPrefixModelForCausalLM, AutoModelForCausalLM):
+            again = loader.from_pretrained(tmp_path).eval()
+            assert type(again) is type(model) and again.prefix_method == "prompt"
+            torch.testing.assert_close(again(input_ids, attention_mask=mask).logits, expected, rtol=0, atol=0)
+
+
+# --- Decoders outside the list, accepted by capability -------------------------------------------------------
+def capability_config(model_type: str, **overrides):
+    import transformers
+
+    common = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, intermediate_size=40, max_position_embeddings=48, pad_token_id=0,
+                  bos_token_id=1, eos_token_id=2)  # fmt: skip
+    return transformers.CONFIG_MAPPING[model_type](**{**common, **overrides})
+
+
+@pytest.mark.parametrize("model_type", ["qwen3", "olmo2", "phi3"])
+def test_other_decoders_are_accepted_by_capability(model_type, tmp_path):
+    torch.manual_seed(0)
+    stock = AutoModelForCausalLM.from_config(capability_config(model_type)).eval()
+    stock.save_pretrained(tmp_path / "base")
+    model = AutoPrefixModelForCausalLM.from_pretrained(tmp_path / "base", pre_seq_len=3).eval()
+    assert type(model).__name__ == f"{type(stock).__name__.removesuffix('ForCausalLM')}PrefixForCausalLM"
+    with torch.no_grad():
+        model.prefix_encoder.embedding.weight.normal_(0, 1.0)
+    input_ids, mask = inputs()
+    real = mask.bool()
+    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+    with torch.no_grad():
+        plain = stock(input_ids, attention_mask=mask, position_ids=positions).logits
+        off = model(input_ids, attention_mask=mask, prefix_attention_mask=torch.zeros(2, 3, dtype=torch.long)).logits
+    torch.testing.assert_close(off[real], plain[real], rtol=0, atol=1e-5)
+    generated = model.generate(input_ids, attention_mask=mask, max_new_tokens=5, do_sample=False,
+                               suppress_tokens=SPECIAL)  # fmt: skip
+    assert torch.equal(generated, suppressed_greedy(model, input_ids, mask, 5))
+    if model_type != "qwen3":
+        return
+    model.save_pretrained(tmp_path / "saved")
+    # A fresh process knows the class only once the Auto class has found it by capability.
+    saved = str(tmp_path / "saved")
+    script = f"import prefix_models as p; print(type(p.AutoPrefixModelForCausalLM.from_pretrained({saved!r})).__name__)"
+    import subprocess
+    import sys
+
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert completed.stdout.strip() == type(model).__name__, completed.stderr[-2000:]
+
+
+@pytest.mark.parametrize("model_type", ["granite", "cohere", "falcon"])
+def test_decoders_that_cannot_host_a_prefix_safely_are_refused(model_type):
+    # Granite scales and Cohere multiplies the logits after the LM head; Falcon's attention is its own.
+    with pytest.raises(ValueError, match=rf"model_type '{model_type}' is not supported .* and any other decoder whose"):
+        AutoPrefixModelForCausalLM.model_class(model_type)

@@ -47,24 +47,24 @@ def text_file(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("family", ["gpt2", "llama"])
-def test_prefix_lowers_held_out_perplexity(family, tiny_lms, text_file, tmp_path):
+@pytest.mark.parametrize(("family", "method"), [("gpt2", "prefix"), ("llama", "prefix"), ("llama", "prompt")])
+def test_prefix_lowers_held_out_perplexity(family, method, tiny_lms, text_file, tmp_path):
     torch.manual_seed(0)
     results = run_clm.main([
-        "--model_name_or_path", str(tiny_lms[family]), "--train_file", str(text_file), "--prefix",
+        "--model_name_or_path", str(tiny_lms[family]), "--train_file", str(text_file), f"--{method}",
         "--pre_seq_len", "4", "--block_size", "32", "--do_train", "--do_eval", "--learning_rate", "1e-1",
         "--num_train_epochs", "4", "--per_device_train_batch_size", "8", "--output_dir", str(tmp_path),
         "--use_cpu", "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true", "--seed", "0",
     ])  # fmt: skip
     assert results["perplexity"] < 0.9 * results["perplexity_before"]
     saved = load_file(tmp_path / "model.safetensors")
-    assert saved and all(key.startswith("prefix_encoder.") for key in saved)
+    assert saved and all(key.startswith(f"{method}_encoder.") for key in saved)
 
 
 def test_bad_flags(tiny_lms, text_file, tmp_path):
     base = ["--model_name_or_path", str(tiny_lms["gpt2"]), "--output_dir", str(tmp_path), "--use_cpu"]
-    with pytest.raises(ValueError, match="--prompt and --head_only do not apply to causal language models"):
-        run_clm.main([*base, "--train_file", str(text_file), "--prompt"])
+    with pytest.raises(ValueError, match="--head_only does not apply to causal language models"):
+        run_clm.main([*base, "--train_file", str(text_file), "--head_only"])
     with pytest.raises(ValueError, match="give --train_file"):
         run_clm.main(base)
     with pytest.raises(ValueError, match=r"--block_size 65 is longer than the model's context \(64 positions\)"):

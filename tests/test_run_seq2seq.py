@@ -69,6 +69,15 @@ def test_prefix_trains_generates_and_saves_a_prefix_only_checkpoint(tiny_bart, t
     assert list(model.get_prompt_by_kind(1)) == ["encoder", "cross"]
 
 
+def test_prompt_trains_and_saves_the_soft_tokens_only(tiny_bart, tmp_path):
+    results = run(tiny_bart, tmp_path, "--prompt", "--pre_seq_len", "4", "--do_train", "--do_eval",
+                  "--num_train_epochs", "1", "--learning_rate", "1e-2")  # fmt: skip
+    assert 0.0 <= results["eval_exact_match"] <= 1.0
+    with safe_open(tmp_path / "model.safetensors", "pt") as handle:
+        assert set(handle.keys()) == {"prompt_encoder.embedding.weight"}
+    assert isinstance(AutoModelForSeq2SeqLM.from_pretrained(tmp_path), pm.BartPromptForConditionalGeneration)
+
+
 def test_full_fine_tuning_learns_to_spell_the_labels(tiny_bart, tmp_path):
     results = run(tiny_bart, tmp_path, "--do_train", "--do_eval", "--do_predict", "--num_train_epochs", "10",
                   "--learning_rate", "1e-2", "--max_train_samples", "160")  # fmt: skip

@@ -170,7 +170,52 @@ def test_bad_input(checkpoints):
         pm.T5PrefixForConditionalGeneration.from_pretrained(checkpoints["Bart", "eager"])
     with pytest.raises(ValueError, match=r"prefix_kinds must be a non-empty list drawn from \['encoder', 'decoder'"):
         pm.AutoPrefixModelForSeq2SeqLM.from_pretrained(checkpoints["T5", "eager"], prefix_kinds=["self"])
-    with pytest.raises(ValueError, match=r"prefix_kinds applies to encoder-decoder models"):
+    with pytest.raises(ValueError, match=r"prefix_kinds applies to prefix tuning of encoder-decoder models"):
         pm.BertPrefixForSequenceClassification(pm.BertPrefixConfig(prefix_kinds=["cross"]))
-    with pytest.raises(ValueError, match=r"supports method='prefix' for model_type 't5', not method='prompt'"):
-        pm.AutoPrefixModelForSeq2SeqLM.from_pretrained(checkpoints["T5", "eager"], method="prompt")
+    with pytest.raises(ValueError, match=r"prefix_kinds applies to prefix tuning of encoder-decoder models"):
+        pm.AutoPrefixModelForSeq2SeqLM.from_pretrained(checkpoints["T5", "eager"], method="prompt",
+                                                       prefix_kinds=["cross"])  # fmt: skip
+
+
+def load_prompt(checkpoints, family, attn="eager"):
+    model = pm.AutoPrefixModelForSeq2SeqLM.from_pretrained(checkpoints[family, attn], method="prompt", pre_seq_len=3,
+                                                           attn_implementation=attn).eval()  # fmt: skip
+    torch.manual_seed(0)
+    with torch.no_grad():
+        model.prompt_encoder.embedding.weight.normal_(0, 1.0)
+    return model
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_prompt_tuning_before_the_encoder(family, attn, checkpoints, tmp_path):
+    model = load_prompt(checkpoints, family, attn)
+    assert type(model).__name__ == f"{family}PromptForConditionalGeneration"
+    stock = AutoModelForSeq2SeqLM.from_pretrained(checkpoints[family, attn], attn_implementation=attn).eval()
+    input_ids, mask, decoder_ids = batch()
+    with torch.no_grad():
+        expected = stock(input_ids=input_ids, attention_mask=mask, decoder_input_ids=decoder_ids).logits
+        off = model(input_ids=input_ids, attention_mask=mask, decoder_input_ids=decoder_ids,
+                    prefix_attention_mask=torch.zeros(2, 3, dtype=torch.long)).logits  # fmt: skip
+        on = model(input_ids=input_ids, attention_mask=mask, decoder_input_ids=decoder_ids).logits
+    if family != "Bart":  # T5 positions are relative: a masked prompt leaves the stock model
+        torch.testing.assert_close(off, expected, rtol=1e-5, atol=1e-5)
+    assert (on - expected).abs().max() > 1e-3
+    generated = model.generate(input_ids, attention_mask=mask, max_new_tokens=5, do_sample=False,
+                               suppress_tokens=SPECIAL)  # fmt: skip
+    assert torch.equal(generated, greedy(model, input_ids, mask, 5))
+    for row, length in enumerate((7, 5)):
+        alone = model.generate(input_ids[row : row + 1, :length], max_new_tokens=5, do_sample=False,
+                               suppress_tokens=SPECIAL)  # fmt: skip
+        assert torch.equal(alone[0], generated[row])
+
+    model.train()
+    model(input_ids=input_ids, attention_mask=mask, labels=decoder_ids).loss.backward()
+    trained = {name for name, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert trained == {"prompt_encoder.embedding.weight"}
+    model.eval().save_pretrained(tmp_path)
+    again = AutoModelForSeq2SeqLM.from_pretrained(tmp_path, attn_implementation=attn).eval()
+    assert type(again) is type(model)
+    with torch.no_grad():
+        reloaded = again(input_ids=input_ids, attention_mask=mask, decoder_input_ids=decoder_ids).logits
+    torch.testing.assert_close(reloaded, on, rtol=0, atol=0)

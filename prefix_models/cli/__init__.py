@@ -1,0 +1,41 @@
+"""What the example scripts (``run_glue.py``, ``run_ner.py``, ``examples/run_clm.py``,
+``examples/run_seq2seq.py``) share, in three modules: their flags (``arguments.py``), building the model
+for a method (``models.py``: prefix, prompt, head-only probe or full fine-tuning) and running a script
+(``runs.py``: logging, resuming, saving, the one-line error exit)."""
+
+from .arguments import DataArguments, ModelArguments, OutputArguments, parse_arguments
+from .models import build_model, load_config, max_positions, resolve_max_seq_length, sentence_transformers_pooling
+from .runs import (
+    check_training_engine,
+    finished_run,
+    last_complete_checkpoint,
+    log_run_start,
+    resolve_checkpoint,
+    run_script,
+    setup_logging,
+    shutdown_distributed,
+    train_and_save,
+    training_engine,
+)
+
+__all__ = [
+    "DataArguments",
+    "ModelArguments",
+    "OutputArguments",
+    "build_model",
+    "check_training_engine",
+    "finished_run",
+    "last_complete_checkpoint",
+    "load_config",
+    "log_run_start",
+    "max_positions",
+    "parse_arguments",
+    "resolve_checkpoint",
+    "resolve_max_seq_length",
+    "run_script",
+    "sentence_transformers_pooling",
+    "setup_logging",
+    "shutdown_distributed",
+    "train_and_save",
+    "training_engine",
+]

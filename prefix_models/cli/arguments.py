@@ -1,0 +1,210 @@
+"""The scripts' flags: model and method (``ModelArguments``), data and output (``DataArguments``), and
+the parser that reads them as transformers' example scripts do."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from transformers import (
+    HfArgumentParser,
+)
+
+from ..errors import InputError
+
+_PREFIX_ONLY_FLAGS = ("pre_seq_len", "prefix_projection", "prefix_hidden_size", "prompt_init", "prompt_init_text",
+                      "classifier_pooling")  # fmt: skip
+_POOLED_TASKS = ("sequence_classification", "multiple_choice")
+
+
+@dataclass
+class ModelArguments:
+    """Which model to start from, and how to tune it."""
+
+    model_name_or_path: str = field(
+        metadata={"help": "Pretrained model: a hub id or a local directory (a saved prefix model works too)."}
+    )
+    config_name: str | None = field(default=None, metadata={"help": "Config name or path, if not the model's."})
+    tokenizer_name: str | None = field(default=None, metadata={"help": "Tokenizer name or path, if not the model's."})
+    cache_dir: str | None = field(default=None, metadata={"help": "Where to cache hub downloads."})
+    model_revision: str = field(default="main", metadata={"help": "Hub revision (branch, tag or commit)."})
+    token: str | None = field(default=None, metadata={"help": "Hub token for private models."})
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] | None = field(
+        default=None,
+        metadata={"help": "Load the backbone in this dtype (auto: the checkpoint's). A prefix, prompt and head "
+                          "still train in float32. For mixed-precision compute add --bf16 / --fp16."},
+    )  # fmt: skip
+    prefix: bool = field(
+        default=False,
+        metadata={"help": "P-tuning v2 / deep prefix tuning: trainable keys and values at every layer."},
+    )
+    prompt: bool = field(
+        default=False, metadata={"help": "Prompt tuning: trainable soft tokens before the input embeddings only."}
+    )
+    head_only: bool = field(
+        default=False,
+        metadata={"help": "Baseline: frozen backbone, train the linear head only (a linear probe)."},
+    )
+    pre_seq_len: int | None = field(
+        default=None, metadata={"help": "Number of virtual tokens (with --prefix or --prompt). Default 16."}
+    )
+    prefix_projection: bool = field(
+        default=False,
+        metadata={"help": "With --prefix: reparameterise the prefix through a 2-layer tanh MLP."},
+    )
+    prefix_hidden_size: int | None = field(
+        default=None, metadata={"help": "With --prefix_projection: the MLP's hidden width. Default 512."}
+    )
+    hidden_dropout_prob: float | None = field(
+        default=None,
+        metadata={"help": "Dropout of the backbone's hidden states and of the prefix. Default: the model's own."},
+    )
+    prompt_init: Literal["random", "vocab", "text"] | None = field(
+        default=None,
+        metadata={"help": "With --prompt: start the prompt random, from sampled vocabulary rows, or from a text."},
+    )
+    prompt_init_text: str | None = field(
+        default=None, metadata={"help": "With --prompt_init text: the text whose embeddings start the prompt."}
+    )
+    classifier_pooling: Literal["pooler", "cls", "mean"] | None = field(
+        default=None,
+        metadata={"help": "With --prefix or --prompt, sequence tasks: what the head reads. pooler: BERT's pooler "
+                          "on [CLS], as BertForSequenceClassification and P-tuning v2; cls: the [CLS] hidden state; "
+                          "mean: the mean over real tokens (for sentence-transformers checkpoints, whose pooler "
+                          "was never trained). Default pooler."},
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        if self.prefix and self.prompt:
+            raise InputError("--prefix and --prompt are exclusive: pick one (or neither, for full fine-tuning)")
+        if self.head_only and (self.prefix or self.prompt):
+            raise InputError("--head_only is a baseline of its own: it cannot be combined with --prefix or --prompt")
+        if self.method is None:
+            given = [f"--{name}" for name in _PREFIX_ONLY_FLAGS if getattr(self, name) not in (None, False)]
+            if given:
+                verb = "applies" if len(given) == 1 else "apply"
+                raise InputError(f"{', '.join(given)} only {verb} with --prefix or --prompt")
+        elif self.method == "prompt":
+            if self.prefix_projection or self.prefix_hidden_size is not None:
+                raise InputError("--prefix_projection / --prefix_hidden_size apply to --prefix, not --prompt")
+        elif self.prompt_init is not None or self.prompt_init_text is not None:
+            raise InputError("--prompt_init / --prompt_init_text apply to --prompt, not --prefix")
+        if self.prompt_init == "text" and not self.prompt_init_text:
+            raise InputError("--prompt_init text needs --prompt_init_text")
+        if self.pre_seq_len is not None and self.pre_seq_len <= 0:
+            raise InputError(f"--pre_seq_len must be a positive integer, got {self.pre_seq_len}")
+        if self.prefix_hidden_size is not None and self.prefix_hidden_size <= 0:
+            raise InputError(f"--prefix_hidden_size must be a positive integer, got {self.prefix_hidden_size}")
+        if self.hidden_dropout_prob is not None and not 0.0 <= self.hidden_dropout_prob < 1.0:
+            raise InputError(f"--hidden_dropout_prob must be in [0, 1), got {self.hidden_dropout_prob}")
+
+    def check_task(self, task: str) -> None:
+        """Reject the flags that mean nothing for ``task`` (a key of ``_AUTO_CLASSES``)."""
+        if self.classifier_pooling is not None and task not in _POOLED_TASKS:
+            kind = task.replace("_", " ")
+            raise InputError("--classifier_pooling applies to sequence classification and multiple choice, where "
+                             f"one vector stands for the input; a {kind} model reads every token")  # fmt: skip
+
+    @property
+    def method(self) -> str | None:
+        """``"prefix"``, ``"prompt"`` or ``None`` (a baseline: full fine-tuning or head-only)."""
+        return "prefix" if self.prefix else "prompt" if self.prompt else None
+
+    @property
+    def description(self) -> str:
+        return self.method or ("head-only (frozen backbone)" if self.head_only else "full fine-tuning")
+
+    def hub_kwargs(self) -> dict[str, Any]:
+        return {"cache_dir": self.cache_dir, "revision": self.model_revision, "token": self.token}
+
+    def load_kwargs(self) -> dict[str, Any]:
+        """``from_pretrained`` keywords for the weights themselves."""
+        if self.dtype is None:
+            return {}
+        return {"dtype": self.dtype if self.dtype == "auto" else getattr(torch, self.dtype)}
+
+    def prefix_config_kwargs(self) -> dict[str, Any]:
+        """Config fields to pass to ``from_pretrained`` (only those the user set)."""
+        kwargs: dict[str, Any] = {}
+        if self.hidden_dropout_prob is not None:
+            kwargs["hidden_dropout_prob"] = self.hidden_dropout_prob
+        if self.method is not None:
+            values = {
+                "pre_seq_len": self.pre_seq_len,
+                "prefix_projection": self.prefix_projection or None,
+                "prefix_hidden_size": self.prefix_hidden_size,
+                "prompt_init": self.prompt_init,
+                "prompt_init_text": self.prompt_init_text,
+                "classifier_pooling": self.classifier_pooling,
+            }
+            kwargs.update({key: value for key, value in values.items() if value is not None})
+        return kwargs
+
+
+@dataclass
+class OutputArguments:
+    """Run options both scripts share that ``TrainingArguments`` no longer carries."""
+
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Train over a model already in output_dir instead of stopping."}
+    )
+
+
+@dataclass
+class DataArguments(OutputArguments):
+    """The data options both scripts share; each script adds its own and says what ``--data_dir``
+    and the files hold."""
+
+    dataset_name: str | None = field(default=None, metadata={"help": "A hub dataset (used when online)."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "The hub dataset's configuration."})
+    data_dir: str | None = field(default=None, metadata={"help": "A folder holding the data files."})
+    train_file: str | None = field(default=None, metadata={"help": "Training data (formats: see above)."})
+    validation_file: str | None = field(default=None, metadata={"help": "Dev data (formats: see above)."})
+    test_file: str | None = field(default=None, metadata={"help": "Data to predict on (formats: see above)."})
+    max_seq_length: int | None = field(
+        default=None, metadata={"help": "Most tokens per model input after tokenisation (default: see above)."}
+    )
+    pad_to_max_length: bool = field(
+        default=False, metadata={"help": "Pad every input to max_seq_length (default: pad each batch to its longest)."}
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only this many training examples."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only this many dev examples."})
+    max_predict_samples: int | None = field(default=None, metadata={"help": "Use only this many test examples."})
+
+    def check_sources(self) -> list[str]:
+        """Check the flags every script checks alike; set ``files`` (split -> path) and return the
+        data sources named (at most one)."""
+        files = {"train": self.train_file, "validation": self.validation_file, "test": self.test_file}
+        self.files = {split: path for split, path in files.items() if path}
+        sources = [name for name, used in (("--data_dir", self.data_dir), ("--train_file/--validation_file/"
+                   "--test_file", self.files), ("--dataset_name", self.dataset_name)) if used]  # fmt: skip
+        if len(sources) > 1:
+            raise InputError(f"pick one data source; got {' and '.join(sources)}")
+        if self.max_seq_length is not None and self.max_seq_length <= 0:
+            raise InputError(f"--max_seq_length must be positive, got {self.max_seq_length}")
+        for split, path in self.files.items():
+            if not os.path.isfile(path):
+                raise InputError(f"--{split}_file {path} does not exist")
+        return sources
+
+    def sample_caps(self) -> dict[str, int | None]:
+        """``--max_*_samples`` by split."""
+        return {"train": self.max_train_samples, "validation": self.max_eval_samples, "test": self.max_predict_samples}
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in the flag help, the script's docstring as written."""
+
+
+def parse_arguments(dataclass_types: tuple, argv: list[str] | None = None, description: str | None = None) -> tuple:
+    """Parse the command line into the dataclasses, as transformers' example scripts do: a single
+    ``.json`` argument is read as the whole configuration. ``description`` heads ``--help``."""
+    parser = HfArgumentParser(dataclass_types, description=description, formatter_class=_HelpFormatter)
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+    return parser.parse_args_into_dataclasses(args=argv)

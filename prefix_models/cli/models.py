@@ -1,0 +1,142 @@
+"""Building the model the flags ask for: a prefix or prompt model through the ``AutoPrefixModelFor*``
+classes, or a stock baseline (full fine-tuning, head-only probe), with its trainable set right."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import torch
+import transformers
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForMultipleChoice,
+    AutoModelForQuestionAnswering,
+    AutoModelForSeq2SeqLM,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    PreTrainedModel,
+)
+from transformers.utils import cached_file
+
+from ..auto import (
+    AutoPrefixModelForCausalLM,
+    AutoPrefixModelForMultipleChoice,
+    AutoPrefixModelForQuestionAnswering,
+    AutoPrefixModelForSeq2SeqLM,
+    AutoPrefixModelForSequenceClassification,
+    AutoPrefixModelForTokenClassification,
+)
+from ..errors import InputError
+from .arguments import _POOLED_TASKS, ModelArguments
+
+logger = logging.getLogger(__name__)
+
+# task -> (our Auto class, the stock transformers Auto class for the baselines)
+_AUTO_CLASSES = {
+    "sequence_classification": (AutoPrefixModelForSequenceClassification, AutoModelForSequenceClassification),
+    "token_classification": (AutoPrefixModelForTokenClassification, AutoModelForTokenClassification),
+    "multiple_choice": (AutoPrefixModelForMultipleChoice, AutoModelForMultipleChoice),
+    "question_answering": (AutoPrefixModelForQuestionAnswering, AutoModelForQuestionAnswering),
+    "causal_lm": (AutoPrefixModelForCausalLM, AutoModelForCausalLM),
+    "seq2seq_lm": (AutoPrefixModelForSeq2SeqLM, AutoModelForSeq2SeqLM),
+}
+
+
+def load_config(model_args: ModelArguments, **kwargs: Any) -> transformers.PreTrainedConfig:
+    """The model's config alone (cheap): used to validate inputs before any weights load."""
+    return AutoConfig.from_pretrained(
+        model_args.config_name or model_args.model_name_or_path, **model_args.hub_kwargs(), **kwargs
+    )
+
+
+def max_positions(config: transformers.PreTrainedConfig) -> int | None:
+    """How many real tokens the model's position table holds (RoBERTa reserves padding_idx + 1 slots)."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit is None:
+        return None
+    base_type = getattr(config, "base_model_type", config.model_type)
+    if base_type in ("roberta", "xlm-roberta", "camembert"):
+        limit -= (config.pad_token_id or 0) + 1
+    return limit
+
+
+def resolve_max_seq_length(requested: int | None, config: transformers.PreTrainedConfig, default: int) -> int:
+    """``--max_seq_length``, checked against the model's position table; ``default`` (capped at the
+    limit) when not given."""
+    limit = max_positions(config)
+    if requested is not None and limit is not None and requested > limit:
+        raise InputError(f"--max_seq_length {requested} is above what the model's position table holds ({limit}); "
+                         f"use --max_seq_length {limit} or less")  # fmt: skip
+    return requested or min(default, limit or default)
+
+
+def sentence_transformers_pooling(model_args: ModelArguments) -> str | None:
+    """How a sentence-transformers checkpoint pools its tokens (``"mean"`` or ``"cls"``), read from its
+    ``modules.json`` and Pooling module config; ``None`` for other checkpoints or files that cannot be read."""
+    missing_is_none = {"_raise_exceptions_for_missing_entries": False, "_raise_exceptions_for_connection_errors": False}
+    lookup = {**model_args.hub_kwargs(), **missing_is_none}
+    try:
+        modules_file = cached_file(model_args.model_name_or_path, "modules.json", **lookup)
+        if modules_file is None:
+            return None
+        with open(modules_file) as handle:
+            folder = next(m["path"] for m in json.load(handle) if str(m.get("type", "")).endswith("models.Pooling"))
+        pooling_file = cached_file(model_args.model_name_or_path, f"{folder}/config.json", **lookup)
+        if pooling_file is None:
+            return None
+        with open(pooling_file) as handle:
+            pooling = json.load(handle)
+    except (OSError, ValueError, TypeError, KeyError, StopIteration):
+        return None
+    if pooling.get("pooling_mode_mean_tokens"):
+        return "mean"
+    return "cls" if pooling.get("pooling_mode_cls_token") else None
+
+
+def build_model(model_args: ModelArguments, task: str, tokenizer: Any = None, **config_kwargs: Any) -> PreTrainedModel:
+    """The model for ``task`` and the method the flags ask for, with its trainable set right.
+
+    ``config_kwargs`` (``num_labels``, ``id2label``, ``problem_type``, ...) go to the config.
+    """
+    prefix_auto, stock_auto = _AUTO_CLASSES[task]
+    model_args.check_task(task)
+    kwargs = {**model_args.hub_kwargs(), **model_args.prefix_config_kwargs(), **config_kwargs}
+    load_kwargs = model_args.load_kwargs()
+    if model_args.config_name:
+        kwargs["config"] = AutoConfig.from_pretrained(
+            model_args.config_name, **model_args.hub_kwargs(), **config_kwargs
+        )
+        kwargs = {k: v for k, v in kwargs.items() if k not in config_kwargs}
+    if model_args.method is not None:
+        unset = task in _POOLED_TASKS and model_args.classifier_pooling is None
+        trained_with = sentence_transformers_pooling(model_args) if unset else None
+        if trained_with is not None:
+            # The frozen pooler of such a checkpoint was never trained: the head would read an untrained layer.
+            logger.warning(
+                f"{model_args.model_name_or_path} is a sentence-transformers checkpoint trained through {trained_with} "
+                f"pooling; its pooler layer was not trained and stays frozen under --{model_args.method}. Consider "
+                f"--classifier_pooling {trained_with} (benchmarks/RESULTS.md: on all-MiniLM-L6-v2 a prefix then "
+                "learns faster)."
+            )
+        if model_args.method == "prompt" and model_args.prompt_init == "text":
+            kwargs["tokenizer"] = tokenizer
+        model = prefix_auto.from_pretrained(model_args.model_name_or_path, method=model_args.method, **kwargs,
+                                            **load_kwargs)  # fmt: skip
+    else:
+        model = stock_auto.from_pretrained(model_args.model_name_or_path, **kwargs, **load_kwargs)
+        if model_args.head_only:
+            # After loading: transformers 5 re-creates parameters in from_pretrained.
+            for parameter in model.base_model.parameters():
+                parameter.requires_grad_(False)
+            for parameter in model.parameters():  # the head trains in float32 over a half-precision backbone
+                if parameter.requires_grad and parameter.dtype in (torch.float16, torch.bfloat16):
+                    parameter.data = parameter.data.float()
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    logger.info(
+        f"{model_args.description}: {trainable:,} trainable parameters of {total:,} ({100 * trainable / total:.3f}%)"
+    )
+    return model
