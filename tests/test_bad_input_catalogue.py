@@ -1,6 +1,9 @@
-"""The bad-input catalogue: each case feeds one bad input (Python API, script flags, data files,
-checkpoints) and expects a clear error naming the problem and what is allowed; and whatever was
-already on disk is still there, byte for byte, afterwards."""
+"""The bad-input table, the one place bad input is tested: each case feeds one bad input (Python API,
+script flags, data files, checkpoints) and expects a clear error naming the problem and what is
+allowed; whatever was already on disk is still there, byte for byte, afterwards; and a script case
+fails before any model weights load. Family-specific cases
+(decoders, encoder-decoders) sit with their families' tests; ``test_script_errors.py`` checks how
+a script presents these errors (one line, exit status 2)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import FIXTURES, tiny_config
-from transformers import GPT2Config, ViTConfig
+from transformers import GPT2Config, RobertaConfig, ViTConfig
 
 import prefix_models as pm
 import run_glue
@@ -53,6 +56,44 @@ def bert(**overrides):
 CASES: dict[str, tuple[Callable[[Context], object], str]] = {
     # --- Python API ---
     "pre_seq_len zero": (lambda c: bert(pre_seq_len=0), r"pre_seq_len must be a positive integer"),
+    "pre_seq_len negative": (lambda c: bert(pre_seq_len=-3), r"pre_seq_len must be a positive integer"),
+    "pre_seq_len a string": (lambda c: bert(pre_seq_len="16"), r"pre_seq_len must be a positive integer"),
+    "pre_seq_len a float": (lambda c: bert(pre_seq_len=2.5), r"pre_seq_len must be a positive integer"),
+    "pre_seq_len a bool": (lambda c: bert(pre_seq_len=True), r"pre_seq_len must be a positive integer"),
+    "pre_seq_len None on load": (
+        lambda c: pm.RobertaPromptForTokenClassification.from_pretrained(c.base["Roberta"], pre_seq_len=None),
+        r"pre_seq_len must be a positive integer"),
+    "projection without a width": (lambda c: bert(prefix_projection=True, prefix_hidden_size=0),
+                                   r"prefix_projection=True needs prefix_hidden_size"),
+    "projection width a float": (lambda c: bert(prefix_projection=True, prefix_hidden_size=1.5),
+                                 r"prefix_projection=True needs prefix_hidden_size"),
+    "unknown prompt init": (
+        lambda c: pm.BertPromptForSequenceClassification(tiny_config("Bert", prompt_init="glove")),
+        r"prompt_init must be one of \('random', 'vocab', 'text'\)"),
+    "prompt text init without a tokenizer": (
+        lambda c: pm.BertPromptForSequenceClassification(tiny_config("Bert", prompt_init="text",
+                                                                     prompt_init_text="good film")),
+        r'prompt_init="text" needs a tokenizer'),
+    "prompt text init of blanks": (
+        lambda c: pm.BertPromptForSequenceClassification(tiny_config("Bert", prompt_init="text",
+                                                                     prompt_init_text="   ")),
+        r'prompt_init="text" needs prompt_init_text'),
+    "another family's config": (
+        lambda c: pm.BertPrefixForSequenceClassification(RobertaConfig(hidden_size=32, num_attention_heads=4)),
+        r"BertPrefixForSequenceClassification needs a BertPrefixConfig"),
+    "unknown method": (
+        lambda c: pm.AutoPrefixModelForSequenceClassification.from_pretrained(c.base["Bert"], method="lora"),
+        r"method must be one of \('prefix', 'prompt'\)"),
+    "neither input_ids nor inputs_embeds": (lambda c: bert(pre_seq_len=2)(),
+                                            r"exactly one of input_ids or inputs_embeds"),
+    "multiple choice without a choices axis": (
+        lambda c: pm.BertPrefixForMultipleChoice(tiny_config("Bert", pre_seq_len=2))(
+            torch.ones(2, 7, dtype=torch.long)),
+        r"\(batch, num_choices, seq_len\)"),
+    "prompt input longer than positions": (
+        lambda c: pm.RobertaPromptForQuestionAnswering(tiny_config("Roberta", pre_seq_len=2))(
+            torch.full((1, 41), 5, dtype=torch.long)),
+        r"position table \(max_position_embeddings=40\)"),
     "projection on a prompt model": (
         lambda c: pm.BertPromptForSequenceClassification(tiny_config("Bert", prefix_projection=True)),
         r"prefix_projection applies to prefix tuning .* only"),
@@ -101,7 +142,86 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
         r"--tag_column 7 does not name a tag column; the file has 4 columns"),
     "data_dir not a directory": (lambda c: c.glue("--task_name", "rte", "--data_dir", c.write("f.txt", "x")),
                                  r"--data_dir .*f.txt is not a directory"),
+    "NER: prefix and prompt together": (
+        lambda c: c.ner("--train_file", str(NER / "train.txt"), "--do_train", "--prefix", "--prompt"),
+        r"--prefix and --prompt are exclusive"),
+    "GLUE: head-only with a prefix": (lambda c: c.glue("--task_name", "rte", "--prefix", "--head_only"),
+                                      r"--head_only .* cannot be combined with --prefix"),
+    "GLUE: pre_seq_len without a method": (lambda c: c.glue("--task_name", "rte", "--pre_seq_len", "8"),
+                                           r"--pre_seq_len only applies with --prefix or --prompt"),
+    "NER: unknown task": (lambda c: c.ner("--task_name", "conll2010", "--do_train"),
+                          r"--task_name 'conll2010' is not a known task; choose from \['conll2003'"),
+    "NER: no data": (lambda c: c.ner("--do_train"), r"give data: --data_dir"),
+    "GLUE: two data sources": (
+        lambda c: c.glue("--task_name", "sst2", "--data_dir", str(GLUE), "--train_file",
+                         c.write("t.csv", "sentence,label\ngood,pos\n")),
+        r"pick one data source; got --data_dir and --train_file"),
+    "NER: two data sources": (
+        lambda c: c.ner("--data_dir", str(NER), "--train_file", str(NER / "train.txt"), "--do_train"),
+        r"pick one data source; got --data_dir and --train_file"),
+    "NER: max_seq_length above the limit": (
+        lambda c: c.ner("--train_file", str(NER / "train.txt"), "--do_train", "--max_seq_length", "500"),
+        r"--max_seq_length 500 is above what the model's position table holds \(64\)"),
+    "GLUE: FSDP on CPU": (
+        lambda c: c.glue("--task_name", "rte", "--data_dir", str(GLUE), "--do_train", "--fsdp", "full_shard"),
+        r"--fsdp needs GPUs .* fall back to DDP .*torchrun"),
+    "GLUE: FSDP auto-wrap on CPU": (
+        lambda c: c.glue("--task_name", "rte", "--data_dir", str(GLUE), "--do_train", "--fsdp",
+                         "full_shard auto_wrap"),
+        r"--fsdp needs GPUs .* fall back to DDP .*torchrun"),
     # --- data files ---
+    "GLUE: missing train file": (lambda c: c.glue("--train_file", str(c.tmp / "nope.csv"), "--do_train"),
+                                 r"--train_file .*nope.csv does not exist"),
+    "GLUE: data_dir without the task's files": (
+        lambda c: c.glue("--task_name", "rte", "--data_dir", str(c.tmp), "--do_train"),
+        r"holds no RTE data: expected train.tsv"),
+    "GLUE: dev file without the text column": (
+        lambda c: c.glue("--train_file", c.write("t.csv", "text,label\ngood film,pos\nbad film,neg\n"),
+                         "--validation_file", c.write("d.csv", "review,label\ngood film,pos\n"), "--do_eval"),
+        r"--validation_file .*d.csv lacks column\(s\) \['text'\]"),
+    "GLUE: which columns are text": (
+        lambda c: c.glue("--train_file", c.write("w.csv", "title,body,summary,label\na,b,c,pos\nd,e,f,neg\n"),
+                         "--do_train"),
+        r"cannot tell which columns .* hold the text.*--text_column_names"),
+    "GLUE: TSV label outside the task's labels": (
+        lambda c: c.glue("--task_name", "rte", "--do_eval", "--data_dir", with_bad_rte_label(c)),
+        r"dev.tsv, line 2: label 'maybe' is not a rte label; allowed: "),
+    "GLUE: broken JSON line": (
+        lambda c: c.glue("--task_name", "boolq", "--do_train", "--data_dir", folder_of(c.write(
+            "BoolQ/train.jsonl", '{"question": "q", "passage": "p", "idx": 0, "label": true}\n{"question": \n'))),
+        r"train.jsonl, line 2: not valid JSON"),
+    "GLUE: JSON record without a field": (
+        lambda c: c.glue("--task_name", "boolq", "--do_train", "--data_dir", folder_of(c.write(
+            "BoolQ/train.jsonl", '{"passage": "p", "idx": 0, "label": true}\n'))),
+        r"line 1: BoolQ record lacks field\(s\) \['question'\]"),
+    "GLUE: empty task split": (
+        lambda c: c.glue("--task_name", "rte", "--do_train", "--data_dir", folder_of(c.write(
+            "RTE/train.tsv", "index\tsentence1\tsentence2\tlabel\n"))),
+        r"the train split of rte .* is empty"),
+    "GLUE: no train split": (
+        lambda c: c.glue("--task_name", "rte", "--do_train", "--data_dir", without_rte_train(c)),
+        r"--do_train needs a train split"),
+    "NER: missing train file": (lambda c: c.ner("--train_file", str(c.tmp / "nope.txt"), "--do_train"),
+                                r"--train_file .*nope.txt does not exist"),
+    "NER: eval without a dev file": (
+        lambda c: c.ner("--train_file", str(NER / "train.txt"), "--do_train", "--do_eval"),
+        r"--do_eval needs --validation_file"),
+    "NER: data_dir without files": (lambda c: c.ner("--data_dir", str(c.tmp), "--do_train"),
+                                    r"--data_dir .* holds none of the expected files: train: train.txt"),
+    "NER: no tag column": (lambda c: c.ner("--train_file", c.write("w.txt", "the\nmovie\n"), "--do_train"),
+                           r"--do_train: --train_file .*w.txt has no tag column"),
+    "NER: tag outside the detected scheme": (
+        lambda c: c.ner("--train_file", c.write("t.txt", "John B-PER\nSmith E-PER\n\nin O\nParis LOCATION\n"),
+                        "--do_train"),
+        r"t.txt, line 5: tag 'LOCATION' is not in the BIOES scheme"),
+    "NER: dev label unseen in training": (
+        lambda c: c.ner("--train_file", str(NER / "train.txt"), "--validation_file",
+                        c.write("d.txt", "the O\ndirector B-PER\n\nin O\nParis B-GPE\n"), "--do_train", "--do_eval"),
+        r"d.txt, line 5: label 'B-GPE' is not among the labels found in the tr"),
+    "NER: integer tags without label names": (
+        lambda c: c.ner("--train_file", c.write("t.jsonl", '{"tokens": ["the", "director"], "ner_tags": [0, 1]}\n'),
+                        "--do_train"),
+        r"tag '0' is not in the IOB2 scheme.*label ids need --label_names_file"),
     "ragged GLUE TSV line": (
         lambda c: c.glue("--task_name", "rte", "--do_train", "--data_dir",
                          folder_of(c.write("RTE/train.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\n"))),
@@ -161,6 +281,22 @@ def folder_of(path: str) -> str:
     return str(Path(path).parent)
 
 
+def with_bad_rte_label(c: Context) -> str:
+    data = c.tmp / "RTE-bad"
+    shutil.copytree(GLUE / "RTE", data)
+    rows = (data / "dev.tsv").read_text().splitlines()
+    rows[1] = "\t".join(rows[1].split("\t")[:-1] + ["maybe"])
+    (data / "dev.tsv").write_text("\n".join(rows) + "\n")
+    return str(data)
+
+
+def without_rte_train(c: Context) -> str:
+    data = c.tmp / "RTE-no-train"
+    shutil.copytree(GLUE / "RTE", data)
+    (data / "train.tsv").unlink()
+    return str(data)
+
+
 def copy_of_prefix(c: Context, name: str) -> Path:
     target = c.tmp / name
     shutil.copytree(c.saved_prefix, target)
@@ -204,9 +340,20 @@ def test_the_catalogue_has_at_least_25_distinct_cases():
     assert len(CASES) >= 25
 
 
+@pytest.fixture
+def no_model_loading(monkeypatch):
+    """Script cases must fail before any model weights load."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the bad input was reported")
+
+    monkeypatch.setattr(run_glue, "build_model", refuse)
+    monkeypatch.setattr(run_ner, "build_model", refuse)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input_gives_a_clear_error_and_destroys_nothing(case, tiny_model, base_checkpoints, saved_prefix,
-                                                            tmp_path):  # fmt: skip
+                                                            tmp_path, no_model_loading):  # fmt: skip
     action, message = CASES[case]
     out = tmp_path / "out"
     out.mkdir()
@@ -216,3 +363,23 @@ def test_bad_input_gives_a_clear_error_and_destroys_nothing(case, tiny_model, ba
         action(Context(tiny_model, base_checkpoints, tmp_path, saved_prefix))
     assert re.search(message, str(error.value)), f"{case}: {error.value}"
     assert snapshot(out, saved_prefix, tiny_model) == before
+
+
+@pytest.mark.parametrize("script", ["glue", "ner"])
+def test_a_trained_model_in_output_dir_is_not_overwritten(script, tiny_model, base_checkpoints, saved_prefix,
+                                                         tmp_path, no_model_loading):  # fmt: skip
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"trained weights")
+    context = Context(tiny_model, base_checkpoints, tmp_path, saved_prefix)
+    glue, ner = ("--task_name", "sst2", "--data_dir", str(GLUE)), ("--train_file", str(NER / "train.txt"))
+    data = glue if script == "glue" else ner
+    with pytest.raises(ValueError, match=r"already holds a trained model; pass --overwrite_output_dir"):
+        getattr(context, script)(*data, "--do_train")
+    assert (out / "model.safetensors").read_bytes() == b"trained weights"
+
+
+def test_unknown_tag_scheme_is_an_argparse_choice(tiny_model, tmp_path):
+    with pytest.raises(SystemExit):  # argparse lists the allowed schemes
+        run_ner.main(["--model_name_or_path", str(tiny_model), "--output_dir", str(tmp_path / "out"), "--train_file",
+                      str(NER / "train.txt"), "--do_train", "--tag_scheme", "BILOU"])  # fmt: skip
