@@ -46,14 +46,21 @@ def inputs(family: str, task: str = "SequenceClassification", batch=3, seq=8, se
     return batch_inputs
 
 
-def make(family: str, method: str, task: str = "SequenceClassification", attn="eager", seed=0, **overrides):
+def make(family: str, method: str, task: str = "SequenceClassification", attn="eager", seed=0, config_override=None,
+         **overrides):  # fmt: skip
     overrides.setdefault("pre_seq_len", 3)
     if family == "ModernBert" and method == "Prompt":
         # Soft tokens sit inside ModernBERT's local attention window (an index window, not a
         # position one): a window wider than the whole input keeps the plain model's view.
         overrides.setdefault("local_attention", 64)
     torch.manual_seed(seed)
-    model = model_class(family, method, task)(ENCODER_CONFIGS[family](attn_implementation=attn, **overrides)).eval()
+    if config_override is not None:
+        config = config_override
+        config.update(overrides)
+        config._attn_implementation_internal = attn
+    else:
+        config = ENCODER_CONFIGS[family](attn_implementation=attn, **overrides)
+    model = model_class(family, method, task)(config).eval()
     with torch.no_grad():  # far from zero, so that the prefix visibly matters
         for parameter in model.parameters():
             if parameter.requires_grad:
@@ -251,3 +258,53 @@ def test_equals_the_cache_route(family):
             **{cache_argument_name(type(stock)): cache},
         ).last_hidden_state
         torch.testing.assert_close(model.encode(**batch).sequence_output, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        # DeBERTa-v2 xlarge: a convolution after the first layer, c2p only, separate position keys.
+        dict(conv_kernel_size=3, share_att_key=False, pos_att_type=["c2p"], position_biased_input=True,
+             relative_attention=True, max_relative_positions=-1, position_buckets=-1),
+        dict(relative_attention=False, position_biased_input=True),  # no relative terms at all
+    ],
+    ids=["v2-xlarge", "absolute-only"],
+)  # fmt: skip
+def test_deberta_v2_layouts_keep_the_masked_prefix_exact(layout):
+    torch.manual_seed(0)
+    config = ENCODER_CONFIGS["DebertaV2"](**{**layout, "type_vocab_size": 2})
+    model = make("DebertaV2", "Prefix", config_override=config)
+    batch = inputs("DebertaV2")
+    batch.pop("labels")
+    real = batch["attention_mask"].bool()
+    with torch.no_grad():
+        expected = stock_backbone(model, "eager")(**batch).last_hidden_state
+        off = model.encode(**batch, prefix_attention_mask=torch.zeros(3, 3, dtype=torch.long)).sequence_output
+        on = model.encode(**batch).sequence_output
+    torch.testing.assert_close(off[real], expected[real], rtol=1e-5, atol=1e-5)
+    assert (on[real] - expected[real]).abs().max() > 1e-3
+
+
+def test_each_example_may_carry_its_own_prefix():
+    """The mechanism under named per-task prefixes: a batch whose rows carry different prefixes (rows of
+    get_prompt's keys/values) equals each row run alone with its own prefix."""
+    from prefix_models.injection import PrefixState
+
+    model = make("Bert", "Prefix")
+    batch = inputs("Bert")
+    batch.pop("labels")
+    torch.manual_seed(3)
+    prefixes = [model.get_prompt(1), tuple((k + torch.randn_like(k), v - 1) for k, v in model.get_prompt(1))]
+    rows = [0, 1, 0]
+    mixed = tuple(
+        (torch.cat([prefixes[r][layer][0] for r in rows]), torch.cat([prefixes[r][layer][1] for r in rows]))
+        for layer in range(model.config.num_hidden_layers)
+    )
+    with torch.no_grad():
+        together = model.base_model(**batch, prefix_state=PrefixState(mixed)).last_hidden_state
+        for row, choice in enumerate(rows):
+            alone = model.base_model(**{k: v[row : row + 1] for k, v in batch.items()},
+                                     prefix_state=PrefixState(prefixes[choice])).last_hidden_state  # fmt: skip
+            real = batch["attention_mask"][row].bool()
+            torch.testing.assert_close(together[row][real], alone[0][real], rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(together[0], together[1][: together.shape[1]], atol=1e-3)
