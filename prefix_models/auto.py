@@ -57,12 +57,14 @@ class _AutoPrefixModel:
         return sorted({model_type for model_type, _ in _classes_for(cls._task_mixin)})
 
     @classmethod
-    def model_class(cls, model_type: str, method: str | None = None) -> type[PreTrainedModel]:
-        """The class for a config's ``model_type`` (``bert``, or a saved ``bert_prefix``) and method."""
-        saved_method = None
+    def model_class(cls, model_type: str, method: str | None = None, saved_method: str | None = None
+                    ) -> type[PreTrainedModel]:  # fmt: skip
+        """The class for a config's ``model_type`` (``bert``, or a saved ``bert_prefix``) and method
+        (``saved_method``: the ``prefix_method`` a saved config carries)."""
         for candidate in PREFIX_METHODS:
             if model_type.endswith(f"_{candidate}"):
-                model_type, saved_method = model_type.removesuffix(f"_{candidate}"), candidate
+                model_type = model_type.removesuffix(f"_{candidate}")
+                saved_method = saved_method or candidate
         if method is not None and method not in PREFIX_METHODS:
             raise InputError(f"method must be one of {PREFIX_METHODS}, got {method!r}")
         if saved_method and method and method != saved_method:
@@ -107,17 +109,17 @@ class _AutoPrefixModel:
 
         config = kwargs.get("config")
         if isinstance(config, PreTrainedConfig):
-            model_type = config.model_type
+            model_type, saved_method = config.model_type, getattr(config, "prefix_method", None)
         else:
             config_dict, _ = PreTrainedConfig.get_config_dict(os.fspath(pretrained_model_name_or_path), **hub_kwargs)
-            model_type = config_dict.get("model_type", "")
-        model_class = cls.model_class(model_type, method)
+            model_type, saved_method = config_dict.get("model_type", ""), config_dict.get("prefix_method")
+        model_class = cls.model_class(model_type, method, saved_method)
         return model_class.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
     @classmethod
     def from_config(cls, config: PreTrainedConfig, method: str | None = None, **kwargs: Any) -> PreTrainedModel:
         """A randomly initialised model (no pretrained weights) for ``config``."""
-        return cls.model_class(config.model_type, method)(config, **kwargs)
+        return cls.model_class(config.model_type, method, getattr(config, "prefix_method", None))(config, **kwargs)
 
 
 class AutoPrefixModelForSequenceClassification(_AutoPrefixModel):

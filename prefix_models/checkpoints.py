@@ -115,8 +115,8 @@ class CheckpointMixin:
         config = cls._as_prefix_config(config)
         if "hidden_dropout_prob" in kwargs:  # the prefix dropout, also for configs without the field (decoders)
             config.hidden_dropout_prob = kwargs.pop("hidden_dropout_prob")
-        validate_prefix_config(config, cls.config_class.prefix_method)
-        if cls.config_class.prefix_method == "prompt" and config.prompt_init == "text" and tokenizer is None:
+        validate_prefix_config(config)
+        if config.prefix_method == "prompt" and config.prompt_init == "text" and tokenizer is None:
             tokenizer = _try_tokenizer(path, hub_kwargs)
 
         adapter_files = _prefix_only_weights_files(path, cls.base_model_prefix, hub_kwargs)

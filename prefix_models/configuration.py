@@ -27,6 +27,8 @@ ATTENTION_KINDS = ("encoder", "decoder", "cross")
 
 # Field name -> (annotation, default). The annotations make them dataclass fields of the config.
 PREFIX_FIELDS: dict[str, tuple[Any, Any]] = {
+    # Which tuning method the model runs (methods.py): "prefix" (every layer) or "prompt" (input layer).
+    "prefix_method": (str, "prefix"),
     "pre_seq_len": (int, 16),
     "prefix_projection": (bool, False),
     "prefix_hidden_size": (int, 512),
@@ -43,37 +45,69 @@ PREFIX_FIELDS: dict[str, tuple[Any, Any]] = {
 }
 
 
-def make_prefix_config_class(base: type[PreTrainedConfig], method: str) -> type[PreTrainedConfig]:
-    """Return ``{Base}{Prefix|Prompt}Config``: ``base`` plus the prefix fields and its own model type."""
+_CLASSES: dict[tuple[type, str], type[PreTrainedConfig]] = {}
+
+
+def make_prefix_config_class(base: type[PreTrainedConfig], method: str = "prefix") -> type[PreTrainedConfig]:
+    """``{Base}PrefixConfig``: the one config of a backbone with prefixes, ``base`` plus the prefix fields
+    (the method among them, ``prefix_method``) and its own model type (``bert_prefix``).
+
+    ``method="prompt"`` gives its alias ``{Base}PromptConfig``: the same config with ``prefix_method``
+    defaulting to ``"prompt"`` and the model type ``bert_prompt``, under which prompt models are saved
+    (and were, before the method became a field), so the stock Auto classes find the prompt classes.
+    """
     if method not in PREFIX_METHODS:
         raise InputError(f"method must be one of {PREFIX_METHODS}, got {method!r}")
-    name = base.__name__.removesuffix("Config") + method.capitalize() + "Config"
-    namespace: dict[str, Any] = {
-        "__module__": __name__,
-        "__doc__": (
-            f"{base.__name__} plus the {method}-tuning fields ({', '.join(PREFIX_FIELDS)}); "
-            "`hidden_dropout_prob` is also the dropout applied to the prefix."
-        ),
-        "__annotations__": {field: annotation for field, (annotation, _) in PREFIX_FIELDS.items()},
-        "model_type": f"{base.model_type}_{method}",
-        # Plain class attributes (not dataclass fields, so never serialised).
-        "prefix_method": method,
-        "base_model_type": base.model_type,
-        "get_config_dict": classmethod(_get_config_dict),
-    }
-    namespace.update({field: default for field, (_, default) in PREFIX_FIELDS.items()})
-    return type(name, (base,), namespace)
+    if (base, method) in _CLASSES:
+        return _CLASSES[base, method]
+    stem = base.__name__.removesuffix("Config")
+    if method == "prefix":
+        namespace: dict[str, Any] = {
+            "__module__": __name__,
+            "__doc__": (
+                f"{base.__name__} plus the prefix/prompt-tuning fields ({', '.join(PREFIX_FIELDS)}); "
+                "`hidden_dropout_prob` is also the dropout applied to the prefix."
+            ),
+            "__annotations__": {field: annotation for field, (annotation, _) in PREFIX_FIELDS.items()},
+            "model_type": f"{base.model_type}_prefix",
+            # A plain class attribute (not a dataclass field, so never serialised).
+            "base_model_type": base.model_type,
+            "get_config_dict": classmethod(_get_config_dict),
+        }
+        namespace.update({field: default for field, (_, default) in PREFIX_FIELDS.items()})
+        config_class = type(f"{stem}PrefixConfig", (base,), namespace)
+        config_class._prefix_canonical = config_class
+    else:
+        canonical = make_prefix_config_class(base, "prefix")
+        config_class = type(f"{stem}PromptConfig", (canonical,), {
+            "__module__": __name__,
+            "__doc__": f"{canonical.__name__} with prefix_method defaulting to 'prompt' (model type "
+                       f"{base.model_type}_prompt).",
+            "__annotations__": {"prefix_method": str},
+            "model_type": f"{base.model_type}_prompt",
+            "prefix_method": "prompt",
+        })  # fmt: skip
+    _CLASSES[base, method] = config_class
+    return config_class
+
+
+def our_model_types(base_model_type: str) -> tuple[str, ...]:
+    """The model types a backbone's prefix configs read: its own and its saved prefix/prompt types."""
+    return (base_model_type, *(f"{base_model_type}_{method}" for method in PREFIX_METHODS))
 
 
 def _get_config_dict(cls, pretrained_model_name_or_path, **kwargs):
     # A plain backbone checkpoint says model_type "bert"; reading it into BertPrefixConfig is the
     # normal way to start prefix tuning, so take it as ours instead of letting transformers warn
     # that the model types differ.
-    config_dict, kwargs = super(cls, cls).get_config_dict(pretrained_model_name_or_path, **kwargs)
+    config_dict, kwargs = super(cls._prefix_canonical, cls).get_config_dict(pretrained_model_name_or_path, **kwargs)
     found = config_dict.get("model_type")
-    if found == cls.base_model_type:
+    if found in our_model_types(cls.base_model_type):
+        if found != cls.base_model_type and "prefix_method" not in config_dict:
+            # Saved before the method became a field: the model type says which it was.
+            config_dict = {**config_dict, "prefix_method": found.rsplit("_", 1)[1]}
         config_dict = {**config_dict, "model_type": cls.model_type}
-    elif found is not None and found != cls.model_type and not kwargs.get("gguf_file"):
+    elif found is not None and not kwargs.get("gguf_file"):
         # Otherwise transformers only warns, and the backbone is built from the wrong config with
         # every pretrained tensor missing: a random model that trains as if nothing were wrong.
         raise InputError(
@@ -89,8 +123,11 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def validate_prefix_config(config: PreTrainedConfig, method: str) -> None:
+def validate_prefix_config(config: PreTrainedConfig) -> None:
     """Raise a ``ValueError`` naming the field and what is allowed, before any weights are built."""
+    method = getattr(config, "prefix_method", "prefix")
+    if method not in PREFIX_METHODS:
+        raise InputError(f"prefix_method must be one of {PREFIX_METHODS}, got {method!r}")
     pre_seq_len = getattr(config, "pre_seq_len", None)
     if not _is_int(pre_seq_len) or pre_seq_len <= 0:
         raise InputError(f"pre_seq_len must be a positive integer (the number of virtual tokens), got {pre_seq_len!r}")

@@ -25,9 +25,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.utils import can_return_tuple
 
 from .errors import InputError
-from .injection import check_prefix_reached
 from .modeling_utils import PrefixModelMixin, cache_argument_name
-from .prompt import extend_attention_mask
 
 _LOSS_KWARGS = ("num_items_in_batch", "ignore_index", "shift_labels")
 # transformers 5.x model outputs call the cache ``cache``; earlier 5.x releases ``past_key_values``.
@@ -93,27 +91,6 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
                 )
         return super().generate(inputs, *args, **kwargs)
 
-    def _prompt_inputs(self, inputs: dict[str, Any], batch_size: int, prefix_attention_mask: torch.Tensor | None,
-                       soft_cached: bool) -> dict[str, Any]:  # fmt: skip
-        """Prompt tuning: the soft tokens in front of the real ones (unless the cache holds them already),
-        at position 0 (the real tokens keep theirs), with their own mask columns."""
-        pre_seq_len, mask = self.config.pre_seq_len, inputs["attention_mask"]
-        inputs["attention_mask"] = extend_attention_mask(mask, pre_seq_len, batch_size, mask.shape[1], mask.device,
-                                                         prefix_attention_mask)  # fmt: skip
-        if soft_cached:
-            return inputs
-        embeds = inputs.pop("inputs_embeds")
-        if embeds is None:
-            embeds = self.base_model.get_input_embeddings()(inputs["input_ids"])
-        soft = self.get_prompt(batch_size).to(embeds.dtype)
-        positions = torch.cat([inputs["position_ids"].new_zeros(batch_size, pre_seq_len), inputs["position_ids"]], 1)
-        return {
-            **inputs,
-            "input_ids": None,
-            "inputs_embeds": torch.cat([soft, embeds], dim=1),
-            "position_ids": positions,
-        }
-
     @can_return_tuple
     def forward(
         self,
@@ -143,13 +120,12 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
         if use_cache and self.is_gradient_checkpointing and self.training and torch.is_grad_enabled():
             use_cache = False  # a growing cache would be written twice when checkpointed layers are replayed
 
-        prompt = self.prefix_method == "prompt"
-        pre_seq_len = self.config.pre_seq_len
         cached = cache.get_seq_length() if cache is not None else 0
         # Prompt tuning: the soft tokens go through the layers once, on the first forward, and then
         # sit in the generation cache before the real tokens.
-        soft_cached = prompt and cached > 0
-        past = cached - pre_seq_len if soft_cached else cached
+        virtual = self.tuning.cached_tokens(self)
+        soft_cached = virtual > 0 and cached > 0
+        past = cached - virtual if soft_cached else cached
         total = past + seq_len
         # Virtual tokens take no positions and never enter the cache: the whole context stays for
         # real tokens.
@@ -173,22 +149,17 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
 
         inputs = {"input_ids": input_ids, "inputs_embeds": inputs_embeds, "attention_mask": attention_mask,
                   "position_ids": position_ids}  # fmt: skip
-        if prompt:
-            inputs = self._prompt_inputs(inputs, batch_size, prefix_attention_mask, soft_cached)
-        else:
-            kwargs["prefix_state"] = state = self.prefix_state(batch_size, prefix_attention_mask)
-        outputs = self.base_model(
-            **inputs,
+        prepared = self.tuning.prepare(self, "decoder", inputs, batch_size, prefix_attention_mask, soft_cached)
+        outputs = self.tuning.run(
+            self,
+            self.base_model,
+            prepared,
             use_cache=use_cache,
             return_dict=True,
             **{cache_argument_name(type(self.base_model)): cache},
             **kwargs,
         )
-        if not prompt:
-            check_prefix_reached(state, self.config)
-        hidden_states = outputs.last_hidden_state
-        if prompt and not soft_cached:
-            hidden_states = hidden_states[:, pre_seq_len:]  # the soft tokens predict nothing
+        hidden_states = outputs.last_hidden_state[:, prepared.drop :]  # virtual tokens predict nothing
         if logits_to_keep:
             hidden_states = hidden_states[:, -logits_to_keep:]
         logits = self.lm_head(hidden_states)

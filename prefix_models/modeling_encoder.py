@@ -9,11 +9,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .attention_patches import attach_prefix
 from .errors import InputError
-from .injection import check_prefix_reached
 from .modeling_utils import PrefixModelMixin
-from .prompt import backbone_inputs, check_padding_mask, check_sequence_length, prompt_inputs
+from .prompt import backbone_inputs, check_padding_mask, check_sequence_length
 
 
 def pool_features(
@@ -71,8 +69,8 @@ class PrefixModelForEncoder(PrefixModelMixin):
         backbone = self.base_model
         reference = input_ids if input_ids is not None else inputs_embeds
         batch_size, seq_len = reference.shape[:2]
-        pre_seq_len = self.config.pre_seq_len
-
+        check_sequence_length(backbone, seq_len)
+        check_padding_mask(attention_mask, batch_size, seq_len)
         inputs = backbone_inputs(
             backbone,
             input_ids=input_ids,
@@ -81,28 +79,13 @@ class PrefixModelForEncoder(PrefixModelMixin):
             position_ids=position_ids,
             inputs_embeds=inputs_embeds,
         )
-        if self.prefix_method == "prefix":
-            check_sequence_length(backbone, seq_len)
-            check_padding_mask(attention_mask, batch_size, seq_len)
-            state = self.prefix_state(batch_size, prefix_attention_mask)
-            attach_prefix(self._patched_attention, state)
-            try:
-                outputs = backbone(**inputs, prefix_state=state, return_dict=True, **kwargs)
-            finally:
-                # Gradient checkpointing re-runs layers in the backward pass: they need the prefix then.
-                if not (self.training and self.is_gradient_checkpointing):
-                    attach_prefix(self._patched_attention, None)
-            check_prefix_reached(state, self.config)
-            sequence_output, hidden_states = outputs.last_hidden_state, outputs.hidden_states
-        else:
-            inputs = prompt_inputs(backbone, self.get_prompt(batch_size), prefix_attention_mask=prefix_attention_mask,
-                                   **inputs)  # fmt: skip
-            outputs = backbone(**inputs, return_dict=True, **kwargs)
-            # Drop the soft-token positions so token-level outputs line up with the labels.
-            sequence_output = outputs.last_hidden_state[:, pre_seq_len:]
-            hidden_states = outputs.hidden_states
-            if hidden_states is not None:
-                hidden_states = tuple(h[:, pre_seq_len:] for h in hidden_states)
+        prepared = self.tuning.prepare(self, "encoder", inputs, batch_size, prefix_attention_mask)
+        outputs = self.tuning.run(self, backbone, prepared, return_dict=True, **kwargs)
+        # Drop virtual-token positions (prompt tuning) so token-level outputs line up with the labels.
+        sequence_output = outputs.last_hidden_state[:, prepared.drop :]
+        hidden_states = outputs.hidden_states
+        if hidden_states is not None and prepared.drop:
+            hidden_states = tuple(h[:, prepared.drop :] for h in hidden_states)
 
         pooling = getattr(self.config, "classifier_pooling", "pooler")
         pooled_output = pool_features(backbone, sequence_output, attention_mask, pooling)

@@ -28,9 +28,9 @@ from transformers.utils import can_return_tuple
 
 from .encoders import prefix_layout
 from .errors import InputError
-from .injection import PrefixState, check_prefix_reached
+from .methods import Prepared
 from .modeling_utils import PrefixModelMixin
-from .prompt import backbone_inputs, check_padding_mask, extend_attention_mask
+from .prompt import check_padding_mask
 
 
 class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
@@ -66,36 +66,30 @@ class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
             kinds[kind], start = prompt[start : start + layers], start + layers
         return kinds
 
-    def _check_reached(self, state: PrefixState, ran_encoder: bool) -> None:
-        # A decoding step reuses the encoder's output: its layers did not run, which is expected.
-        layout = prefix_layout(self.config)
-        skipped = 0 if ran_encoder else layout.get("encoder", 0)
-        if skipped:
-            start = 0
-            state.layers_seen.update(range(start, start + skipped))
-        check_prefix_reached(state, self.config)
-
     def _source(
         self,
         input_ids: torch.Tensor | None,
         attention_mask: torch.Tensor | None,
         inputs_embeds: torch.Tensor | None,
         prefix_attention_mask: torch.Tensor | None,
-    ) -> dict[str, Any]:
-        """The encoder's inputs; prompt tuning puts the soft tokens (and their mask columns) in front."""
+    ) -> Prepared:
+        """The encoder's inputs as the method shapes them (a prompt goes in front of the source)."""
         reference = input_ids if input_ids is not None else inputs_embeds
         if reference is None:
             raise InputError("You must specify input_ids, inputs_embeds or encoder_outputs")
-        batch_size, length = reference.shape[:2]
-        check_padding_mask(attention_mask, batch_size, length)
-        if self.prefix_method == "prefix":
-            return {"input_ids": input_ids, "attention_mask": attention_mask, "inputs_embeds": inputs_embeds}
-        if inputs_embeds is None:
-            inputs_embeds = self.get_input_embeddings()(input_ids)
-        mask = extend_attention_mask(attention_mask, self.config.pre_seq_len, batch_size, length, reference.device,
-                                     prefix_attention_mask)  # fmt: skip
-        soft = self.get_prompt(batch_size).to(inputs_embeds.dtype)
-        return {"input_ids": None, "attention_mask": mask, "inputs_embeds": torch.cat([soft, inputs_embeds], dim=1)}
+        check_padding_mask(attention_mask, reference.shape[0], reference.shape[1])
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "inputs_embeds": inputs_embeds}
+        return self.tuning.prepare(self, "source", inputs, reference.shape[0], prefix_attention_mask)
+
+    def _rows_outside(self, *kinds: str) -> list[int]:
+        """The prefix rows of the attention kinds other than ``kinds``: those a forward running only
+        ``kinds`` leaves unread."""
+        rows, start = [], 0
+        for kind, layers in prefix_layout(self.config).items():
+            if kind not in kinds:
+                rows.extend(range(start, start + layers))
+            start += layers
+        return rows
 
     def encode_source(
         self,
@@ -105,14 +99,10 @@ class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
         prefix_attention_mask: torch.Tensor | None = None,
     ) -> BaseModelOutput:
         """The encoder's output with its prefix (or its soft prompt in front): what ``generate()`` decodes from."""
-        source = self._source(input_ids, attention_mask, inputs_embeds, prefix_attention_mask)
-        extra = {}
-        if self.prefix_method == "prefix":
-            extra["prefix_state"] = state = self.prefix_state(len(source["attention_mask"] if input_ids is None
-                                                                  else input_ids), prefix_attention_mask)  # fmt: skip
-            state.layers_seen.update(range(len(state.key_values)))  # only the encoder runs here
+        prepared = self._source(input_ids, attention_mask, inputs_embeds, prefix_attention_mask)
         encoder = self.get_encoder()
-        return encoder(**backbone_inputs(encoder, **source), **extra, return_dict=True)
+        prepared.inputs = {key: value for key, value in prepared.inputs.items() if value is not None}
+        return self.tuning.run(self, encoder, prepared, skipped_layers=self._rows_outside("encoder"), return_dict=True)
 
     def generate(self, inputs: torch.Tensor | None = None, *args: Any, **kwargs: Any):
         """``GenerationMixin.generate``, with the encoder (and its prefix) run here first."""
@@ -142,32 +132,28 @@ class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
     ) -> Seq2SeqLMOutput:
         """As ``T5ForConditionalGeneration.forward`` / ``BartForConditionalGeneration.forward``;
         ``prefix_attention_mask`` (``(batch, pre_seq_len)``) can switch virtual tokens off (all kinds)."""
-        prompt = self.prefix_method == "prompt"
         if encoder_outputs is None:
-            source = self._source(input_ids, attention_mask, inputs_embeds, prefix_attention_mask)
-            input_ids, inputs_embeds = source["input_ids"], source["inputs_embeds"]
-            attention_mask = source["attention_mask"]
-            batch_size = len(input_ids if input_ids is not None else inputs_embeds)
+            prepared = self._source(input_ids, attention_mask, inputs_embeds, prefix_attention_mask)
+            skipped = []
         else:
-            batch_size = encoder_outputs[0].shape[0]
-            pre_seq_len, source_length = self.config.pre_seq_len, encoder_outputs[0].shape[1]
-            if prompt and attention_mask is not None and attention_mask.shape[1] + pre_seq_len == source_length:
-                # generate() keeps the real tokens' mask; the encoder output also holds the soft tokens.
-                attention_mask = extend_attention_mask(attention_mask, pre_seq_len, batch_size, attention_mask.shape[1],
-                                                       attention_mask.device, prefix_attention_mask)  # fmt: skip
-        if not prompt:
-            kwargs["prefix_state"] = state = self.prefix_state(batch_size, prefix_attention_mask)
-        outputs = self.seq2seq(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
+            # A decoding step reuses the encoder's output; generate() keeps the real tokens' mask, and the
+            # encoder output may hold a prompt's soft tokens in front of them.
+            batch_size, source_length = encoder_outputs[0].shape[0], encoder_outputs[0].shape[1]
+            mask = {"attention_mask": attention_mask} if attention_mask is not None else {}
+            prepared = self.tuning.prepare(self, "source", mask, batch_size, prefix_attention_mask, soft_cached=True)
+            if attention_mask is not None and prepared.inputs["attention_mask"].shape[1] != source_length:
+                prepared.inputs["attention_mask"] = attention_mask  # an encoder output without soft tokens
+            prepared.inputs["encoder_outputs"] = encoder_outputs
+            skipped = self._rows_outside("decoder", "cross")
+        outputs = self.tuning.run(
+            self,
+            self.seq2seq,
+            prepared,
+            skipped_layers=skipped,
             decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask,
-            encoder_outputs=encoder_outputs,
-            inputs_embeds=inputs_embeds,
             labels=labels,
             return_dict=True,
             **kwargs,
         )
-        if not prompt:
-            self._check_reached(state, ran_encoder=encoder_outputs is None)
         return outputs

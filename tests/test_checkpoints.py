@@ -246,7 +246,11 @@ def test_a_checkpoint_of_another_model_type_is_refused_by_name(base_checkpoints,
         pm.BertPrefixForSequenceClassification.from_pretrained(tmp_path / "electra", pre_seq_len=4)
     # Our own saves of the other method are another model type too.
     load(pm.BertPromptForTokenClassification, base_checkpoints).save_pretrained(tmp_path / "prompt")
-    with pytest.raises(ValueError, match=r"holds a 'bert_prompt' checkpoint"):
+    with pytest.raises(
+        ValueError,
+        match=r"is the prefix-tuning class; this config \(or checkpoint\) has prefix_method="
+        r"'prompt': use BertPromptForTokenClassification",
+    ):
         pm.BertPrefixForTokenClassification.from_pretrained(tmp_path / "prompt")
 
 
@@ -269,3 +273,19 @@ def test_every_pretrained_tensor_must_load(base_checkpoints, tmp_path):
                                                            classifier_pooling="cls")  # fmt: skip
     with pytest.raises(ValueError, match=r"has no pooler: pass classifier_pooling='cls'"):
         pm.BertPrefixForSequenceClassification.from_pretrained(tmp_path / "no_pooler", pre_seq_len=4)
+
+
+def test_the_method_is_a_config_field_and_a_component():
+    """One config class per backbone carries the method (``prefix_method``); the *Prompt* config is its
+    alias with another default and model type; the model runs the component the field names."""
+    assert issubclass(pm.BertPromptConfig, pm.BertPrefixConfig)
+    assert (pm.BertPrefixConfig().prefix_method, pm.BertPromptConfig().prefix_method) == ("prefix", "prompt")
+    assert (pm.BertPrefixConfig.model_type, pm.BertPromptConfig.model_type) == ("bert_prefix", "bert_prompt")
+    config = pm.BertPrefixConfig(**tiny_config("Bert", pre_seq_len=2).to_dict(), prefix_method="prompt")
+    model = pm.AutoPrefixModelForSequenceClassification.from_config(config)
+    assert type(model) is pm.BertPromptForSequenceClassification and type(model.tuning).__name__ == "PromptTuning"
+    assert not hasattr(model, "prefix_encoder") and model.get_prompt(3).shape == (3, 2, 32)
+    prefix = pm.AutoPrefixModelForSequenceClassification.from_config(tiny_config("Bert", pre_seq_len=2))
+    assert type(prefix.tuning).__name__ == "PrefixTuning" and len(prefix.get_prompt(3)) == 2
+    with pytest.raises(ValueError, match=r"prefix_method must be one of \('prefix', 'prompt'\), got 'lora'"):
+        pm.BertPrefixForSequenceClassification(tiny_config("Bert", prefix_method="lora"))

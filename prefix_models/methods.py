@@ -1,0 +1,184 @@
+"""The two tuning methods as components: what each adds to a frozen backbone and how it changes a forward.
+
+A model holds one, ``model.tuning``, chosen by its config's ``prefix_method`` field:
+
+* :class:`PrefixTuning` (P-tuning v2 / prefix tuning): a ``PrefixEncoder`` whose keys and values enter
+  every attention layer (``injection.py``, ``attention_patches.py``).
+* :class:`PromptTuning`: a ``PromptEncoder`` whose soft tokens go before the input embeddings.
+
+Each builds its parameters on the model (``prefix_encoder`` / ``prompt_encoder``, the names saved
+checkpoints use), finishes construction, builds what a batch gets (``get_prompt``), and turns a
+forward's backbone inputs into :class:`Prepared` inputs that :meth:`TuningMethod.run` feeds the
+backbone. The forwards (``modeling_encoder.py``, ``modeling_causal_lm.py``, ``modeling_seq2seq.py``)
+call these and never ask which method they run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import nn
+
+from .attention_patches import attach_prefix, patch_attention
+from .encoders import PrefixEncoder, PromptEncoder
+from .errors import InputError
+from .injection import (
+    PrefixState,
+    check_prefix_reached,
+    prefix_attention_implementation,
+    tag_attention_layers,
+    use_attention_implementation,
+)
+from .prompt import check_prefix_attention_mask, extend_attention_mask, prefix_key_values, prompt_inputs
+
+# Where the virtual tokens go: an encoder's input, a decoder LM's input, an encoder-decoder's source.
+Kind = Literal["encoder", "decoder", "source"]
+
+
+@dataclass
+class Prepared:
+    """Backbone keyword arguments for one forward, and what the forward needs to know about them."""
+
+    inputs: dict[str, Any]
+    # Leading output positions that are virtual tokens (prompt tuning), dropped from the outputs.
+    drop: int = 0
+    state: PrefixState | None = field(default=None, repr=False)
+
+
+class TuningMethod:
+    """The interface both methods implement."""
+
+    name: ClassVar[str]
+
+    def build(self, model: nn.Module, config: Any) -> None:
+        raise NotImplementedError
+
+    def finish(self, model: nn.Module) -> None:
+        """After transformers' weight init and freezing."""
+
+    def attention_implementation(self, requested: str) -> str | None:
+        """The implementation the backbone must run for ``requested`` (None: as requested)."""
+        return None
+
+    def cached_tokens(self, model: nn.Module) -> int:
+        """Virtual tokens a decoder's generation cache holds before the real ones."""
+        return 0
+
+    def get_prompt(self, model: nn.Module, batch_size: int) -> Any:
+        raise NotImplementedError
+
+    def prepare(self, model: nn.Module, kind: Kind, inputs: dict[str, Any], batch_size: int,
+                prefix_attention_mask: torch.Tensor | None, soft_cached: bool = False) -> Prepared:  # fmt: skip
+        raise NotImplementedError
+
+    def run(self, model: nn.Module, module: nn.Module, prepared: Prepared, skipped_layers: Iterable[int] = (),
+            **kwargs: Any) -> Any:  # fmt: skip
+        """``module(**prepared.inputs, **kwargs)``; ``skipped_layers`` are prefix layers this forward does
+        not run (an encoder-decoder's encoder, when its output is reused)."""
+        return module(**prepared.inputs, **kwargs)
+
+
+class PrefixTuning(TuningMethod):
+    """Per-layer keys and values in front of every attention layer's own."""
+
+    name = "prefix"
+
+    def build(self, model: nn.Module, config: Any) -> None:
+        # Tell each attention layer its index, so it picks its own prefix (injection.py).
+        tag_attention_layers(model.base_model, config)
+        # DeBERTa-v2 and MPNet compute attention themselves: their attention gets a prefix forward.
+        model._patched_attention = patch_attention(model.base_model)
+        model.prefix_encoder = PrefixEncoder(config)
+        # Encoders share their hidden dropout with the prefix, as the reference does; decoders
+        # have no such field and take it as a prefix-only setting (default 0).
+        model.prefix_dropout = nn.Dropout(getattr(config, "hidden_dropout_prob", 0.0))
+
+    def finish(self, model: nn.Module) -> None:
+        # The backbone's attention runs through ours, which adds the prefix keys/values.
+        use_attention_implementation(model, prefix_attention_implementation(model.config._attn_implementation))
+
+    def attention_implementation(self, requested: str) -> str:
+        return prefix_attention_implementation(requested)
+
+    def get_prompt(self, model: nn.Module, batch_size: int) -> Any:
+        prefix = model.prefix_encoder().to(model.base_model.get_input_embeddings().weight.dtype)
+        return prefix_key_values(prefix, batch_size, model.config, model.prefix_dropout)
+
+    def prepare(self, model: nn.Module, kind: Kind, inputs: dict[str, Any], batch_size: int,
+                prefix_attention_mask: torch.Tensor | None, soft_cached: bool = False) -> Prepared:  # fmt: skip
+        check_prefix_attention_mask(prefix_attention_mask, batch_size, model.config.pre_seq_len)
+        state = PrefixState(model.get_prompt(batch_size), prefix_attention_mask)
+        return Prepared({**inputs, "prefix_state": state}, state=state)
+
+    def run(self, model: nn.Module, module: nn.Module, prepared: Prepared, skipped_layers: Iterable[int] = (),
+            **kwargs: Any) -> Any:  # fmt: skip
+        attach_prefix(model._patched_attention, prepared.state)
+        try:
+            outputs = module(**prepared.inputs, **kwargs)
+        finally:
+            # Gradient checkpointing re-runs layers in the backward pass: they need the prefix then.
+            if not (model.training and model.is_gradient_checkpointing):
+                attach_prefix(model._patched_attention, None)
+        prepared.state.layers_seen.update(skipped_layers)
+        check_prefix_reached(prepared.state, model.config)
+        return outputs
+
+
+class PromptTuning(TuningMethod):
+    """Soft tokens before the input embeddings (an encoder-decoder's: before the source)."""
+
+    name = "prompt"
+
+    def build(self, model: nn.Module, config: Any) -> None:
+        model.prompt_encoder = PromptEncoder(config)
+
+    def finish(self, model: nn.Module) -> None:
+        # Prompt init from vocabulary rows needs loaded word embeddings: from_pretrained defers it.
+        if not model._defer_prompt_init:
+            model.init_prompt(model._prompt_tokenizer)
+
+    def get_prompt(self, model: nn.Module, batch_size: int) -> torch.Tensor:
+        return model.prompt_encoder().unsqueeze(0).expand(batch_size, -1, -1)
+
+    def cached_tokens(self, model: nn.Module) -> int:
+        return model.config.pre_seq_len
+
+    def prepare(self, model: nn.Module, kind: Kind, inputs: dict[str, Any], batch_size: int,
+                prefix_attention_mask: torch.Tensor | None, soft_cached: bool = False) -> Prepared:  # fmt: skip
+        pre_seq_len = model.config.pre_seq_len
+        if kind == "encoder":  # positions and token types as the plain encoder gives its real tokens
+            prepared = prompt_inputs(model.base_model, model.get_prompt(batch_size),
+                                     prefix_attention_mask=prefix_attention_mask, **inputs)  # fmt: skip
+            return Prepared(prepared, drop=pre_seq_len)
+        mask = inputs.get("attention_mask")
+        reference = inputs.get("input_ids") if inputs.get("input_ids") is not None else inputs.get("inputs_embeds")
+        if mask is None and reference is None:  # nothing to extend (a reused encoder output, no mask)
+            return Prepared(inputs)
+        length = mask.shape[1] if mask is not None else reference.shape[1]
+        device = mask.device if mask is not None else reference.device
+        prepared = {**inputs, "attention_mask": extend_attention_mask(mask, pre_seq_len, batch_size, length, device,
+                                                                      prefix_attention_mask)}  # fmt: skip
+        if soft_cached:  # a decoder's generation cache already holds the soft tokens
+            return Prepared(prepared)
+        embeds = prepared.pop("inputs_embeds", None)
+        if embeds is None:
+            embeds = model.get_input_embeddings()(prepared["input_ids"])
+        prepared["input_ids"] = None
+        prepared["inputs_embeds"] = torch.cat([model.get_prompt(batch_size).to(embeds.dtype), embeds], dim=1)
+        if kind == "decoder":  # the soft tokens at position 0; the real tokens keep theirs
+            positions = prepared["position_ids"]
+            prepared["position_ids"] = torch.cat([positions.new_zeros(batch_size, pre_seq_len), positions], dim=1)
+            return Prepared(prepared, drop=pre_seq_len)
+        return Prepared(prepared)
+
+
+METHODS: dict[str, TuningMethod] = {method.name: method for method in (PrefixTuning(), PromptTuning())}
+
+
+def tuning_method(name: str) -> TuningMethod:
+    if name not in METHODS:
+        raise InputError(f"prefix_method must be one of {tuple(METHODS)}, got {name!r}")
+    return METHODS[name]
