@@ -52,7 +52,7 @@ class PrefixEncoder(nn.Module):
     """Map virtual-token positions ``0..pre_seq_len-1`` to per-layer keys and values.
 
     Output: ``(pre_seq_len, 2 * num_layers * num_kv_heads * head_dim)``, laid out as
-    ``[layer][key|value][head][head_dim]`` (see :func:`prefix_models.prompt.prefix_cache`).
+    ``[layer][key|value][head][head_dim]`` (see :func:`prefix_models.prompt.prefix_key_values`).
     """
 
     def __init__(self, config: PreTrainedConfig):

@@ -1,7 +1,8 @@
 """What every prefix / prompt model class is built from: the backbone, the tuning method component
 (``methods.py``, chosen by ``config.prefix_method``: it builds the prefix or prompt encoder) and
-``get_prompt``, the one place that builds what a batch gets. Freezing lives in ``training_state.py``, checkpoints in ``checkpoints.py``, the forward of
-each model kind in ``modeling_encoder.py``, ``modeling_causal_lm.py`` and ``modeling_seq2seq.py``.
+``get_prompt``, the one place that builds what a batch gets. Freezing lives in ``training_state.py``,
+checkpoints in ``checkpoints.py``, the forward of each model kind in ``modeling_encoder.py``,
+``modeling_causal_lm.py`` and ``modeling_seq2seq.py``.
 
 A concrete class is a task mixin + the backbone's ``*PreTrainedModel`` (``families.py``), plus
 three class attributes: ``config_class`` (which also fixes the method, prefix or prompt),

@@ -1,22 +1,17 @@
-"""How a prefix or a prompt reaches a frozen backbone: cache, attention mask, position ids.
-
-Written once, for every backbone and task:
+"""The tensors a prefix or prompt is made of, and the inputs, masks and positions around them.
 
 * :func:`prefix_key_values` turns the ``PrefixEncoder`` output into, for each layer, keys and values
-  ``(batch, kv_heads, pre_seq_len, head_dim)`` (what a model's ``get_prompt`` returns), and
-  :func:`prefix_cache_from` puts them in a transformers cache. Self-attention
-  appends the real tokens' keys/values to it, so every real token also attends to the virtual
-  ones. For a single forward (training, scoring) the cache is a :class:`FrozenPrefixCache`, which
-  hands the real tokens' keys/values back without storing them: a layer re-run by gradient
-  checkpointing then sees exactly the prefix again. For generation it is a ``DynamicCache`` that
-  grows token by token after the prefix.
-* :func:`extend_attention_mask` prepends ``pre_seq_len`` ones to the padding mask.
-* :func:`real_position_ids` gives the positions the backbone would use *without* a prefix.
-  Passed explicitly, they stop the backbone from shifting positions by the cache length: virtual
-  tokens take no positions, so a prefix whose mask is 0 leaves the outputs those of the plain
-  backbone, and the whole ``max_position_embeddings`` table stays available to real tokens.
-* :func:`prompt_inputs` builds the backbone inputs for prompt tuning (soft tokens prepended to
-  the input embeddings).
+  ``(batch, kv_heads, pre_seq_len, head_dim)``: what a model's ``get_prompt`` returns and what the
+  attention layers put in front of their own (``injection.py``).
+* :func:`prompt_inputs` builds an encoder's inputs for prompt tuning (soft tokens prepended to the
+  input embeddings; real tokens keep their positions, :func:`real_position_ids`, and token types).
+* :func:`extend_attention_mask` prepends the virtual tokens' columns to a padding mask; the
+  ``check_*`` functions reject masks and inputs of the wrong shape or length by name;
+  :func:`backbone_inputs` passes a backbone only the inputs it takes.
+* :func:`prefix_cache_from` (with :class:`FrozenPrefixCache`) is the route the prefix took until
+  2026-11-27: the keys/values as the backbone's attention cache, real positions explicit. Nothing in
+  the models uses it; the tests and ``benchmarks/injection.py`` keep it as the reference the
+  attention-level route must equal.
 """
 
 from __future__ import annotations
