@@ -26,6 +26,7 @@ from . import families
 from .checkpoints import HUB_KWARGS
 from .configuration import PREFIX_METHODS
 from .errors import InputError
+from .peft_interop import PEFT_TYPES, check_peft_adapter_type
 
 
 def _classes_for(task_mixin_name: str) -> dict[tuple[str, str], type[PreTrainedModel]]:
@@ -108,8 +109,18 @@ class _AutoPrefixModel:
         hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
 
         config = kwargs.get("config")
+        peft_adapter = None if config is not None else check_peft_adapter_type(os.fspath(pretrained_model_name_or_path),
+                                                                               hub_kwargs)  # fmt: skip
         if isinstance(config, PreTrainedConfig):
             model_type, saved_method = config.model_type, getattr(config, "prefix_method", None)
+        elif peft_adapter is not None:  # a peft adapter: the class of its base, its method
+            base = kwargs.get("base_model_name_or_path") or peft_adapter.get("base_model_name_or_path") or ""
+            if not os.path.isdir(os.fspath(base)):
+                raise InputError(f"the peft adapter in {pretrained_model_name_or_path} names the base model "
+                                 f"{base or None!r}, which is not a local folder; pass "
+                                 "base_model_name_or_path=<folder of the base model>")  # fmt: skip
+            model_type = PreTrainedConfig.get_config_dict(os.fspath(base))[0].get("model_type", "")
+            saved_method = PEFT_TYPES[peft_adapter["peft_type"]]
         else:
             config_dict, _ = PreTrainedConfig.get_config_dict(os.fspath(pretrained_model_name_or_path), **hub_kwargs)
             model_type, saved_method = config_dict.get("model_type", ""), config_dict.get("prefix_method")

@@ -18,15 +18,16 @@ from transformers import AutoTokenizer, PreTrainedConfig
 from transformers import logging as hf_logging
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, cached_file
 
-from .configuration import validate_prefix_config
+from .configuration import PREFIX_FIELDS, validate_prefix_config
 from .errors import InputError
+from .peft_interop import check_peft_adapter_type, peft_task
 
 logger = logging.getLogger(__name__)
 
 HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies",
               "gguf_file")  # fmt: skip
 # Backbone dimensions a prefix is tied to: a prefix trained on one shape cannot run on another.
-_SHAPE_FIELDS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads")
+SHAPE_FIELDS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads")
 
 
 class CheckpointMixin:
@@ -98,6 +99,12 @@ class CheckpointMixin:
         hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
         want_info = kwargs.pop("output_loading_info", False)
         config = kwargs.pop("config", None)
+        peft_adapter = None
+        if config is None and check_peft_adapter_type(path, hub_kwargs) is not None:
+            # A peft prefix/prompt-tuning adapter: the base named in it, the virtual tokens from it.
+            config_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in PREFIX_FIELDS}
+            config, peft_adapter = peft_task(cls.config_class, path, hub_kwargs, base_model_name_or_path,
+                                             **config_kwargs)  # fmt: skip
         local_config = os.path.join(path, hub_kwargs.get("subfolder", ""), "config.json")
         if (
             config is None
@@ -119,8 +126,8 @@ class CheckpointMixin:
         if config.prefix_method == "prompt" and config.prompt_init == "text" and tokenizer is None:
             tokenizer = _try_tokenizer(path, hub_kwargs)
 
-        adapter_files = _prefix_only_weights_files(path, cls.base_model_prefix, hub_kwargs)
-        if adapter_files is None:
+        adapter_files = None if peft_adapter else prefix_only_weights_files(path, cls.base_model_prefix, hub_kwargs)
+        if adapter_files is None and peft_adapter is None:
             if not config.base_model_name_or_path:
                 config.base_model_name_or_path = os.path.abspath(path) if os.path.isdir(path) else path
                 # A GGUF base (weights dequantised on load) is found again through its file name.
@@ -139,7 +146,7 @@ class CheckpointMixin:
                 kwargs.setdefault("gguf_file", config.base_model_gguf_file)
                 hub_kwargs = {**hub_kwargs, "gguf_file": kwargs["gguf_file"]}
             _check_base_shape(config, base, path, hub_kwargs)
-            adapter_state = {key: tensor for file in adapter_files for key, tensor in load_file(file).items()}
+            adapter_state = peft_adapter or {k: v for file in adapter_files for k, v in load_file(file).items()}
             # The backbone's load report would call the prefix and head "newly initialised"; they
             # are loaded from the checkpoint right below, so keep that report quiet.
             verbosity = hf_logging.get_verbosity()
@@ -203,7 +210,7 @@ def _try_tokenizer(path: str, hub_kwargs: dict[str, Any]) -> Any:
         return None  # init_prompt then raises the clear error, if the prompt needs initialising
 
 
-def _prefix_only_weights_files(path: str, backbone_prefix: str, hub_kwargs: dict[str, Any]) -> list[str] | None:
+def prefix_only_weights_files(path: str, backbone_prefix: str, hub_kwargs: dict[str, Any]) -> list[str] | None:
     """The checkpoint's weights files (one, or every shard of a sharded save) if it is a prefix-only
     save, else None.
 
@@ -272,7 +279,7 @@ def _check_base_shape(config: PreTrainedConfig, base: str, path: str, hub_kwargs
             "pass base_model_name_or_path=... to from_pretrained to point at it"
         ) from error
     # Configs may store a field under its own name (GPT-2: n_layer for num_hidden_layers).
-    names = {field: type(config).attribute_map.get(field, field) for field in _SHAPE_FIELDS}
+    names = {field: type(config).attribute_map.get(field, field) for field in SHAPE_FIELDS}
     mismatched = [
         f"{field}: prefix trained for {getattr(config, field, None)}, base has {base_dict.get(name)}"
         for field, name in names.items()

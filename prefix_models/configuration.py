@@ -22,6 +22,8 @@ from .errors import InputError
 PREFIX_METHODS = ("prefix", "prompt")
 PROMPT_INITS = ("random", "vocab", "text")
 CLASSIFIER_POOLINGS = ("pooler", "cls", "mean")
+# "none": virtual tokens take no position; "peft": real tokens start at pre_seq_len, as peft runs them.
+VIRTUAL_TOKEN_POSITIONS = ("none", "peft")
 # The attention an encoder-decoder's prefix can reach: encoder self-, decoder self- and cross-attention.
 ATTENTION_KINDS = ("encoder", "decoder", "cross")
 
@@ -38,6 +40,10 @@ PREFIX_FIELDS: dict[str, tuple[Any, Any]] = {
     "classifier_pooling": (str, "pooler"),
     # Encoder-decoders: which attention kinds get a prefix (None: all of ATTENTION_KINDS).
     "prefix_kinds": (list[str] | None, None),
+    # Where real tokens sit relative to the virtual ones (peft_interop.py): decoders only.
+    "virtual_token_positions": (str, "none"),
+    # Further named prefixes on the same backbone (named_prefixes.py): name -> that task's config (a diff dict).
+    "prefix_tasks": (dict[str, dict] | None, None),
     # Where the frozen backbone comes from; a prefix-only checkpoint reloads it from here.
     "base_model_name_or_path": (str | None, None),
     # ... and the GGUF file in it, for a base loaded from GGUF (which cannot be re-saved).
@@ -168,6 +174,17 @@ def validate_prefix_config(config: PreTrainedConfig) -> None:
             or not set(kinds) <= set(ATTENTION_KINDS)
         ):
             raise InputError(f"prefix_kinds must be a non-empty list drawn from {list(ATTENTION_KINDS)}, got {kinds!r}")
+    positions = getattr(config, "virtual_token_positions", "none")
+    if positions not in VIRTUAL_TOKEN_POSITIONS:
+        raise InputError(f"virtual_token_positions must be one of {VIRTUAL_TOKEN_POSITIONS}, got {positions!r}")
+    tasks = getattr(config, "prefix_tasks", None)
+    if tasks is not None and (
+        not isinstance(tasks, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in tasks.items())
+    ):
+        raise InputError(
+            "prefix_tasks must map each named prefix to its task's config (a dict); it is written by load_prefix, "
+            f"not by hand. Got {tasks!r:.200}"
+        )
     if method == "prompt":
         init = getattr(config, "prompt_init", "random")
         if init not in PROMPT_INITS:

@@ -32,6 +32,7 @@ from .injection import (
     tag_attention_layers,
     use_attention_implementation,
 )
+from .named_prefixes import Route, routed_virtual_tokens
 from .prompt import check_prefix_attention_mask, extend_attention_mask, prefix_key_values, prompt_inputs
 
 # Where the virtual tokens go: an encoder's input, a decoder LM's input, an encoder-decoder's source.
@@ -52,6 +53,12 @@ class TuningMethod:
     """The interface both methods implement."""
 
     name: ClassVar[str]
+    # The model attribute (and checkpoint key prefix) of the method's encoder.
+    encoder_attribute: ClassVar[str]
+
+    def make_encoder(self, config: Any) -> nn.Module:
+        """A new encoder (prefix table or soft prompt) for a task with this config."""
+        raise NotImplementedError
 
     def build(self, model: nn.Module, config: Any) -> None:
         raise NotImplementedError
@@ -63,15 +70,17 @@ class TuningMethod:
         """The implementation the backbone must run for ``requested`` (None: as requested)."""
         return None
 
-    def cached_tokens(self, model: nn.Module) -> int:
+    def cached_tokens(self, model: nn.Module, route: Route | None = None) -> int:
         """Virtual tokens a decoder's generation cache holds before the real ones."""
         return 0
 
-    def get_prompt(self, model: nn.Module, batch_size: int) -> Any:
+    def get_prompt(self, model: nn.Module, batch_size: int, route: Route | None = None) -> Any:
+        """What a batch gets: the model's own prefix for every row, or each row's task's (``route``)."""
         raise NotImplementedError
 
     def prepare(self, model: nn.Module, kind: Kind, inputs: dict[str, Any], batch_size: int,
-                prefix_attention_mask: torch.Tensor | None, soft_cached: bool = False) -> Prepared:  # fmt: skip
+                prefix_attention_mask: torch.Tensor | None, soft_cached: bool = False,
+                route: Route | None = None) -> Prepared:  # fmt: skip
         raise NotImplementedError
 
     def run(self, model: nn.Module, module: nn.Module, prepared: Prepared, skipped_layers: Iterable[int] = (),
@@ -85,13 +94,17 @@ class PrefixTuning(TuningMethod):
     """Per-layer keys and values in front of every attention layer's own."""
 
     name = "prefix"
+    encoder_attribute = "prefix_encoder"
+
+    def make_encoder(self, config: Any) -> nn.Module:
+        return PrefixEncoder(config)
 
     def build(self, model: nn.Module, config: Any) -> None:
         # Tell each attention layer its index, so it picks its own prefix (injection.py).
         tag_attention_layers(model.base_model, config)
         # DeBERTa-v2 and MPNet compute attention themselves: their attention gets a prefix forward.
         model._patched_attention = patch_attention(model.base_model)
-        model.prefix_encoder = PrefixEncoder(config)
+        model.prefix_encoder = self.make_encoder(config)
         # Encoders share their hidden dropout with the prefix, as the reference does; decoders
         # have no such field and take it as a prefix-only setting (default 0).
         model.prefix_dropout = nn.Dropout(getattr(config, "hidden_dropout_prob", 0.0))
@@ -103,14 +116,20 @@ class PrefixTuning(TuningMethod):
     def attention_implementation(self, requested: str) -> str:
         return prefix_attention_implementation(requested)
 
-    def get_prompt(self, model: nn.Module, batch_size: int) -> Any:
-        prefix = model.prefix_encoder().to(model.base_model.get_input_embeddings().weight.dtype)
+    def get_prompt(self, model: nn.Module, batch_size: int, route: Route | None = None) -> Any:
+        prefix = model.prefix_encoder() if route is None else routed_virtual_tokens(model, route)
+        prefix = prefix.to(model.base_model.get_input_embeddings().weight.dtype)
         return prefix_key_values(prefix, batch_size, model.config, model.prefix_dropout)
 
     def prepare(self, model: nn.Module, kind: Kind, inputs: dict[str, Any], batch_size: int,
-                prefix_attention_mask: torch.Tensor | None, soft_cached: bool = False) -> Prepared:  # fmt: skip
-        check_prefix_attention_mask(prefix_attention_mask, batch_size, model.config.pre_seq_len)
-        state = PrefixState(model.get_prompt(batch_size), prefix_attention_mask)
+                prefix_attention_mask: torch.Tensor | None, soft_cached: bool = False,
+                route: Route | None = None) -> Prepared:  # fmt: skip
+        if route is None:
+            check_prefix_attention_mask(prefix_attention_mask, batch_size, model.config.pre_seq_len)
+            state = PrefixState(model.get_prompt(batch_size), prefix_attention_mask)
+        else:
+            state = PrefixState(model.get_prompt(batch_size, prefix_names=route),
+                                route.combined_mask(prefix_attention_mask))  # fmt: skip
         return Prepared({**inputs, "prefix_state": state}, state=state)
 
     def run(self, model: nn.Module, module: nn.Module, prepared: Prepared, skipped_layers: Iterable[int] = (),
@@ -131,26 +150,36 @@ class PromptTuning(TuningMethod):
     """Soft tokens before the input embeddings (an encoder-decoder's: before the source)."""
 
     name = "prompt"
+    encoder_attribute = "prompt_encoder"
+
+    def make_encoder(self, config: Any) -> nn.Module:
+        return PromptEncoder(config)
 
     def build(self, model: nn.Module, config: Any) -> None:
-        model.prompt_encoder = PromptEncoder(config)
+        model.prompt_encoder = self.make_encoder(config)
 
     def finish(self, model: nn.Module) -> None:
         # Prompt init from vocabulary rows needs loaded word embeddings: from_pretrained defers it.
         if not model._defer_prompt_init:
             model.init_prompt(model._prompt_tokenizer)
 
-    def get_prompt(self, model: nn.Module, batch_size: int) -> torch.Tensor:
+    def get_prompt(self, model: nn.Module, batch_size: int, route: Route | None = None) -> torch.Tensor:
+        if route is not None:
+            return routed_virtual_tokens(model, route)
         return model.prompt_encoder().unsqueeze(0).expand(batch_size, -1, -1)
 
-    def cached_tokens(self, model: nn.Module) -> int:
-        return model.config.pre_seq_len
+    def cached_tokens(self, model: nn.Module, route: Route | None = None) -> int:
+        return model.config.pre_seq_len if route is None else route.length
 
     def prepare(self, model: nn.Module, kind: Kind, inputs: dict[str, Any], batch_size: int,
-                prefix_attention_mask: torch.Tensor | None, soft_cached: bool = False) -> Prepared:  # fmt: skip
-        pre_seq_len = model.config.pre_seq_len
+                prefix_attention_mask: torch.Tensor | None, soft_cached: bool = False,
+                route: Route | None = None) -> Prepared:  # fmt: skip
+        pre_seq_len = model.config.pre_seq_len if route is None else route.length
+        if route is not None:  # shorter prompts are left-padded with masked soft tokens
+            prefix_attention_mask = route.combined_mask(prefix_attention_mask)
+        get_prompt = model.get_prompt if route is None else lambda size: model.get_prompt(size, prefix_names=route)
         if kind == "encoder":  # positions and token types as the plain encoder gives its real tokens
-            prepared = prompt_inputs(model.base_model, model.get_prompt(batch_size),
+            prepared = prompt_inputs(model.base_model, get_prompt(batch_size),
                                      prefix_attention_mask=prefix_attention_mask, **inputs)  # fmt: skip
             return Prepared(prepared, drop=pre_seq_len)
         mask = inputs.get("attention_mask")
@@ -167,10 +196,15 @@ class PromptTuning(TuningMethod):
         if embeds is None:
             embeds = model.get_input_embeddings()(prepared["input_ids"])
         prepared["input_ids"] = None
-        prepared["inputs_embeds"] = torch.cat([model.get_prompt(batch_size).to(embeds.dtype), embeds], dim=1)
+        prepared["inputs_embeds"] = torch.cat([get_prompt(batch_size).to(embeds.dtype), embeds], dim=1)
         if kind == "decoder":  # the soft tokens at position 0; the real tokens keep theirs
             positions = prepared["position_ids"]
-            prepared["position_ids"] = torch.cat([positions.new_zeros(batch_size, pre_seq_len), positions], dim=1)
+            soft = positions.new_zeros(batch_size, pre_seq_len)
+            if model.config.virtual_token_positions == "peft":  # peft: soft tokens at 0..P-1 (left-padded rows too)
+                lengths = route.mask.sum(1, keepdim=True) if route is not None else pre_seq_len
+                soft = (torch.arange(pre_seq_len, device=positions.device) - (pre_seq_len - lengths)).clamp(min=0)
+                soft = soft.expand(batch_size, -1).to(positions.dtype)
+            prepared["position_ids"] = torch.cat([soft, positions], dim=1)
             return Prepared(prepared, drop=pre_seq_len)
         return Prepared(prepared)
 

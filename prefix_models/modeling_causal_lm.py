@@ -26,6 +26,7 @@ from transformers.utils import can_return_tuple
 
 from .errors import InputError
 from .modeling_utils import PrefixModelMixin, cache_argument_name
+from .named_prefixes import PrefixNames, names_as_positions, take_prefix_names
 
 _LOSS_KWARGS = ("num_items_in_batch", "ignore_index", "shift_labels")
 # transformers 5.x model outputs call the cache ``cache``; earlier 5.x releases ``past_key_values``.
@@ -47,6 +48,8 @@ def context_length(config: PreTrainedConfig) -> int | None:
 class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
     """A frozen decoder and its frozen output layer, with a trainable prefix; trains with the
     causal-LM loss on real tokens only and generates with ``generate()``."""
+
+    _peft_positions_supported = True
 
     # The loss takes Trainer's num_items_in_batch (tokens across devices and accumulation steps).
     accepts_loss_kwargs = True
@@ -89,7 +92,16 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
                     f"{input_ids.shape[1]} prompt tokens + max_new_tokens ({new}) = {total} is longer than the "
                     f"model's context ({limit} positions; the prefix takes none)"
                 )
+        names_as_positions(self, kwargs)
         return super().generate(inputs, *args, **kwargs)
+
+    def _position_shift(self, route: Any, batch_size: int, device: torch.device) -> torch.Tensor | None:
+        """``(batch, 1)``: how far peft's positions move each row's real tokens (its prefix length)."""
+        if self.config.virtual_token_positions != "peft":
+            return None
+        if route is None:
+            return torch.full((batch_size, 1), self.config.pre_seq_len, device=device)
+        return route.mask.sum(1, keepdim=True)
 
     @can_return_tuple
     def forward(
@@ -103,11 +115,13 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
         use_cache: bool | None = None,
         prefix_attention_mask: torch.Tensor | None = None,
         logits_to_keep: int = 0,
+        prefix_names: PrefixNames | None = None,
         **kwargs: Any,
     ) -> CausalLMOutputWithPast:
         """As ``GPT2LMHeadModel.forward`` / ``LlamaForCausalLM.forward``: ``labels`` (``-100`` ignored)
         are shifted inside; ``attention_mask`` covers the real tokens (past ones included during
-        generation); ``prefix_attention_mask`` (``(batch, pre_seq_len)``) can switch virtual tokens off.
+        generation); ``prefix_attention_mask`` (``(batch, pre_seq_len)``) can switch virtual tokens off;
+        ``prefix_names`` (one per example) gives each example its named prefix (``named_prefixes.py``).
         """
         cache = kwargs.pop("past_key_values", cache)
         loss_kwargs = {key: kwargs.pop(key) for key in _LOSS_KWARGS if key in kwargs}
@@ -115,6 +129,7 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
             raise InputError("You must specify exactly one of input_ids or inputs_embeds")
         reference = input_ids if input_ids is not None else inputs_embeds
         batch_size, seq_len = reference.shape[:2]
+        route = self.route_prefixes(take_prefix_names(prefix_names, kwargs), batch_size, reference.device)
         if use_cache is None:  # a cache is for generation; training needs none
             use_cache = bool(self.config.use_cache) and not self.training
         if use_cache and self.is_gradient_checkpointing and self.training and torch.is_grad_enabled():
@@ -123,16 +138,18 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
         cached = cache.get_seq_length() if cache is not None else 0
         # Prompt tuning: the soft tokens go through the layers once, on the first forward, and then
         # sit in the generation cache before the real tokens.
-        virtual = self.tuning.cached_tokens(self)
+        virtual = self.tuning.cached_tokens(self, route)
         soft_cached = virtual > 0 and cached > 0
         past = cached - virtual if soft_cached else cached
         total = past + seq_len
         # Virtual tokens take no positions and never enter the cache: the whole context stays for
-        # real tokens.
+        # real tokens (unless they run at peft's positions, after the virtual tokens).
+        shift = self._position_shift(route, batch_size, reference.device)
         limit = context_length(self.config)
-        if limit is not None and total > limit:
+        if limit is not None and total + (int(shift.max()) if shift is not None else 0) > limit:
+            taken = "the prefix takes none" if shift is None else "peft's positions put the virtual tokens first"
             raise InputError(
-                f"{total} tokens are longer than the model's context ({limit} positions; the prefix takes none); "
+                f"{total} tokens are longer than the model's context ({limit} positions; {taken}); "
                 "shorten the input (or max_new_tokens)"
             )
         if attention_mask is None:
@@ -144,12 +161,14 @@ class PrefixModelForCausalLM(PrefixModelMixin, GenerationMixin):
             )
         if position_ids is None:
             position_ids = causal_position_ids(attention_mask, seq_len)
+            if shift is not None:
+                position_ids = position_ids + shift
         if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
 
         inputs = {"input_ids": input_ids, "inputs_embeds": inputs_embeds, "attention_mask": attention_mask,
                   "position_ids": position_ids}  # fmt: skip
-        prepared = self.tuning.prepare(self, "decoder", inputs, batch_size, prefix_attention_mask, soft_cached)
+        prepared = self.tuning.prepare(self, "decoder", inputs, batch_size, prefix_attention_mask, soft_cached, route)
         outputs = self.tuning.run(
             self,
             self.base_model,

@@ -11,6 +11,7 @@ from torch import nn
 
 from .errors import InputError
 from .modeling_utils import PrefixModelMixin
+from .named_prefixes import Route, take_prefix_names
 from .prompt import backbone_inputs, check_padding_mask, check_sequence_length
 
 
@@ -49,6 +50,19 @@ class Encoded:
 class PrefixModelForEncoder(PrefixModelMixin):
     """A prefix/prompt model over a frozen encoder: ``encode`` gives the real tokens' features."""
 
+    def _route(self, prefix_names: Any, reference: torch.Tensor | None, kwargs: dict[str, Any]) -> Route | None:
+        """The batch's route (``prefix_names``, or peft's ``adapter_names`` from ``kwargs``)."""
+        prefix_names = take_prefix_names(prefix_names, kwargs)
+        if reference is None:  # encode() names the missing input
+            return None
+        return self.route_prefixes(prefix_names, reference.shape[0], reference.device)
+
+    def task_features(self, encoded: Encoded, rows: torch.Tensor, attention_mask: torch.Tensor | None,
+                      config: Any) -> torch.Tensor:  # fmt: skip
+        """What a task's sequence-level head reads for ``rows``: pooled as that task's config says."""
+        mask = attention_mask[rows] if attention_mask is not None else None
+        return pool_features(self.base_model, encoded.sequence_output[rows], mask, config.classifier_pooling)
+
     def encode(
         self,
         input_ids: torch.Tensor | None = None,
@@ -57,12 +71,13 @@ class PrefixModelForEncoder(PrefixModelMixin):
         position_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         prefix_attention_mask: torch.Tensor | None = None,
+        route: Route | None = None,
         **kwargs: Any,
     ) -> Encoded:
         """Run the backbone with the prefix (or prompt) and return features of the real tokens.
 
         ``prefix_attention_mask`` (``(batch, pre_seq_len)``, default ones) masks virtual tokens;
-        zeros make the model its plain backbone plus head.
+        zeros make the model its plain backbone plus head. ``route`` gives each example its named prefix.
         """
         if (input_ids is None) == (inputs_embeds is None):
             raise InputError("You must specify exactly one of input_ids or inputs_embeds")
@@ -79,7 +94,7 @@ class PrefixModelForEncoder(PrefixModelMixin):
             position_ids=position_ids,
             inputs_embeds=inputs_embeds,
         )
-        prepared = self.tuning.prepare(self, "encoder", inputs, batch_size, prefix_attention_mask)
+        prepared = self.tuning.prepare(self, "encoder", inputs, batch_size, prefix_attention_mask, route=route)
         outputs = self.tuning.run(self, backbone, prepared, return_dict=True, **kwargs)
         # Drop virtual-token positions (prompt tuning) so token-level outputs line up with the labels.
         sequence_output = outputs.last_hidden_state[:, prepared.drop :]

@@ -30,6 +30,7 @@ from .encoders import prefix_layout
 from .errors import InputError
 from .methods import Prepared
 from .modeling_utils import PrefixModelMixin
+from .named_prefixes import PrefixNames, names_as_positions, take_prefix_names
 from .prompt import check_padding_mask
 
 
@@ -72,6 +73,7 @@ class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
         attention_mask: torch.Tensor | None,
         inputs_embeds: torch.Tensor | None,
         prefix_attention_mask: torch.Tensor | None,
+        prefix_names: PrefixNames | None = None,
     ) -> Prepared:
         """The encoder's inputs as the method shapes them (a prompt goes in front of the source)."""
         reference = input_ids if input_ids is not None else inputs_embeds
@@ -79,7 +81,8 @@ class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
             raise InputError("You must specify input_ids, inputs_embeds or encoder_outputs")
         check_padding_mask(attention_mask, reference.shape[0], reference.shape[1])
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "inputs_embeds": inputs_embeds}
-        return self.tuning.prepare(self, "source", inputs, reference.shape[0], prefix_attention_mask)
+        route = self.route_prefixes(prefix_names, reference.shape[0], reference.device)
+        return self.tuning.prepare(self, "source", inputs, reference.shape[0], prefix_attention_mask, route=route)
 
     def _rows_outside(self, *kinds: str) -> list[int]:
         """The prefix rows of the attention kinds other than ``kinds``: those a forward running only
@@ -97,22 +100,24 @@ class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
         attention_mask: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         prefix_attention_mask: torch.Tensor | None = None,
+        prefix_names: PrefixNames | None = None,
     ) -> BaseModelOutput:
         """The encoder's output with its prefix (or its soft prompt in front): what ``generate()`` decodes from."""
-        prepared = self._source(input_ids, attention_mask, inputs_embeds, prefix_attention_mask)
+        prepared = self._source(input_ids, attention_mask, inputs_embeds, prefix_attention_mask, prefix_names)
         encoder = self.get_encoder()
         prepared.inputs = {key: value for key, value in prepared.inputs.items() if value is not None}
         return self.tuning.run(self, encoder, prepared, skipped_layers=self._rows_outside("encoder"), return_dict=True)
 
     def generate(self, inputs: torch.Tensor | None = None, *args: Any, **kwargs: Any):
         """``GenerationMixin.generate``, with the encoder (and its prefix) run here first."""
+        names_as_positions(self, kwargs)
         if kwargs.get("encoder_outputs") is None:
             input_ids = inputs if inputs is not None else kwargs.pop("input_ids", None)
             if input_ids is None and kwargs.get("inputs_embeds") is None:
                 raise InputError("generate() needs the source: input_ids (or inputs_embeds)")
             kwargs["encoder_outputs"] = self.encode_source(
                 input_ids, kwargs.get("attention_mask"), kwargs.pop("inputs_embeds", None),
-                kwargs.get("prefix_attention_mask"),
+                kwargs.get("prefix_attention_mask"), kwargs.get("prefix_names"),
             )  # fmt: skip
             inputs = None
         return super().generate(inputs, *args, **kwargs)
@@ -128,19 +133,24 @@ class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         prefix_attention_mask: torch.Tensor | None = None,
+        prefix_names: PrefixNames | None = None,
         **kwargs: Any,
     ) -> Seq2SeqLMOutput:
         """As ``T5ForConditionalGeneration.forward`` / ``BartForConditionalGeneration.forward``;
-        ``prefix_attention_mask`` (``(batch, pre_seq_len)``) can switch virtual tokens off (all kinds)."""
+        ``prefix_attention_mask`` (``(batch, pre_seq_len)``) can switch virtual tokens off (all kinds);
+        ``prefix_names`` (one per example) gives each example its named prefix (``named_prefixes.py``)."""
+        prefix_names = take_prefix_names(prefix_names, kwargs)
         if encoder_outputs is None:
-            prepared = self._source(input_ids, attention_mask, inputs_embeds, prefix_attention_mask)
+            prepared = self._source(input_ids, attention_mask, inputs_embeds, prefix_attention_mask, prefix_names)
             skipped = []
         else:
             # A decoding step reuses the encoder's output; generate() keeps the real tokens' mask, and the
             # encoder output may hold a prompt's soft tokens in front of them.
             batch_size, source_length = encoder_outputs[0].shape[0], encoder_outputs[0].shape[1]
             mask = {"attention_mask": attention_mask} if attention_mask is not None else {}
-            prepared = self.tuning.prepare(self, "source", mask, batch_size, prefix_attention_mask, soft_cached=True)
+            route = self.route_prefixes(prefix_names, batch_size, encoder_outputs[0].device)
+            prepared = self.tuning.prepare(self, "source", mask, batch_size, prefix_attention_mask, soft_cached=True,
+                                           route=route)  # fmt: skip
             if attention_mask is not None and prepared.inputs["attention_mask"].shape[1] != source_length:
                 prepared.inputs["attention_mask"] = attention_mask  # an encoder output without soft tokens
             prepared.inputs["encoder_outputs"] = encoder_outputs

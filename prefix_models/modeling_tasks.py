@@ -1,7 +1,8 @@
 """The four tasks as mixins: which head sits on which features, and which transformers output.
 
 Each mixin is backbone- and method-agnostic; ``families.py`` combines them with each backbone's
-``*PreTrainedModel`` and a config class.
+``*PreTrainedModel`` and a config class. With ``prefix_names`` (one per example) each example also runs
+its own task's head (``named_prefixes.py``); per-task losses are averaged weighted by their examples.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ from task_heads import (
 
 from .errors import InputError
 from .modeling_encoder import PrefixModelForEncoder
+from .named_prefixes import PrefixEnsemble, PrefixNames, Route, scatter_rows
+
+
+def _weighted_loss(losses: list[tuple[torch.Tensor, int]], batch_size: int) -> torch.Tensor | None:
+    """Per-task losses, averaged weighted by each task's examples: the mean loss over the batch."""
+    if not losses:
+        return None
+    return sum(loss * count for loss, count in losses) / batch_size
 
 
 class _PrefixModelForClassification(PrefixModelForEncoder):
@@ -37,12 +46,21 @@ class _PrefixModelForClassification(PrefixModelForEncoder):
     head_class: ClassVar[type[nn.Module]]
     output_class: ClassVar[type[ModelOutput]]
     reads_pooled_output: ClassVar[bool]
+    head_attribute = "classifier"
 
     def __init__(self, config: PreTrainedConfig, **kwargs: Any):
         super().__init__(config, **kwargs)
         self.num_labels = self.config.num_labels
-        self.classifier = self.head_class(self.config)
+        self.classifier = self.build_head(self.config)
         self.post_init_prefix()
+
+    def build_head(self, config: PreTrainedConfig) -> nn.Module:
+        return self.head_class(config)
+
+    def prefix_ensemble(self, prefix_names: list[str]) -> PrefixEnsemble:
+        """A module that runs each input through every prefix in ``prefix_names`` (one batch) and
+        averages their probabilities (:class:`~prefix_models.named_prefixes.PrefixEnsemble`)."""
+        return PrefixEnsemble(self, prefix_names)
 
     @can_return_tuple
     def forward(
@@ -53,15 +71,39 @@ class _PrefixModelForClassification(PrefixModelForEncoder):
         position_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        prefix_names: PrefixNames | None = None,
         **kwargs: Any,
     ) -> ModelOutput:
-        encoded = self.encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        features = encoded.pooled_output if self.reads_pooled_output else encoded.sequence_output
-        logits = self.classifier(features)
-        loss = self.classifier.loss(logits, labels) if labels is not None else None
+        """``prefix_names`` (one per example, names or positions in ``model.prefix_names``) routes each
+        example to its task's prefix and head; ``logits`` are then as wide as the widest head, ``-inf``
+        past a row's own labels."""
+        route = self._route(prefix_names, input_ids if input_ids is not None else inputs_embeds, kwargs)
+        encoded = self.encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, route=route,
+                              **kwargs)  # fmt: skip
+        if route is None:
+            features = encoded.pooled_output if self.reads_pooled_output else encoded.sequence_output
+            logits = self.classifier(features)
+            loss = self.classifier.loss(logits, labels) if labels is not None else None
+        else:
+            logits, loss = self._routed_heads(encoded, attention_mask, labels, route)
         return self.output_class(
             loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
         )
+
+    def _routed_heads(self, encoded: Any, attention_mask: torch.Tensor | None, labels: torch.Tensor | None,
+                      route: Route) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+        parts, losses = [], []
+        for name, rows in route.groups():
+            head = self.task_modules(name)["classifier"]
+            if self.reads_pooled_output:
+                features = self.task_features(encoded, rows, attention_mask, self.prefix_config(name))
+            else:
+                features = encoded.sequence_output[rows]
+            logits = head(features)
+            parts.append((rows, logits))
+            if labels is not None:
+                losses.append((head.loss(logits, labels[rows]), len(rows)))
+        return scatter_rows(parts, len(route.index)), _weighted_loss(losses, len(route.index))
 
 
 class PrefixModelForSequenceClassification(_PrefixModelForClassification):
@@ -90,10 +132,15 @@ def _flatten_choices(tensor: torch.Tensor | None, keep_dims: int = 1) -> torch.T
 class PrefixModelForMultipleChoice(PrefixModelForEncoder):
     """Each (example, choice) pair is encoded with the prefix and scored; softmax over choices."""
 
+    head_attribute = "classifier"
+
     def __init__(self, config: PreTrainedConfig, **kwargs: Any):
         super().__init__(config, **kwargs)
-        self.classifier = MultipleChoiceHead(self.config)
+        self.classifier = self.build_head(self.config)
         self.post_init_prefix()
+
+    def build_head(self, config: PreTrainedConfig) -> nn.Module:
+        return MultipleChoiceHead(config)
 
     @can_return_tuple
     def forward(
@@ -104,6 +151,7 @@ class PrefixModelForMultipleChoice(PrefixModelForEncoder):
         position_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        prefix_names: PrefixNames | None = None,
         **kwargs: Any,
     ) -> MultipleChoiceModelOutput:
         reference = input_ids if input_ids is not None else inputs_embeds
@@ -113,16 +161,30 @@ class PrefixModelForMultipleChoice(PrefixModelForEncoder):
                 f"{None if reference is None else tuple(reference.shape)}"
             )
         num_choices = reference.shape[1]
+        route = self._route(prefix_names, reference, kwargs)  # one name per example, shared by its choices
         encoded = self.encode(
             _flatten_choices(input_ids),
             _flatten_choices(attention_mask),
             _flatten_choices(token_type_ids),
             _flatten_choices(position_ids),
             _flatten_choices(inputs_embeds, keep_dims=2),
+            route=route.repeat(num_choices) if route is not None else None,
             **kwargs,
         )
-        logits = self.classifier(encoded.pooled_output, num_choices)
-        loss = self.classifier.loss(logits, labels) if labels is not None else None
+        if route is None:
+            logits = self.classifier(encoded.pooled_output, num_choices)
+            loss = self.classifier.loss(logits, labels) if labels is not None else None
+        else:
+            mask = _flatten_choices(attention_mask)
+            parts, losses = [], []
+            for name, rows in route.groups():
+                choice_rows = (rows.unsqueeze(1) * num_choices + torch.arange(num_choices, device=rows.device)).view(-1)
+                head = self.task_modules(name)["classifier"]
+                logits = head(self.task_features(encoded, choice_rows, mask, self.prefix_config(name)), num_choices)
+                parts.append((rows, logits))
+                if labels is not None:
+                    losses.append((head.loss(logits, labels[rows]), len(rows)))
+            logits, loss = scatter_rows(parts, len(route.index)), _weighted_loss(losses, len(route.index))
         return MultipleChoiceModelOutput(
             loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
         )
@@ -131,10 +193,15 @@ class PrefixModelForMultipleChoice(PrefixModelForEncoder):
 class PrefixModelForQuestionAnswering(PrefixModelForEncoder):
     """Every real token -> span start and end logits (extractive QA, SQuAD-style)."""
 
+    head_attribute = "qa_outputs"
+
     def __init__(self, config: PreTrainedConfig, **kwargs: Any):
         super().__init__(config, **kwargs)
-        self.qa_outputs = QuestionAnsweringHead(self.config)
+        self.qa_outputs = self.build_head(self.config)
         self.post_init_prefix()
+
+    def build_head(self, config: PreTrainedConfig) -> nn.Module:
+        return QuestionAnsweringHead(config)
 
     @can_return_tuple
     def forward(
@@ -146,13 +213,31 @@ class PrefixModelForQuestionAnswering(PrefixModelForEncoder):
         inputs_embeds: torch.Tensor | None = None,
         start_positions: torch.Tensor | None = None,
         end_positions: torch.Tensor | None = None,
+        prefix_names: PrefixNames | None = None,
         **kwargs: Any,
     ) -> QuestionAnsweringModelOutput:
-        encoded = self.encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        start_logits, end_logits = self.qa_outputs(encoded.sequence_output)
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            loss = self.qa_outputs.loss(start_logits, end_logits, start_positions, end_positions)
+        route = self._route(prefix_names, input_ids if input_ids is not None else inputs_embeds, kwargs)
+        encoded = self.encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, route=route,
+                              **kwargs)  # fmt: skip
+        has_positions = start_positions is not None and end_positions is not None
+        if route is None:
+            start_logits, end_logits = self.qa_outputs(encoded.sequence_output)
+            loss = None
+            if has_positions:
+                loss = self.qa_outputs.loss(start_logits, end_logits, start_positions, end_positions)
+        else:
+            starts, ends, losses = [], [], []
+            for name, rows in route.groups():
+                head = self.task_modules(name)["qa_outputs"]
+                start, end = head(encoded.sequence_output[rows])
+                starts.append((rows, start.unsqueeze(-1)))
+                ends.append((rows, end.unsqueeze(-1)))
+                if has_positions:
+                    losses.append((head.loss(start, end, start_positions[rows], end_positions[rows]), len(rows)))
+            batch_size = len(route.index)
+            start_logits = scatter_rows(starts, batch_size).squeeze(-1)
+            end_logits = scatter_rows(ends, batch_size).squeeze(-1)
+            loss = _weighted_loss(losses, batch_size)
         return QuestionAnsweringModelOutput(
             loss=loss,
             start_logits=start_logits,

@@ -18,6 +18,7 @@ from functools import cache
 from typing import Any, ClassVar
 
 import torch
+from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 
 from .checkpoints import CheckpointMixin
@@ -27,6 +28,7 @@ from .injection import (
     use_attention_implementation,
 )
 from .methods import tuning_method
+from .named_prefixes import NamedPrefixMixin, PrefixNames, Route
 from .prompt import PrefixKeyValues
 from .training_state import TrainingStateMixin
 
@@ -44,7 +46,7 @@ def cache_argument_name(backbone_class: type) -> str:
     return "cache" if "cache" in parameters else "past_key_values"
 
 
-class PrefixModelMixin(TrainingStateMixin, CheckpointMixin):
+class PrefixModelMixin(NamedPrefixMixin, TrainingStateMixin, CheckpointMixin):
     """Backbone + prefix (or prompt) encoder; the task mixins add the head and ``forward``."""
 
     backbone_class: ClassVar[type[PreTrainedModel]]
@@ -53,15 +55,22 @@ class PrefixModelMixin(TrainingStateMixin, CheckpointMixin):
     # **kwargs of forward, assume the loss is normalised by the global item count it passes in,
     # and multiply it by the number of processes: gradients doubled under 2-way data parallelism.
     accepts_loss_kwargs: ClassVar[bool] = False
+    # Whether the forward can shift real tokens' positions as peft does (virtual_token_positions="peft").
+    _peft_positions_supported: ClassVar[bool] = False
 
     def __init__(self, config: PreTrainedConfig, tokenizer: Any = None, _defer_prompt_init: bool = False):
         config = self._as_prefix_config(config)
         validate_prefix_config(config)
+        if config.virtual_token_positions != "none" and not self._peft_positions_supported:
+            raise InputError(f"virtual_token_positions={config.virtual_token_positions!r} (peft's positions) is for "
+                             f"decoder language models; {type(self).__name__} takes 'none'")  # fmt: skip
         super().__init__(config)
         setattr(self, self.base_model_prefix, self.backbone_class(config))
         # The method is a component (methods.py): it builds its parameters here and shapes every forward.
         self.tuning = tuning_method(config.prefix_method)
         self.tuning.build(self, config)
+        # Further named tasks on the same backbone (named_prefixes.py), filled by post_init_prefix / load_prefix.
+        self.prefix_bank = nn.ModuleDict()
         # Prompt init from vocabulary rows needs loaded word embeddings: from_pretrained defers it.
         self._prompt_tokenizer = None if _defer_prompt_init else tokenizer
         self._defer_prompt_init = _defer_prompt_init
@@ -95,7 +104,9 @@ class PrefixModelMixin(TrainingStateMixin, CheckpointMixin):
         return config
 
     def post_init_prefix(self) -> None:
-        """Finish construction: transformers' weight init, then freeze the backbone, then the prompt init."""
+        """Finish construction: the named tasks the config lists, transformers' weight init, then freeze the
+        backbone, then the prompt init."""
+        self._build_prefix_bank()
         self.post_init()
         self.freeze_backbone()
         self.tuning.finish(self)
@@ -108,12 +119,16 @@ class PrefixModelMixin(TrainingStateMixin, CheckpointMixin):
             return super().set_attn_implementation(attn_implementation, **kwargs)
         use_attention_implementation(self, self.tuning.attention_implementation(attn_implementation))
 
-    def get_prompt(self, batch_size: int) -> PrefixKeyValues | torch.Tensor:
+    def get_prompt(
+        self, batch_size: int, prefix_names: PrefixNames | Route | None = None
+    ) -> PrefixKeyValues | torch.Tensor:
         """What the model adds to a batch of ``batch_size`` examples, built here and nowhere else (the
         P-tuning v2 reference's name for it).
 
         Prefix tuning: per layer, the prefix's ``(key, value)``, each ``(batch, kv_heads, pre_seq_len,
         head_dim)``, after the prefix dropout: ``get_prompt(b)[layer]`` is layer ``layer``'s pair.
         Prompt tuning: the soft tokens, ``(batch, pre_seq_len, hidden_size)``.
+        With ``prefix_names`` (one per example) each row gets its task's, left-padded to the longest.
         """
-        return self.tuning.get_prompt(self, batch_size)
+        device = self.base_model.get_input_embeddings().weight.device
+        return self.tuning.get_prompt(self, batch_size, self.route_prefixes(prefix_names, batch_size, device))

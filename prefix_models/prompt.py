@@ -57,12 +57,14 @@ def prefix_key_values(prefix: torch.Tensor, batch_size: int, config: PreTrainedC
                       dropout: nn.Module) -> PrefixKeyValues:  # fmt: skip
     """Per-layer ``(key, value)``, each ``(batch, kv_heads, pre_seq_len, head_dim)``, after ``dropout``.
 
-    ``prefix`` is the ``(pre_seq_len, 2 * layers * kv_heads * head_dim)`` encoder output. Dropout
+    ``prefix`` is the ``(pre_seq_len, 2 * layers * kv_heads * head_dim)`` encoder output (or one per row,
+    ``(batch, pre_seq_len, width)``). Dropout
     runs on the batch-expanded prefix, so each example sees its own dropout mask.
     """
     num_layers, num_kv_heads, head_dim = kv_geometry(config)
-    pre_seq_len = prefix.shape[0]
-    kv = dropout(prefix.unsqueeze(0).expand(batch_size, -1, -1))
+    pre_seq_len = prefix.shape[-2]
+    # One prefix for every row, or (batch, P, width): each row its own (named prefixes, routed per example).
+    kv = dropout(prefix if prefix.dim() == 3 else prefix.unsqueeze(0).expand(batch_size, -1, -1))
     # (batch, P, 2L, heads, head_dim) -> (2L, batch, heads, P, head_dim): entry 2i is layer i's keys.
     kv = kv.view(batch_size, pre_seq_len, 2 * num_layers, num_kv_heads, head_dim).permute(2, 0, 3, 1, 4)
     return tuple((kv[2 * layer], kv[2 * layer + 1]) for layer in range(num_layers))

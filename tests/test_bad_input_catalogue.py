@@ -2,7 +2,8 @@
 script flags, data files, checkpoints) and expects a clear error naming the problem and what is
 allowed; whatever was already on disk is still there, byte for byte, afterwards; and a script case
 fails before any model weights load. Family-specific cases
-(decoders, encoder-decoders) sit with their families' tests; ``test_script_errors.py`` checks how
+(decoders, encoder-decoders) sit with their families' tests, named prefixes and peft adapters with theirs
+(``test_named_prefixes.py``, ``test_peft_interop.py``: they need those fixtures); ``test_script_errors.py`` checks how
 a script presents these errors (one line, exit status 2)."""
 
 from __future__ import annotations

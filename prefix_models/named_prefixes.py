@@ -1,0 +1,410 @@
+"""Several tasks on one frozen backbone: named prefixes, each with its own head, routed per example.
+
+A model's own prefix (or prompt) and head are the task ``"default"``. ``load_prefix(path, name)`` adds
+another task saved from the same base: its prefix encoder and head live in ``model.prefix_bank[name]``
+(a :class:`TaskPrefix`, whose tensors are named as in a one-task checkpoint) and its config in
+``config.prefix_tasks[name]``, so a model holding several tasks saves, reloads, trains and resumes
+like any other. ``forward(..., prefix_names=[one per example])`` (``adapter_names`` is peft's name for
+it) gives each example its task's virtual tokens and head in one batch:
+
+* a :class:`Route` says which task each row runs; rows of shorter prefixes are left-padded with
+  masked virtual tokens up to the longest in the batch, so every row computes exactly what it
+  computes alone (masked virtual tokens change nothing);
+* a task's parameters enter the graph only when one of its examples is in the batch, so mixed-task
+  training updates each task from its own examples only;
+* heads with different label counts share one ``logits`` tensor as wide as the widest head: row
+  ``i`` holds its task's ``num_labels`` columns and ``-inf`` after them (softmax and argmax read
+  them as they are; ``logits[i, :num_labels]`` are the task's own).
+
+:class:`PrefixEnsemble` runs K prefixes over each input in one batch and averages their probabilities.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.nn import functional as F
+from transformers import PreTrainedConfig
+from transformers.modeling_outputs import ModelOutput, SequenceClassifierOutput, TokenClassifierOutput
+
+from .checkpoints import HUB_KWARGS, SHAPE_FIELDS, prefix_only_weights_files
+from .errors import InputError
+from .peft_interop import check_peft_adapter_type, peft_task, save_peft_adapter
+
+DEFAULT_PREFIX = "default"
+# Names become module paths (prefix_bank.<name>) and checkpoint keys.
+_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+# Config entries a task keeps to itself: its own, not the holder's.
+_NOT_STORED = ("prefix_tasks", "base_model_name_or_path", "base_model_gguf_file", "architectures", "model_type",
+               "transformers_version")  # fmt: skip
+
+PrefixNames = Sequence[str] | torch.Tensor
+
+
+@dataclass(eq=False)
+class Route:
+    """Which named prefix each example of a batch runs.
+
+    ``index[i]`` is the position of row ``i``'s prefix in ``names``; ``mask`` (``(batch, length)``, 1 =
+    attend) marks each row's own virtual tokens, left-padded to ``length``, the longest in the batch.
+    """
+
+    index: torch.Tensor
+    names: tuple[str, ...]
+    length: int
+    mask: torch.Tensor
+
+    def groups(self) -> list[tuple[str, torch.Tensor]]:
+        """``(name, rows)`` for every prefix the batch uses."""
+        return [(self.names[t], (self.index == t).nonzero().squeeze(-1)) for t in self.index.unique().tolist()]
+
+    def repeat(self, times: int) -> Route:
+        """Each row ``times`` times in a row (multiple choice: one row per choice)."""
+        index, mask = self.index.repeat_interleave(times), self.mask.repeat_interleave(times, 0)
+        return Route(index, self.names, self.length, mask)
+
+    def combined_mask(self, prefix_attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """The route's mask, and a user's ``prefix_attention_mask`` (``(batch, length)``) on top."""
+        if prefix_attention_mask is None:
+            return self.mask
+        if tuple(prefix_attention_mask.shape) != tuple(self.mask.shape):
+            raise InputError(
+                "with prefix_names, prefix_attention_mask must have shape (batch, longest prefix in the batch) = "
+                f"{tuple(self.mask.shape)} (shorter prefixes are left-padded); got {tuple(prefix_attention_mask.shape)}"
+            )
+        return self.mask * prefix_attention_mask.to(self.mask.device, self.mask.dtype)
+
+
+class TaskPrefix(nn.Module):
+    """One named task: its prefix (or prompt) encoder and its head, under the names a one-task
+    checkpoint gives them (``prefix_encoder``, ``classifier``), and the task's config."""
+
+    def __init__(self, config: PreTrainedConfig, modules: dict[str, nn.Module]):
+        super().__init__()
+        for attribute, module in modules.items():
+            setattr(self, attribute, module)
+        self.config = config
+
+
+def routed_virtual_tokens(model: nn.Module, route: Route) -> torch.Tensor:
+    """``(batch, length, width)``: each row's task's encoder output (prefix rows or soft tokens),
+    left-padded with zeros to the longest; only the tasks in the batch run their encoder."""
+    attribute = model.tuning.encoder_attribute
+    present = route.index.unique()
+    table = []
+    for task in present.tolist():
+        tokens = model.task_modules(route.names[task])[attribute]()
+        table.append(F.pad(tokens, (0, 0, route.length - tokens.shape[0], 0)))
+    slot = torch.full((len(route.names),), -1, dtype=torch.long, device=route.index.device)
+    slot[present] = torch.arange(len(table), device=slot.device)
+    return torch.stack(table)[slot[route.index]]
+
+
+def scatter_rows(parts: list[tuple[torch.Tensor, torch.Tensor]], batch_size: int) -> torch.Tensor:
+    """One tensor from per-task ``(rows, output)`` pieces, as wide (last dim) as the widest; ``-inf`` pads."""
+    first = parts[0][1]
+    width = max(output.shape[-1] for _, output in parts)
+    merged = first.new_full((batch_size, *first.shape[1:-1], width), float("-inf"))
+    for rows, output in parts:
+        merged[rows, ..., : output.shape[-1]] = output
+    return merged
+
+
+def _same_base(ours: str | None, theirs: str | None) -> bool:
+    def normal(path: str | None) -> str | None:
+        return os.path.normpath(os.path.abspath(path)) if path and os.path.isdir(path) else path
+
+    return normal(ours) == normal(theirs)
+
+
+class NamedPrefixMixin:
+    """``load_prefix`` / ``save_prefix`` / ``delete_prefix`` / ``prefix_names`` and per-example routing."""
+
+    # The attribute holding the task head (``classifier``, ``qa_outputs``); None for language models.
+    head_attribute: ClassVar[str | None] = None
+
+    def build_head(self, config: PreTrainedConfig) -> nn.Module | None:
+        """A new head for a task with this config (the task mixins say which)."""
+        return None
+
+    # -- what is loaded --------------------------------------------------------------------------
+    @property
+    def prefix_names(self) -> list[str]:
+        """Every prefix this model can route to: its own (``"default"``) and each loaded one."""
+        return [DEFAULT_PREFIX, *self.prefix_bank.keys()]
+
+    def prefix_config(self, name: str = DEFAULT_PREFIX) -> PreTrainedConfig:
+        """The config of the task ``name`` (its ``pre_seq_len``, ``num_labels``, ``id2label``, ...)."""
+        self._check_known(name)
+        return self.config if name == DEFAULT_PREFIX else self.prefix_bank[name].config
+
+    def task_modules(self, name: str) -> dict[str, nn.Module]:
+        """``{"prefix_encoder": ..., "classifier": ...}`` of the task ``name``: what trains for it."""
+        self._check_known(name)
+        owner = self if name == DEFAULT_PREFIX else self.prefix_bank[name]
+        attributes = [self.tuning.encoder_attribute, *([self.head_attribute] if self.head_attribute else [])]
+        return {attribute: getattr(owner, attribute) for attribute in attributes}
+
+    def _check_known(self, name: Any) -> None:
+        if name != DEFAULT_PREFIX and name not in self.prefix_bank:
+            raise InputError(
+                f"unknown prefix name {name!r}; this model has {self.prefix_names} (load_prefix adds more)"
+            )
+
+    # -- building ----------------------------------------------------------------------------------
+    def _new_task(self, config: PreTrainedConfig) -> TaskPrefix:
+        modules = {self.tuning.encoder_attribute: self.tuning.make_encoder(config)}
+        if self.head_attribute:
+            modules[self.head_attribute] = self.build_head(config)
+        return TaskPrefix(config, modules)
+
+    def _task_config(self, values: dict[str, Any]) -> PreTrainedConfig:
+        config = self.config_class.from_dict({**values, "prefix_tasks": None})
+        config.base_model_name_or_path = self.config.base_model_name_or_path
+        return config
+
+    def _build_prefix_bank(self) -> None:
+        """The tasks ``config.prefix_tasks`` lists (a model saved while holding several): rebuilt empty at
+        construction; ``from_pretrained`` then loads their tensors with the rest of the checkpoint."""
+        for name, values in (self.config.prefix_tasks or {}).items():
+            self.prefix_bank[name] = self._new_task(self._task_config(values))
+
+    # -- loading and saving one task -------------------------------------------------------------
+    def load_prefix(self, path: str | os.PathLike, name: str, **kwargs: Any) -> None:
+        """Add the prefix (or prompt) and head saved in ``path`` as the task ``name``.
+
+        ``path`` is a one-task prefix checkpoint (``save_pretrained`` or ``save_prefix``) of the same base
+        model and method. Everything is checked before the model changes; hub keyword arguments
+        (``revision``, ``token``, ...) are passed on. The new task's parameters are trainable.
+        """
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise InputError(f"a prefix name is letters, digits, '_' or '-'; got {name!r}")
+        if name == DEFAULT_PREFIX or name in self.prefix_bank:
+            raise InputError(f"a prefix named {name!r} is already loaded ({self.prefix_names}); delete_prefix it "
+                             "first or pick another name")  # fmt: skip
+        hub_kwargs = {key: kwargs.pop(key) for key in HUB_KWARGS if key in kwargs}
+        if kwargs:
+            raise InputError(f"load_prefix got unexpected arguments {sorted(kwargs)}; it takes hub options "
+                             f"{list(HUB_KWARGS)}")  # fmt: skip
+        path = os.fspath(path)
+        if check_peft_adapter_type(path, hub_kwargs) is not None:
+            config, state = peft_task(self.config_class, path, hub_kwargs)
+            config.architectures = None
+        else:
+            config = self.config_class.from_pretrained(path, **hub_kwargs)
+            files = prefix_only_weights_files(path, self.base_model_prefix, hub_kwargs)
+            if files is None:
+                raise InputError(f"{path} is not a prefix-only checkpoint (it holds backbone weights, or no prefix): "
+                                 "load_prefix adds a task saved by save_pretrained or save_prefix")  # fmt: skip
+            state = {key: tensor for file in files for key, tensor in load_file(file).items()}
+        self._check_task_fits(config, path)
+        task = self._new_task(config)
+        expected = task.state_dict()
+        problems = sorted(set(state) ^ set(expected)) + [
+            f"{key}: checkpoint {tuple(state[key].shape)}, model {tuple(expected[key].shape)}"
+            for key in set(state) & set(expected)
+            if state[key].shape != expected[key].shape
+        ]
+        if problems:
+            raise InputError(f"the checkpoint in {path} does not hold the tensors of a {type(self).__name__} task: "
+                             f"{problems[:6]}")  # fmt: skip
+        task.load_state_dict(state)
+        task.train(self.training)  # a new module is in training mode: follow the model's (dropout)
+        encoder = self.task_modules(DEFAULT_PREFIX)[self.tuning.encoder_attribute]
+        self.prefix_bank[name] = task.to(next(encoder.parameters()).device)
+        self.config.prefix_tasks = {**(self.config.prefix_tasks or {}), name: _stored(config)}
+
+    def _check_task_fits(self, config: PreTrainedConfig, path: str) -> None:
+        """Refuse a task of another method, task kind, base model or shape, naming both sides."""
+        if config.prefix_method != self.prefix_method:
+            raise InputError(f"{path} holds a {config.prefix_method}-tuning task; this model runs {self.prefix_method} "
+                             "tuning, and one batch cannot mix the two")  # fmt: skip
+        if config.prefix_tasks:
+            raise InputError(f"{path} holds several prefixes ({[DEFAULT_PREFIX, *config.prefix_tasks]}); load it "
+                             "with from_pretrained, or save_prefix one of them and load that")  # fmt: skip
+        if config.virtual_token_positions != self.config.virtual_token_positions:
+            raise InputError(
+                f"{path} runs real tokens at virtual_token_positions={config.virtual_token_positions!r}, this model "
+                f"at {self.config.virtual_token_positions!r}; one batch has one convention"
+            )
+        kind = _task_kind(type(self).__name__)
+        theirs = [_task_kind(name) for name in (config.architectures or [])]
+        if theirs and kind not in theirs:
+            raise InputError(f"{path} holds a {config.architectures[0]} task; this model is a {type(self).__name__} "
+                             f"(its heads read {kind})")  # fmt: skip
+        ours, base = self.config.base_model_name_or_path, config.base_model_name_or_path
+        if not _same_base(ours, base):
+            raise InputError(f"{path} was trained on the base model {base!r}; this model's base is {ours!r}. "
+                             "A prefix only fits the backbone it was trained with")  # fmt: skip
+        pairs = {field: (getattr(config, field, None), getattr(self.config, field, None)) for field in SHAPE_FIELDS}
+        shape = [f"{field}: {theirs} vs {ours}" for field, (theirs, ours) in pairs.items() if theirs != ours]
+        if shape:
+            raise InputError(f"{path} does not fit this model's backbone: {'; '.join(shape)}")
+
+    def save_prefix(self, name: str, save_directory: str | os.PathLike) -> None:
+        """Write the task ``name`` alone as a prefix checkpoint (config + prefix + head; the base by
+        reference), which ``from_pretrained``, the Auto classes and ``load_prefix`` read."""
+        modules = self.task_modules(name)
+        if not self.config.base_model_name_or_path:
+            raise InputError("save_prefix writes a prefix-only checkpoint that points at its base model, and this "
+                             "model has none (it was built from a config): use save_pretrained")  # fmt: skip
+        config = copy.deepcopy(self.prefix_config(name))
+        config.prefix_tasks = None
+        config.base_model_name_or_path = self.config.base_model_name_or_path
+        config.base_model_gguf_file = getattr(self.config, "base_model_gguf_file", None)
+        config.architectures = [type(self).__name__]
+        state = {f"{attribute}.{key}": tensor.detach().contiguous().clone()
+                 for attribute, module in modules.items() for key, tensor in module.state_dict().items()}  # fmt: skip
+        os.makedirs(save_directory, exist_ok=True)
+        config.save_pretrained(save_directory)
+        save_file(state, os.path.join(save_directory, "model.safetensors"), metadata={"format": "pt"})
+
+    def save_peft_adapter(self, save_directory: str | os.PathLike, prefix_name: str = DEFAULT_PREFIX) -> None:
+        """Write the task ``prefix_name`` as a peft adapter folder (decoder LMs; see ``peft_interop.py``)."""
+        save_peft_adapter(self, save_directory, prefix_name)
+
+    def delete_prefix(self, name: str) -> None:
+        """Remove a loaded task (the model's own, ``"default"``, stays)."""
+        self._check_known(name)
+        if name == DEFAULT_PREFIX:
+            raise InputError("the model's own prefix ('default') cannot be deleted")
+        del self.prefix_bank[name]
+        tasks = {key: value for key, value in (self.config.prefix_tasks or {}).items() if key != name}
+        self.config.prefix_tasks = tasks or None
+
+    # -- routing ---------------------------------------------------------------------------------
+    def prefix_index(self, prefix_names: PrefixNames) -> torch.Tensor:
+        """Names -> their positions in ``prefix_names`` (a 1-D integer tensor is taken as such positions)."""
+        known = self.prefix_names
+        if isinstance(prefix_names, torch.Tensor):
+            if prefix_names.dim() != 1 or prefix_names.is_floating_point() or prefix_names.dtype == torch.bool:
+                raise InputError("prefix_names as a tensor must be 1-D integer positions in model.prefix_names; got "
+                                 f"{prefix_names.dtype} of shape {tuple(prefix_names.shape)}")  # fmt: skip
+            if len(prefix_names) and (prefix_names.min() < 0 or prefix_names.max() >= len(known)):
+                raise InputError(f"prefix_names positions must lie in [0, {len(known)}) for {known}; got "
+                                 f"{prefix_names.tolist()}")  # fmt: skip
+            return prefix_names.long()
+        if isinstance(prefix_names, str) or not isinstance(prefix_names, Sequence):
+            raise InputError(f"prefix_names is a list with one prefix name per example; got {prefix_names!r}")
+        unknown = sorted({str(name) for name in prefix_names if name not in known})
+        if unknown:
+            raise InputError(f"unknown prefix names {unknown}; this model has {known} (load_prefix adds more)")
+        return torch.tensor([known.index(name) for name in prefix_names], dtype=torch.long)
+
+    def route_prefixes(self, prefix_names: PrefixNames | Route | None, batch_size: int,
+                       device: torch.device | None = None) -> Route | None:  # fmt: skip
+        """The :class:`Route` of a batch (None: every row runs the model's own prefix, as without names)."""
+        if prefix_names is None or isinstance(prefix_names, Route):
+            return prefix_names
+        index = self.prefix_index(prefix_names)
+        if len(index) != batch_size:
+            raise InputError(f"prefix_names has {len(index)} entries, but the batch has {batch_size} examples: give "
+                             "one name per example")  # fmt: skip
+        names = tuple(self.prefix_names)
+        lengths = torch.tensor([self.prefix_config(name).pre_seq_len for name in names])[index]
+        length = int(lengths.max())
+        mask = (torch.arange(length) >= length - lengths.unsqueeze(1)).long()
+        if device is not None:
+            index, mask = index.to(device), mask.to(device)
+        return Route(index, names, length, mask)
+
+
+def take_prefix_names(prefix_names: PrefixNames | None, kwargs: dict[str, Any]) -> PrefixNames | None:
+    """``prefix_names``, or peft's name for it, ``adapter_names``, popped from a forward's ``kwargs``."""
+    adapter_names = kwargs.pop("adapter_names", None)
+    if adapter_names is None:
+        return prefix_names
+    if prefix_names is not None:
+        raise InputError("pass prefix_names or adapter_names (peft's name for it), not both")
+    return adapter_names
+
+
+def names_as_positions(model: NamedPrefixMixin, kwargs: dict[str, Any]) -> None:
+    """``generate(prefix_names=[...])``: names become a tensor of positions, which generate() hands to
+    every step and repeats with the rows it expands (beams, several sequences per input)."""
+    names = take_prefix_names(kwargs.pop("prefix_names", None), kwargs)
+    if names is not None:
+        kwargs["prefix_names"] = model.prefix_index(names)
+
+
+def _stored(config: PreTrainedConfig) -> dict[str, Any]:
+    return {key: value for key, value in config.to_diff_dict().items() if key not in _NOT_STORED}
+
+
+def _task_kind(class_name: str) -> str:
+    """``BertPrefixForSequenceClassification`` -> ``ForSequenceClassification`` (what its head does)."""
+    match = re.search(r"(?:Prefix|Prompt)(\w*)$", class_name)
+    return match.group(1) if match else class_name
+
+
+class PrefixEnsemble(nn.Module):
+    """Prompt ensembling: every input runs through each of ``prefix_names`` in one batch (the input
+    repeated, one prefix per copy) and the members' probabilities are averaged.
+
+    ``forward`` takes the model's inputs and returns the model's output type whose ``logits`` are the
+    log of the averaged probabilities (softmax; sigmoid for multi-label tasks; for regression, the
+    mean prediction), so ``argmax``, ``softmax`` and ``Trainer.evaluate`` read them as usual; ``loss``
+    is the negative log-likelihood of ``labels`` under that average (MSE for regression).
+    """
+
+    def __init__(self, model: nn.Module, prefix_names: Sequence[str]):
+        super().__init__()
+        if getattr(model, "head_attribute", None) != "classifier" or not hasattr(model, "reads_pooled_output"):
+            raise InputError("PrefixEnsemble averages classifier probabilities: it needs a sequence- or "
+                             f"token-classification prefix model, got {type(model).__name__}")  # fmt: skip
+        if isinstance(prefix_names, str) or not prefix_names:
+            raise InputError(f"an ensemble needs a list of at least one prefix name; got {prefix_names!r}")
+        model.prefix_index(list(prefix_names))  # unknown names fail here
+        configs = [model.prefix_config(name) for name in prefix_names]
+        kinds = {(config.num_labels, _problem_type(config)) for config in configs}
+        if len(kinds) != 1:
+            raise InputError("the ensemble's prefixes must share their labels and problem type; got "
+                             + ", ".join(f"{n}: {c.num_labels} labels, {_problem_type(c)}"
+                                         for n, c in zip(prefix_names, configs, strict=True)))  # fmt: skip
+        self.model = model
+        self.prefix_names = list(prefix_names)
+        self.num_labels, self.problem_type = kinds.pop()
+        self.config = model.config
+
+    def forward(self, labels: torch.Tensor | None = None, **inputs: Any) -> ModelOutput:
+        members = len(self.prefix_names)
+        tensors = {key: value for key, value in inputs.items() if isinstance(value, torch.Tensor)}
+        if not tensors:
+            raise InputError("PrefixEnsemble needs the model's input tensors (input_ids, attention_mask, ...)")
+        batch_size = next(iter(tensors.values())).shape[0]
+        repeated = {**inputs, **{key: value.repeat_interleave(members, 0) for key, value in tensors.items()}}
+        index = self.model.prefix_index(self.prefix_names).repeat(batch_size)
+        logits = self.model(**repeated, prefix_names=index.to(next(iter(tensors.values())).device)).logits
+        logits = logits[..., : self.num_labels]
+        logits = logits.view(batch_size, members, *logits.shape[1:])
+        if self.problem_type == "regression":
+            combined = logits.mean(1)
+        elif self.problem_type == "multi_label_classification":
+            combined = torch.sigmoid(logits).mean(1).log()
+        else:
+            combined = torch.softmax(logits, dim=-1).mean(1).log()
+        loss = None
+        if labels is not None:
+            if self.problem_type == "regression":
+                loss = F.mse_loss(combined.squeeze(-1), labels.to(combined.dtype).view(-1))
+            elif self.problem_type == "multi_label_classification":
+                probabilities = combined.exp().clamp(1e-7, 1 - 1e-7)
+                loss = F.binary_cross_entropy(probabilities, labels.to(combined.dtype))
+            else:
+                loss = F.nll_loss(combined.reshape(-1, self.num_labels), labels.reshape(-1), ignore_index=-100)
+        output_class = SequenceClassifierOutput if self.model.reads_pooled_output else TokenClassifierOutput
+        return output_class(loss=loss, logits=combined)
+
+
+def _problem_type(config: PreTrainedConfig) -> str:
+    if config.problem_type:
+        return config.problem_type
+    return "regression" if config.num_labels == 1 else "single_label_classification"
