@@ -8,8 +8,10 @@ Shaped like transformers' ``examples/pytorch/text-classification/run_glue.py``::
         --learning_rate 5e-3 --num_train_epochs 100 --do_train --do_eval --output_dir out
 
 ``--prefix`` or ``--prompt`` pick the method; neither is full fine-tuning, ``--head_only`` a linear
-probe on the frozen backbone. Data comes from the hub (``--task_name``), the official downloads
-(``--data_dir``) or csv/tsv/json(l) files (``--train_file`` ...) with named text and label columns.
+probe on the frozen backbone. ``--ensemble_prefixes`` evaluates saved prefixes of one base together
+(prompt ensembling: their probabilities averaged), each member also scored alone. Data comes from the
+hub (``--task_name``), the official downloads (``--data_dir``) or csv/tsv/json(l) files
+(``--train_file`` ...) with named text and label columns.
 Inputs longer than ``--max_seq_length`` (default 128, or the model's limit if smaller) are
 truncated. A single ``.json`` argument is read as the whole configuration. Bad flags or data end
 with one ``error:`` line and exit status 2 (``PREFIX_MODELS_DEBUG=1`` shows the traceback).
@@ -48,6 +50,7 @@ from prefix_models.errors import InputError
 from prefix_models.glue.data import check_splits, load_from_data_dir, load_from_files, load_from_hub
 from prefix_models.glue.features import MultipleChoiceCollator, metrics_function, tokenize, write_predictions
 from prefix_models.glue.tasks import MULTIPLE_CHOICE, REGRESSION, TASKS, get_task
+from prefix_models.named_prefixes import DEFAULT_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +82,31 @@ class DataTrainingArguments(DataArguments):
             )
 
 
+@dataclass
+class EnsembleArguments:
+    """Evaluate several saved prefixes as one ensemble."""
+
+    ensemble_prefixes: list[str] | None = field(
+        default=None,
+        metadata={"help": "Saved prefix models of the same base and task as --model_name_or_path (itself a saved "
+                          "prefix model): evaluate (--do_eval) and predict (--do_predict) with all of them, their "
+                          "probabilities averaged; each input runs once per prefix, in one batch. Each member is "
+                          "also scored alone. No training."},
+    )  # fmt: skip
+
+
+def ensemble_members(model, folders: list[str]) -> list[str]:
+    """Load ``folders`` beside the model's own prefix; the names of all members, the model's first."""
+    if not hasattr(model, "load_prefix"):
+        raise InputError("--ensemble_prefixes needs --model_name_or_path to be a saved prefix or prompt model (the "
+                         f"first member); {type(model).__name__} is not one")  # fmt: skip
+    names = [DEFAULT_PREFIX]
+    for index, folder in enumerate(folders, start=1):
+        model.load_prefix(folder, f"member{index}")
+        names.append(f"member{index}")
+    return names
+
+
 def load_data(data_args: DataTrainingArguments, model_args: ModelArguments):
     """The splits, the task spec and the benchmark format the data came in."""
     spec = get_task(data_args.task_name) if data_args.task_name else None
@@ -98,8 +126,13 @@ def load_data(data_args: DataTrainingArguments, model_args: ModelArguments):
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    model_args, data_args, training_args = parse_arguments((ModelArguments, DataTrainingArguments, TrainingArguments),
-                                                           argv, description=__doc__)  # fmt: skip
+    model_args, data_args, training_args, ensemble_args = parse_arguments(
+        (ModelArguments, DataTrainingArguments, TrainingArguments, EnsembleArguments), argv, description=__doc__
+    )
+    if ensemble_args.ensemble_prefixes and training_args.do_train:
+        raise InputError("--ensemble_prefixes evaluates saved prefixes together; it does not train: drop --do_train")
+    if ensemble_args.ensemble_prefixes and not (training_args.do_eval or training_args.do_predict):
+        raise InputError("--ensemble_prefixes needs --do_eval or --do_predict")
     setup_logging(training_args)
     log_run_start(training_args, model_args)
     check_training_engine(training_args)
@@ -123,6 +156,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         config_kwargs["id2label"] = dict(enumerate(spec.labels))
         config_kwargs["label2id"] = {label: i for i, label in enumerate(spec.labels)}
     model = build_model(model_args, spec.model_task, tokenizer=tokenizer, **config_kwargs)
+    members = ensemble_members(model, ensemble_args.ensemble_prefixes) if ensemble_args.ensemble_prefixes else None
 
     limits = data_args.sample_caps()
     features = {}
@@ -142,7 +176,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     best = BestMetricCallback(spec.best_metric)
     eval_split = features.get("validation")
     trainer = Trainer(
-        model=model,
+        model=model.prefix_ensemble(members) if members else model,
         args=training_args,
         train_dataset=features.get("train") if training_args.do_train else None,
         eval_dataset=eval_split if training_args.do_eval else None,
@@ -166,6 +200,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             metrics[f"{prefix}_samples"] = len(features[split])
             if split == "validation":
                 metrics.update(best.best)
+            if members:  # each member alone, beside the ensemble
+                for name in members:
+                    alone = Trainer(model=model.prefix_ensemble([name]), args=training_args, data_collator=collator,
+                                    processing_class=tokenizer, compute_metrics=trainer.compute_metrics)  # fmt: skip
+                    member = alone.evaluate(eval_dataset=features[split], metric_key_prefix=f"{prefix}_{name}")
+                    metrics.update({k: v for k, v in member.items() if not k.endswith(("_runtime", "per_second"))})
             trainer.log_metrics("eval", metrics)
             eval_metrics.update(metrics)
         trainer.save_metrics("eval", eval_metrics)

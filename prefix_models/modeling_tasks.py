@@ -33,6 +33,14 @@ from .modeling_encoder import PrefixModelForEncoder
 from .named_prefixes import PrefixEnsemble, PrefixNames, Route, scatter_rows
 
 
+def _task_labels(labels: torch.Tensor, config: PreTrainedConfig) -> torch.Tensor:
+    """A mixed batch collates every task's labels into one tensor: a regression task's floats make a
+    classification task's class ids floats too. Give each task its labels' own kind back."""
+    if labels.is_floating_point() and config.num_labels > 1 and config.problem_type != "multi_label_classification":
+        return labels.long()
+    return labels
+
+
 def _weighted_loss(losses: list[tuple[torch.Tensor, int]], batch_size: int) -> torch.Tensor | None:
     """Per-task losses, averaged weighted by each task's examples: the mean loss over the batch."""
     if not losses:
@@ -102,7 +110,7 @@ class _PrefixModelForClassification(PrefixModelForEncoder):
             logits = head(features)
             parts.append((rows, logits))
             if labels is not None:
-                losses.append((head.loss(logits, labels[rows]), len(rows)))
+                losses.append((head.loss(logits, _task_labels(labels[rows], self.prefix_config(name))), len(rows)))
         return scatter_rows(parts, len(route.index)), _weighted_loss(losses, len(route.index))
 
 

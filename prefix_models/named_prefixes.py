@@ -36,6 +36,7 @@ from transformers import PreTrainedConfig
 from transformers.modeling_outputs import ModelOutput, SequenceClassifierOutput, TokenClassifierOutput
 
 from .checkpoints import HUB_KWARGS, SHAPE_FIELDS, prefix_only_weights_files
+from .configuration import validate_prefix_config
 from .errors import InputError
 from .peft_interop import check_peft_adapter_type, peft_task, save_peft_adapter
 
@@ -138,8 +139,10 @@ class NamedPrefixMixin:
     # -- what is loaded --------------------------------------------------------------------------
     @property
     def prefix_names(self) -> list[str]:
-        """Every prefix this model can route to: its own (``"default"``) and each loaded one."""
-        return [DEFAULT_PREFIX, *self.prefix_bank.keys()]
+        """Every prefix this model can route to: its own (``"default"``) first, then the loaded ones by name
+        (sorted: config.json sorts its keys, so this order survives save and reload, and with it the
+        positions ``prefix_names`` may be given as)."""
+        return [DEFAULT_PREFIX, *sorted(self.prefix_bank.keys())]
 
     def prefix_config(self, name: str = DEFAULT_PREFIX) -> PreTrainedConfig:
         """The config of the task ``name`` (its ``pre_seq_len``, ``num_labels``, ``id2label``, ...)."""
@@ -177,6 +180,43 @@ class NamedPrefixMixin:
         for name, values in (self.config.prefix_tasks or {}).items():
             self.prefix_bank[name] = self._new_task(self._task_config(values))
 
+    def _check_new_name(self, name: Any) -> None:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise InputError(f"a prefix name is letters, digits, '_' or '-'; got {name!r}")
+        if name == DEFAULT_PREFIX or name in self.prefix_bank:
+            raise InputError(f"a prefix named {name!r} is already loaded ({self.prefix_names}); delete_prefix it "
+                             "first or pick another name")  # fmt: skip
+
+    def add_prefix(self, name: str, **config_fields: Any) -> None:
+        """Add a new task ``name``, freshly initialised, to train beside the others.
+
+        Its config is the model's own with ``config_fields`` changed (``pre_seq_len``, ``num_labels``,
+        ``id2label``, ``problem_type``, ``prefix_projection``, ``classifier_pooling``, ...).
+        """
+        self._check_new_name(name)
+        unknown = sorted(key for key in config_fields if not hasattr(self.config, key))
+        if unknown:
+            raise InputError(f"add_prefix got {unknown}, which are not fields of {type(self.config).__name__}")
+        values = _stored(self.config)
+        if "num_labels" in config_fields and "id2label" not in config_fields:  # labels follow the new count
+            values = {key: value for key, value in values.items() if key not in ("id2label", "label2id")}
+        config = self._task_config({**values, **config_fields})
+        validate_prefix_config(config)
+        if config.prefix_method != self.prefix_method:
+            raise InputError(f"prefix_method={config.prefix_method!r}: every task of this model runs "
+                             f"{self.prefix_method} tuning")  # fmt: skip
+        task = self._new_task(config)
+        task.apply(self._init_weights)  # as the model's own prefix and head were initialised
+        if config.prefix_method == "prompt" and config.prompt_init == "vocab":
+            task.prompt_encoder.init_from_vocab(self.get_input_embeddings())
+        self._register_task(name, task, config)
+
+    def _register_task(self, name: str, task: TaskPrefix, config: PreTrainedConfig) -> None:
+        encoder = self.task_modules(DEFAULT_PREFIX)[self.tuning.encoder_attribute]
+        task.train(self.training)  # a new module is in training mode: follow the model's (dropout)
+        self.prefix_bank[name] = task.to(next(encoder.parameters()).device)
+        self.config.prefix_tasks = {**(self.config.prefix_tasks or {}), name: _stored(config)}
+
     # -- loading and saving one task -------------------------------------------------------------
     def load_prefix(self, path: str | os.PathLike, name: str, **kwargs: Any) -> None:
         """Add the prefix (or prompt) and head saved in ``path`` as the task ``name``.
@@ -185,11 +225,7 @@ class NamedPrefixMixin:
         model and method. Everything is checked before the model changes; hub keyword arguments
         (``revision``, ``token``, ...) are passed on. The new task's parameters are trainable.
         """
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise InputError(f"a prefix name is letters, digits, '_' or '-'; got {name!r}")
-        if name == DEFAULT_PREFIX or name in self.prefix_bank:
-            raise InputError(f"a prefix named {name!r} is already loaded ({self.prefix_names}); delete_prefix it "
-                             "first or pick another name")  # fmt: skip
+        self._check_new_name(name)
         hub_kwargs = {key: kwargs.pop(key) for key in HUB_KWARGS if key in kwargs}
         if kwargs:
             raise InputError(f"load_prefix got unexpected arguments {sorted(kwargs)}; it takes hub options "
@@ -217,10 +253,7 @@ class NamedPrefixMixin:
             raise InputError(f"the checkpoint in {path} does not hold the tensors of a {type(self).__name__} task: "
                              f"{problems[:6]}")  # fmt: skip
         task.load_state_dict(state)
-        task.train(self.training)  # a new module is in training mode: follow the model's (dropout)
-        encoder = self.task_modules(DEFAULT_PREFIX)[self.tuning.encoder_attribute]
-        self.prefix_bank[name] = task.to(next(encoder.parameters()).device)
-        self.config.prefix_tasks = {**(self.config.prefix_tasks or {}), name: _stored(config)}
+        self._register_task(name, task, config)
 
     def _check_task_fits(self, config: PreTrainedConfig, path: str) -> None:
         """Refuse a task of another method, task kind, base model or shape, naming both sides."""
@@ -355,6 +388,9 @@ class PrefixEnsemble(nn.Module):
     is the negative log-likelihood of ``labels`` under that average (MSE for regression).
     """
 
+    # The loss is a mean over this batch: Trainer must not pass (or scale by) a global item count.
+    accepts_loss_kwargs = False
+
     def __init__(self, model: nn.Module, prefix_names: Sequence[str]):
         super().__init__()
         if getattr(model, "head_attribute", None) != "classifier" or not hasattr(model, "reads_pooled_output"):
@@ -374,7 +410,20 @@ class PrefixEnsemble(nn.Module):
         self.num_labels, self.problem_type = kinds.pop()
         self.config = model.config
 
-    def forward(self, labels: torch.Tensor | None = None, **inputs: Any) -> ModelOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> ModelOutput:
+        # Named parameters, not just **kwargs: Trainer keeps the dataset columns the signature names.
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids,
+                  "position_ids": position_ids, "inputs_embeds": inputs_embeds, **kwargs}  # fmt: skip
+        inputs = {key: value for key, value in inputs.items() if value is not None}
         members = len(self.prefix_names)
         tensors = {key: value for key, value in inputs.items() if isinstance(value, torch.Tensor)}
         if not tensors:

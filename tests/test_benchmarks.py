@@ -97,3 +97,13 @@ def test_injection_quick(tmp_path):
         assert set(report[backbone]) == {"attention", "cache", "plain"}
         assert all(report[backbone][arm]["inference"] > 0 for arm in ("attention", "cache", "plain"))
         assert report[backbone]["attention"]["train"] > 0 and report[backbone]["cache"]["train"] > 0
+
+
+def test_multitask_quick(tmp_path):
+    output, plot = tmp_path / "multitask.json", tmp_path / "multitask.png"
+    report = load("multitask").main(["--quick", "--repeats", "1", "--output", str(output), "--plot", str(plot)])
+    assert json.loads(output.read_text()) == report and plot.stat().st_size > 0
+    assert set(report["examples_per_second"]) == {"single", "single, named", "mixed", "mixed, lengths"}
+    memory = report["memory_bytes"]
+    assert len(memory["per task (prefix + head)"]) == 8
+    assert memory["separate fine-tuned models"] > 7 * memory["one backbone + prefixes"] / 2

@@ -308,3 +308,25 @@ def test_each_example_may_carry_its_own_prefix():
             real = batch["attention_mask"][row].bool()
             torch.testing.assert_close(together[row][real], alone[0][real], rtol=1e-5, atol=1e-5)
     assert not torch.allclose(together[0], together[1][: together.shape[1]], atol=1e-3)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_batch_mixing_named_prefixes_of_different_lengths_equals_each_row_alone(family, method):
+    """Named prefixes (named_prefixes.py) on every family: shorter prefixes are padded with masked virtual
+    tokens, which must change nothing, whatever the family's positions (absolute, relative, rotary)."""
+    model = make(family, method)  # pre_seq_len 3
+    model.add_prefix("longer", pre_seq_len=5, num_labels=3)
+    with torch.no_grad():
+        for parameter in model.prefix_bank.parameters():
+            parameter.normal_(0, 1.0)
+    batch = inputs(family)
+    batch.pop("labels")
+    names = ["longer", "default", "longer"]
+    with torch.no_grad():
+        mixed = model(**batch, prefix_names=names).logits
+        for row, name in enumerate(names):
+            alone = model(**{key: value[row : row + 1] for key, value in batch.items()}, prefix_names=[name]).logits
+            width = model.prefix_config(name).num_labels
+            torch.testing.assert_close(mixed[row : row + 1, :width], alone[:, :width], rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(mixed[0, :2], mixed[1, :2], atol=1e-3)

@@ -1,0 +1,183 @@
+#!/usr/bin/env python
+"""Several GLUE / SuperGLUE classification tasks at once on one frozen backbone: one prefix (or prompt)
+and one head per task, trained together in mixed batches with the stock ``Trainer``, scored per task.
+
+    python examples/run_multitask.py --model_name_or_path bert-base-uncased --task_names rte,mrpc,sst2 \\
+        --data_dir glue_data --prefix --pre_seq_len 16 --learning_rate 1e-2 --num_train_epochs 3 \\
+        --do_train --do_eval --output_dir out
+
+Every example carries its task's position in ``model.prefix_names`` (a ``prefix_names`` column), so
+each batch mixes tasks and each task's prefix and head learn from its own examples only. The first
+task is the model's own prefix (``"default"``); the others are added with ``add_prefix``. Results:
+``eval_<task>_<metric>`` per task, the whole model in ``--output_dir`` (``from_pretrained`` reloads every
+task) and each task alone under ``<output_dir>/prefixes/<task>`` (``save_prefix``; ``run_glue.py
+--model_name_or_path`` and ``load_prefix`` read those). Data: ``--data_dir`` (the folder holding each
+task's official download) or the hub. Tasks whose model is not a sequence classifier (COPA, MultiRC,
+ReCoRD) are refused. Bad flags end with one ``error:`` line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+from transformers import AutoTokenizer, DataCollatorWithPadding, EvalPrediction, Trainer, TrainingArguments, set_seed
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from prefix_models.cli import (  # noqa: E402
+    DataArguments,
+    ModelArguments,
+    build_model,
+    check_training_engine,
+    load_config,
+    log_run_start,
+    parse_arguments,
+    resolve_checkpoint,
+    resolve_max_seq_length,
+    run_script,
+    setup_logging,
+    train_and_save,
+)
+from prefix_models.errors import InputError  # noqa: E402
+from prefix_models.glue.data import check_splits, load_from_data_dir, load_from_hub  # noqa: E402
+from prefix_models.glue.features import metrics_function, tokenize  # noqa: E402
+from prefix_models.glue.tasks import CLASSIFICATION, REGRESSION, TASKS, get_task  # noqa: E402
+from prefix_models.named_prefixes import DEFAULT_PREFIX  # noqa: E402
+
+logger = logging.getLogger(__name__)
+_SUPPORTED = [name for name, spec in TASKS.items() if spec.kind in (CLASSIFICATION, REGRESSION)]
+
+
+@dataclass
+class MultiTaskArguments(DataArguments):
+    """Which tasks to train together, and where their data is."""
+
+    task_names: str = field(
+        default="", metadata={"help": f"Comma-separated tasks to train together, from: {', '.join(_SUPPORTED)}."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.check_sources() and self.files:
+            raise InputError("run_multitask.py reads each task's official download (--data_dir) or the hub, not "
+                             "--train_file / --validation_file / --test_file")  # fmt: skip
+        names = [name.strip() for name in self.task_names.split(",") if name.strip()]
+        if len(names) < 2:
+            raise InputError(f"--task_names needs at least two comma-separated tasks, from: {', '.join(_SUPPORTED)}")
+        self.specs = [get_task(name) for name in names]
+        refused = [spec.name for spec in self.specs if spec.kind not in (CLASSIFICATION, REGRESSION)]
+        if refused:
+            raise InputError(f"--task_names: {', '.join(refused)} need another model than a sequence classifier; "
+                             f"train them with run_glue.py. Supported here: {', '.join(_SUPPORTED)}")  # fmt: skip
+        if len({spec.name for spec in self.specs}) != len(self.specs):
+            raise InputError(f"--task_names names a task twice: {self.task_names}")
+
+
+def label_fields(spec) -> dict:
+    """Config fields of a task's head: its labels, or regression."""
+    if spec.kind == REGRESSION:
+        return {"num_labels": 1, "problem_type": "regression"}
+    labels = dict(enumerate(spec.labels))
+    return {"num_labels": spec.num_labels, "problem_type": "single_label_classification", "id2label": labels,
+            "label2id": {label: i for i, label in labels.items()}}  # fmt: skip
+
+
+def task_metrics(spec, dataset, num_labels: int):
+    """The task's metrics on its own columns of the shared (widest-head) logits."""
+    compute = metrics_function(spec, dataset)
+
+    def own(prediction: EvalPrediction) -> dict[str, float]:
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        return compute(EvalPrediction(logits[..., :num_labels], prediction.label_ids))
+
+    return own
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    model_args, data_args, training_args = parse_arguments((ModelArguments, MultiTaskArguments, TrainingArguments),
+                                                           argv, description=__doc__)  # fmt: skip
+    if model_args.method is None:
+        raise InputError("run_multitask.py trains one prefix per task on a frozen backbone: pass --prefix or --prompt")
+    setup_logging(training_args)
+    log_run_start(training_args, model_args)
+    check_training_engine(training_args)
+    last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)
+
+    # Every task's data is read and checked before any weights load.
+    specs, raw = data_args.specs, {}
+    for spec in specs:
+        if data_args.data_dir:
+            raw[spec.name], _ = load_from_data_dir(spec, data_args.data_dir)
+        else:
+            raw[spec.name] = load_from_hub(spec, data_args.dataset_name, data_args.dataset_config_name,
+                                           cache_dir=model_args.cache_dir, token=model_args.token)  # fmt: skip
+        check_splits(spec, raw[spec.name], {"train": training_args.do_train, "validation": training_args.do_eval})
+    max_seq_length = resolve_max_seq_length(data_args.max_seq_length, load_config(model_args), default=128)
+
+    set_seed(training_args.seed)
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.tokenizer_name or model_args.model_name_or_path, **model_args.hub_kwargs()
+    )
+    max_seq_length = min(max_seq_length, tokenizer.model_max_length)
+    # The first task is the model's own prefix; each further task gets its own prefix and head.
+    model = build_model(model_args, "sequence_classification", tokenizer=tokenizer, **label_fields(specs[0]))
+    prefix_of = {specs[0].name: DEFAULT_PREFIX}
+    for spec in specs[1:]:
+        model.add_prefix(spec.name, **label_fields(spec))
+        prefix_of[spec.name] = spec.name
+    logger.info(f"tasks -> prefixes: {prefix_of}; {model.num_trainable_parameters():,} trainable parameters")
+
+    limits = data_args.sample_caps()
+    features: dict[str, dict[str, datasets.Dataset]] = {}
+    with training_args.main_process_first(desc="dataset map pre-processing"):
+        for spec in specs:
+            index = model.prefix_names.index(prefix_of[spec.name])
+            features[spec.name] = {}
+            for split in ("train", "validation"):
+                if split not in raw[spec.name]:
+                    continue
+                dataset = raw[spec.name][split]
+                if limits.get(split) is not None:
+                    dataset = dataset.select(range(min(limits[split], len(dataset))))
+                encoded = tokenize(spec, dataset, tokenizer, max_seq_length, data_args.pad_to_max_length)
+                encoded = encoded.remove_columns([c for c in encoded.column_names if c == "idx"])
+                # Labels of every task in one column: floats (regression) and class ids alike.
+                encoded = encoded.cast_column("labels", datasets.Value("float32"))
+                features[spec.name][split] = encoded.add_column("prefix_names", [index] * len(encoded))
+
+    train = None
+    if training_args.do_train:
+        train = datasets.concatenate_datasets([features[spec.name]["train"] for spec in specs])
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=train,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if training_args.fp16 else None),
+    )
+    results: dict[str, float] = {}
+    if training_args.do_train:
+        results.update(train_and_save(trainer, last_checkpoint, len(train)))
+        if trainer.is_world_process_zero():
+            for spec in specs:
+                model.save_prefix(prefix_of[spec.name], os.path.join(training_args.output_dir, "prefixes", spec.name))
+
+    if training_args.do_eval:
+        logger.info("*** Evaluate, task by task ***")
+        for spec in specs:
+            dev = features[spec.name]["validation"]
+            trainer.compute_metrics = task_metrics(spec, dev, model.prefix_config(prefix_of[spec.name]).num_labels)
+            metrics = trainer.evaluate(eval_dataset=dev, metric_key_prefix=f"eval_{spec.name}")
+            metrics[f"eval_{spec.name}_samples"] = len(dev)
+            trainer.log_metrics(f"eval {spec.name}", metrics)
+            results.update(metrics)
+        trainer.save_metrics("eval", {key: value for key, value in results.items() if key.startswith("eval_")})
+    return results
+
+
+if __name__ == "__main__":
+    run_script(main)
