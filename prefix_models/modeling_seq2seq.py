@@ -82,7 +82,19 @@ class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
         check_padding_mask(attention_mask, reference.shape[0], reference.shape[1])
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "inputs_embeds": inputs_embeds}
         route = self.route_prefixes(prefix_names, reference.shape[0], reference.device)
+        if route is not None and self.prefix_method == "prompt" and self._numbers_soft_tokens():
+            lengths = {self.prefix_config(name).pre_seq_len for name, _ in route.groups()}
+            if len(lengths) > 1:
+                raise InputError(
+                    f"prompts of different lengths ({sorted(lengths)}) cannot share a {type(self).__name__} batch: its "
+                    "encoder numbers positions from the first soft token, so padding one prompt to another's length "
+                    "would move its real tokens. Group the examples by prompt length"
+                )
         return self.tuning.prepare(self, "source", inputs, reference.shape[0], prefix_attention_mask, route=route)
+
+    def _numbers_soft_tokens(self) -> bool:
+        """Whether the encoder gives the soft tokens absolute positions (BART) rather than relative ones (T5)."""
+        return hasattr(self.get_encoder(), "embed_positions")
 
     def _rows_outside(self, *kinds: str) -> list[int]:
         """The prefix rows of the attention kinds other than ``kinds``: those a forward running only

@@ -46,14 +46,21 @@ class TrainingStateMixin:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def merge_prefix_projection(self) -> None:
-        """Fold the reparameterisation MLP into a plain prefix table (outputs unchanged).
+        """Fold the reparameterisation MLP into a plain prefix table (outputs unchanged), for the model's
+        own prefix and every named one that has an MLP.
 
         Afterwards inference skips the MLP and ``save_pretrained`` writes only the table.
         """
         if self.prefix_method != "prefix":
             raise InputError("merge_prefix_projection applies to prefix models; prompt models have no projection")
-        self.prefix_encoder.merge_projection()
-        self.config.prefix_projection = False
+        for name in self.prefix_names:
+            self.task_modules(name)["prefix_encoder"].merge_projection()  # a no-op for a plain table
+            self.prefix_config(name).prefix_projection = False
+        # The named tasks' stored configs, which a save writes.
+        tasks = self.config.prefix_tasks or {}
+        self.config.prefix_tasks = {
+            name: {**values, "prefix_projection": False} for name, values in tasks.items()
+        } or None
 
     @torch.no_grad()
     def init_prompt(self, tokenizer: Any = None) -> None:

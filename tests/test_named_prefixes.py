@@ -343,3 +343,41 @@ def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
     assert torch.isinf(namespace["logits"][0, 2:]).all() and torch.isfinite(namespace["logits"][1]).all()
     torch.testing.assert_close(namespace["probabilities"].sum(-1), torch.ones(2))
     assert (tmp_path / "tasks" / "topic-alone" / "model.safetensors").exists()
+
+
+def test_merging_folds_every_named_mlp_and_masks_combine_with_routes(bert_base, tmp_path):
+    model = auto_class("SequenceClassification").from_pretrained(bert_base, pre_seq_len=3).eval()
+    model.add_prefix("mlp", pre_seq_len=5, prefix_projection=True, prefix_hidden_size=16)
+    randomize(model, 4)
+    batch = task_inputs(type(model), batch_size=3)
+    batch.pop("labels")
+    names = ["mlp", "default", "mlp"]
+    with torch.no_grad():
+        before = model(**batch, prefix_names=names).logits
+        model.merge_prefix_projection()
+        torch.testing.assert_close(model(**batch, prefix_names=names).logits, before, rtol=1e-5, atol=1e-5)
+    assert not hasattr(model.prefix_bank["mlp"].prefix_encoder, "trans")
+    model.save_pretrained(tmp_path / "merged")
+    again = auto_class("SequenceClassification").from_pretrained(tmp_path / "merged").eval()
+    assert again.prefix_config("mlp").prefix_projection is False
+    with torch.no_grad():
+        torch.testing.assert_close(again(**batch, prefix_names=names).logits, before, rtol=1e-5, atol=1e-5)
+        # A prefix_attention_mask with routes is (batch, longest prefix); zeros switch every row's prefix off.
+        off = torch.zeros(3, 5, dtype=torch.long)
+        plain = again(**batch, prefix_names=names, prefix_attention_mask=off).logits
+        torch.testing.assert_close(plain[1:2, :2], again(**rows(batch, 1), prefix_attention_mask=torch.zeros(1, 3,
+                                   dtype=torch.long)).logits, rtol=1e-5, atol=1e-5)  # fmt: skip
+    with pytest.raises(ValueError, match=r"\(batch, longest prefix in the batch\) = \(3, 5\)"):
+        again(**batch, prefix_names=names, prefix_attention_mask=torch.ones(3, 3, dtype=torch.long))
+
+
+def test_bart_prompts_of_different_lengths_are_refused_in_one_batch(tmp_path):
+    torch.manual_seed(7)
+    AutoModelForSeq2SeqLM.from_config(SEQ2SEQ_CONFIGS["Bart"]()).save_pretrained(tmp_path / "base")
+    model = pm.AutoPrefixModelForSeq2SeqLM.from_pretrained(tmp_path / "base", method="prompt", pre_seq_len=3)
+    model.add_prefix("same", pre_seq_len=3)
+    model.add_prefix("longer", pre_seq_len=5)
+    input_ids = torch.randint(3, 60, (2, 6))
+    model.generate(input_ids, prefix_names=["same", "default"], max_new_tokens=2)  # equal lengths: fine
+    with pytest.raises(ValueError, match=r"prompts of different lengths \(\[3, 5\]\).*Group the examples"):
+        model.generate(input_ids, prefix_names=["longer", "default"], max_new_tokens=2)
