@@ -35,6 +35,7 @@ from prefix_models.callbacks import BestMetricCallback
 from prefix_models.cli import (
     DataArguments,
     ModelArguments,
+    apply_method_defaults,
     build_model,
     check_training_engine,
     load_config,
@@ -140,6 +141,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     # Everything about the data and the flags is checked before any weights load.
     data, spec, benchmark = load_data(data_args, model_args)
+    apply_method_defaults(model_args, training_args, spec.model_task)
     check_splits(spec, data, {"train": training_args.do_train, "validation": training_args.do_eval,
                               "test": training_args.do_predict})  # fmt: skip
     max_seq_length = resolve_max_seq_length(data_args.max_seq_length, load_config(model_args), default=128)

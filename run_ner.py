@@ -33,6 +33,7 @@ from prefix_models.callbacks import BestMetricCallback
 from prefix_models.cli import (
     DataArguments,
     ModelArguments,
+    apply_method_defaults,
     build_model,
     check_training_engine,
     load_config,
@@ -161,6 +162,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     setup_logging(training_args)
     log_run_start(training_args, model_args)
     check_training_engine(training_args)
+    apply_method_defaults(model_args, training_args, "token_classification")
     last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)
 
     # Everything about the data and the flags is checked before any weights load.

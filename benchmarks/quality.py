@@ -5,6 +5,7 @@
     python benchmarks/quality.py sweep                  # prefix P in {1,4,16,64,128}, P=16 with the MLP; 1 epoch
     python benchmarks/quality.py budget                 # prefix P=16 (mean pooling; table, MLP) for 8 epochs
     python benchmarks/quality.py conll                  # CoNLL-2003 NER: full FT 1 and 3 epochs, prefix P=16
+    python benchmarks/quality.py levers                 # issue 16: --prefix's defaults, text init, warmup + cosine
     python benchmarks/quality.py sentiment --quick      # 64 training examples, 1 epoch: a smoke run
 
 Every run is ``run_glue.py`` / ``run_ner.py`` in its own process on all-MiniLM-L6-v2 (the
@@ -70,11 +71,22 @@ CONLL_ARMS = {
     "prefix16": dict(flags=["--prefix", "--pre_seq_len", "16", "--warmup_steps", "100"], lr=2e-2, epochs=5),
     "full_3ep": dict(flags=["--warmup_steps", "100"], lr=5e-5, epochs=3),
 }
+# Issue 16's levers, on the sentiment data (against its "full" arm). ``lr=None`` passes no --learning_rate, so
+# these arms run what a user gets from --prefix alone (P=16, lr 1e-2, and the mean over tokens, which
+# --prefix picks for this sentence-transformers checkpoint); each changes one thing.
+LEVER_ARMS = {
+    "defaults": dict(flags=["--prefix"], lr=None, epochs=4),
+    "text_init": dict(flags=["--prefix", "--prefix_init", "text"], lr=None, epochs=4),
+    "warmup_cosine": dict(
+        flags=["--prefix", "--warmup_ratio", "0.06", "--lr_scheduler_type", "cosine"], lr=None, epochs=4
+    ),  # fmt: skip
+}
 EXPERIMENTS = {
     "sentiment": dict(script="run_glue.py", arms=SENTIMENT_ARMS, seeds=[42, 43, 44], metric="accuracy"),
     "sweep": dict(script="run_glue.py", arms=SWEEP_ARMS, seeds=[42], metric="accuracy"),
     "budget": dict(script="run_glue.py", arms=BUDGET_ARMS, seeds=[42], metric="accuracy"),
     "conll": dict(script="run_ner.py", arms=CONLL_ARMS, seeds=[42], metric="f1"),
+    "levers": dict(script="run_glue.py", arms=LEVER_ARMS, seeds=[42, 43, 44], metric="accuracy"),
 }
 
 
@@ -100,7 +112,8 @@ def command(experiment: str, arm: dict, seed: int, output_dir: Path, args: argpa
            *data_flags(experiment, args.conll_dir), *arm["flags"],
            "--do_train", "--do_eval", "--do_predict", "--max_seq_length", seq,
            "--per_device_train_batch_size", "32", "--per_device_eval_batch_size", "64",
-           "--learning_rate", str(arm["lr"]), "--num_train_epochs", str(1 if args.quick else arm["epochs"]),
+           *(["--learning_rate", str(arm["lr"])] if arm["lr"] is not None else []),  # None: --prefix picks
+           "--num_train_epochs", str(1 if args.quick else arm["epochs"]),
            "--eval_strategy", "epoch", "--save_strategy", "epoch", "--save_total_limit", "1",
            "--load_best_model_at_end", "--metric_for_best_model", spec["metric"],
            "--logging_steps", "25", "--seed", str(seed), "--report_to", "none", "--disable_tqdm", "true",

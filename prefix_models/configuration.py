@@ -21,6 +21,10 @@ from .errors import InputError
 
 PREFIX_METHODS = ("prefix", "prompt")
 PROMPT_INITS = ("random", "vocab", "text")
+PREFIX_INITS = ("random", "text")
+# What prefix_init="text" reads when no prefix_init_text is given: neutral words, so that the prefix starts
+# as keys and values the backbone produces for real text rather than as noise.
+DEFAULT_PREFIX_INIT_TEXT = "Read the following text and consider what it says."
 CLASSIFIER_POOLINGS = ("pooler", "cls", "mean")
 # "none": virtual tokens take no position; "peft": real tokens start at pre_seq_len, as peft runs them.
 VIRTUAL_TOKEN_POSITIONS = ("none", "peft")
@@ -36,6 +40,9 @@ PREFIX_FIELDS: dict[str, tuple[Any, Any]] = {
     "prefix_hidden_size": (int, 512),
     "prompt_init": (str, "random"),
     "prompt_init_text": (str | None, None),
+    # Prefix tuning: start the prefix as the backbone's own keys/values of a text (Li & Liang), or random.
+    "prefix_init": (str, "random"),
+    "prefix_init_text": (str | None, None),
     # What the sequence-level heads (classification, multiple choice) read: see modeling_encoder.pool_features.
     "classifier_pooling": (str, "pooler"),
     # Encoder-decoders: which attention kinds get a prefix (None: all of ATTENTION_KINDS).
@@ -157,6 +164,20 @@ def validate_prefix_config(config: PreTrainedConfig) -> None:
                 "prefix_projection=True needs prefix_hidden_size, the width of the reparameterisation MLP, "
                 f"to be a positive integer; got {hidden!r}"
             )
+
+    prefix_init = getattr(config, "prefix_init", "random")
+    if prefix_init not in PREFIX_INITS:
+        raise InputError(f"prefix_init must be one of {PREFIX_INITS}, got {prefix_init!r}")
+    if prefix_init == "text":
+        if method != "prefix":
+            raise InputError('prefix_init="text" starts a prefix from the backbone\'s keys and values; prompt tuning '
+                             'has prompt_init="text" (word embeddings). Leave prefix_init unset')  # fmt: skip
+        if projection:
+            raise InputError('prefix_init="text" sets the prefix table itself; with prefix_projection=True the prefix '
+                             "is an MLP's output. Pick one")  # fmt: skip
+        text = getattr(config, "prefix_init_text", None)
+        if text is not None and (not isinstance(text, str) or not text.strip()):
+            raise InputError(f"prefix_init_text must be a non-empty text (or None for the default); got {text!r}")
 
     pooling = getattr(config, "classifier_pooling", "pooler")
     if pooling not in CLASSIFIER_POOLINGS:

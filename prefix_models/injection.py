@@ -57,7 +57,14 @@ class PrefixState:
     key_values: Sequence[tuple[torch.Tensor, torch.Tensor]]
     attention_mask: torch.Tensor | None = None
     layers_seen: set[int] = field(default_factory=set)
+    # When a dict: each layer's real keys and values of this forward are kept here (prefix_init="text").
+    recorded: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None
     _untagged_calls: int = 0
+
+    def record(self, layer: int, key: torch.Tensor, value: torch.Tensor) -> None:
+        """Keep layer ``layer``'s real keys/values ``(batch, kv_heads, seq, head_dim)``, if recording."""
+        if self.recorded is not None:
+            self.recorded[layer] = (key.detach(), value.detach())
 
     def layer_of(self, module: nn.Module) -> int | None:
         """The index of ``module``'s prefix in ``key_values``, or None for an attention kind without one."""
@@ -133,6 +140,7 @@ def _make_prefix_attention(base: str) -> Callable:
     ):
         layer = prefix_state.layer_of(module) if prefix_state is not None else None
         if layer is not None:
+            prefix_state.record(layer, key, value)
             prefix_key, prefix_value = prefix_state.key_values[layer]
             pre_seq_len = prefix_key.shape[2]
             is_causal = kwargs.get("is_causal")

@@ -112,6 +112,33 @@ class PrefixTuning(TuningMethod):
     def finish(self, model: nn.Module) -> None:
         # The backbone's attention runs through ours, which adds the prefix keys/values.
         use_attention_implementation(model, prefix_attention_implementation(model.config._attn_implementation))
+        # A prefix started from text needs the loaded backbone: from_pretrained defers it.
+        if model.config.prefix_init == "text" and not model._defer_prompt_init:
+            model.init_prefix(model._prompt_tokenizer)
+
+    @torch.no_grad()
+    def init_from_text(self, model: nn.Module, token_ids: torch.Tensor) -> None:
+        """Set the prefix table to the backbone's own keys and values of ``token_ids`` (``pre_seq_len`` real
+        tokens), read with the prefix masked out: virtual token ``t`` starts as what token ``t`` of the
+        text puts in front of every layer's attention."""
+        state = PrefixState(model.get_prompt(1), torch.zeros(1, model.config.pre_seq_len, dtype=torch.long))
+        state.recorded = {}
+        training = model.training
+        model.eval()  # no dropout in what is recorded
+        try:
+            input_ids = token_ids.unsqueeze(0).to(model.get_input_embeddings().weight.device)
+            inputs = {"input_ids": input_ids}
+            if model._peft_positions_supported:  # a decoder reads the text at its plain positions 0..P-1
+                inputs["position_ids"] = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
+            model._recording_state = state
+            getattr(model, "encode", model)(**inputs)  # encoders: their features (any head); decoders: the LM
+        finally:
+            model._recording_state = None
+            model.train(training)
+        layers = [state.recorded[layer] for layer in range(len(state.key_values))]
+        # (1, kv_heads, P, head_dim) per layer -> rows laid out as prefix_key_values reads them.
+        rows = [tensor[0].transpose(0, 1).reshape(tensor.shape[2], -1) for pair in layers for tensor in pair]
+        model.prefix_encoder.embedding.weight.copy_(torch.stack(rows, dim=1).reshape(len(token_ids), -1))
 
     def attention_implementation(self, requested: str) -> str:
         return prefix_attention_implementation(requested)
@@ -124,7 +151,9 @@ class PrefixTuning(TuningMethod):
     def prepare(self, model: nn.Module, kind: Kind, inputs: dict[str, Any], batch_size: int,
                 prefix_attention_mask: torch.Tensor | None, soft_cached: bool = False,
                 route: Route | None = None) -> Prepared:  # fmt: skip
-        if route is None:
+        if getattr(model, "_recording_state", None) is not None:  # init_from_text reads the backbone
+            state = model._recording_state
+        elif route is None:
             check_prefix_attention_mask(prefix_attention_mask, batch_size, model.config.pre_seq_len)
             state = PrefixState(model.get_prompt(batch_size), prefix_attention_mask)
         else:

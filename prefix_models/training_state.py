@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .configuration import DEFAULT_PREFIX_INIT_TEXT
 from .errors import InputError
 
 
@@ -61,6 +62,27 @@ class TrainingStateMixin:
         self.config.prefix_tasks = {
             name: {**values, "prefix_projection": False} for name, values in tasks.items()
         } or None
+
+    @torch.no_grad()
+    def init_prefix(self, tokenizer: Any = None) -> None:
+        """(Re)initialise the prefix as ``config.prefix_init`` says: ``text`` sets it to the backbone's own keys
+        and values of ``config.prefix_init_text`` (a default text when unset), tokenised with ``tokenizer``
+        and truncated or repeated to ``pre_seq_len`` tokens; ``random`` keeps transformers' init."""
+        if self.config.prefix_init != "text" or self.get_input_embeddings().weight.is_meta:
+            return
+        if getattr(self.config, "is_encoder_decoder", False):
+            raise InputError('prefix_init="text" is for encoders and decoder LMs: an encoder-decoder\'s '
+                             "cross-attention has no text of its own to read")  # fmt: skip
+        if tokenizer is None:
+            raise InputError('prefix_init="text" needs a tokenizer to read the text: pass tokenizer=... to the model '
+                             "constructor or to from_pretrained")  # fmt: skip
+        text = self.config.prefix_init_text or DEFAULT_PREFIX_INIT_TEXT
+        token_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(token_ids) == 0:
+            raise InputError(f"prefix_init_text {text!r} tokenises to no tokens")
+        length = self.config.pre_seq_len
+        repeated = torch.tensor(token_ids * (length // len(token_ids) + 1))[:length]
+        self.tuning.init_from_text(self, repeated)
 
     @torch.no_grad()
     def init_prompt(self, tokenizer: Any = None) -> None:

@@ -129,6 +129,14 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
                                    r"--prefix and --prompt are exclusive"),
     "prefix flag without a method": (lambda c: c.glue("--task_name", "rte", "--prefix_projection"),
                                      r"--prefix_projection only applies with --prefix or --prompt"),
+    "prefix init for a prompt": (lambda c: c.glue("--task_name", "rte", "--prompt", "--prefix_init", "text"),
+                                 r"--prefix_init / --prefix_init_text apply to --prefix"),
+    "prefix init text without text init": (
+        lambda c: c.glue("--task_name", "rte", "--prefix", "--prefix_init_text", "good film"),
+        r"--prefix_init_text applies with --prefix_init text"),
+    "text init with the MLP": (
+        lambda c: c.glue("--task_name", "rte", "--prefix", "--prefix_init", "text", "--prefix_projection"),
+        r"cannot start a --prefix_projection MLP"),
     "pooling for a baseline": (lambda c: c.glue("--task_name", "rte", "--head_only", "--classifier_pooling", "mean"),
                                r"--classifier_pooling only applies with --prefix or --prompt"),
     "pooling for a tagger": (

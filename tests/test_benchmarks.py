@@ -107,3 +107,39 @@ def test_multitask_quick(tmp_path):
     memory = report["memory_bytes"]
     assert len(memory["per task (prefix + head)"]) == 8
     assert memory["separate fine-tuned models"] > 7 * memory["one backbone + prefixes"] / 2
+
+
+def test_paper_table_wiring(tmp_path, tiny_roberta_model, capsys):
+    """benchmarks/paper.py end to end on a tiny RoBERTa standing in for roberta-large: a SuperGLUE row and a
+    NER row run with the reference's settings (one epoch, few examples), a row without its model is
+    skipped, and a finished row is not run again."""
+    import shutil
+
+    from conftest import FIXTURES
+
+    models, data = tmp_path / "models", tmp_path / "data"
+    models.mkdir()
+    (models / "roberta-large").symlink_to(tiny_roberta_model, target_is_directory=True)
+    shutil.copytree(FIXTURES / "super_glue_data" / "RTE", data / "RTE")
+    shutil.copytree(FIXTURES / "ner_data", data / "conll2003", ignore=shutil.ignore_patterns("*.jsonl", "*.py", "*.md"))
+    paper = load("paper")
+    rows = ["roberta-large/rte", "roberta-large/conll2003", "bert-large-cased/rte"]
+    flags = ["--rows", *rows, "--models_dir", str(models), "--data_dir", str(data),
+             "--output_dir", str(tmp_path / "out"), "--epochs_scale", "0.001"]  # fmt: skip
+    extra = ["--extra", "--use_cpu", "--max_train_samples", "16", "--max_eval_samples", "16", "--max_seq_length", "32",
+             "--disable_tqdm", "true"]  # fmt: skip
+
+    paper.main([*flags, "--dry_run", *extra])
+    commands = capsys.readouterr().out.splitlines()
+    assert (
+        "--learning_rate 0.005 --per_device_train_batch_size 32" in commands[0] and "--pre_seq_len 128" in commands[0]
+    )
+    assert "run_ner.py" in commands[1] and "--pre_seq_len 11" in commands[1] and "--learning_rate 0.03" in commands[1]
+    assert "would skip: no model folder" in commands[2]
+
+    table = paper.main([*flags, *extra])["rows"]
+    for name in rows[:2]:
+        assert 0 <= table[name]["ours"] <= 100 and table[name]["best_epoch"] == 1, table[name]
+    assert table["bert-large-cased/rte"]["skipped"].startswith("no model folder")
+    again = paper.main([*flags, *extra])["rows"]  # finished rows are read back, not run again
+    assert again["roberta-large/rte"]["minutes"] == table["roberta-large/rte"]["minutes"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import random
 import shutil
 import subprocess
@@ -207,7 +208,9 @@ def test_help_documents_every_flag():
     assert "boolq" in text and "P-tuning v2" in text
 
 
-def test_sentence_transformers_checkpoints_get_a_pooling_hint(tiny_model, tmp_path, caplog):
+def test_sentence_transformers_checkpoints_are_read_as_they_were_trained(tiny_model, tmp_path, caplog):
+    """--prefix / --prompt leave classifier_pooling unset: a sentence-transformers checkpoint then reads its
+    tokens the way it was trained (its mean), and the log says so; a flag given wins."""
     from prefix_models.cli import ModelArguments, build_model, sentence_transformers_pooling
 
     # A checkpoint laid out as sentence-transformers saves one: modules.json + the Pooling module's config.
@@ -226,15 +229,52 @@ def test_sentence_transformers_checkpoints_get_a_pooling_hint(tiny_model, tmp_pa
         return build_model(args, "sequence_classification", num_labels=2)
 
     assert sentence_transformers_pooling(ModelArguments(model_name_or_path=str(checkpoint))) == "mean"
-    assert build(checkpoint).config.classifier_pooling == "pooler"  # the default stays, with a hint
-    assert "--classifier_pooling mean" in caplog.text
-    assert build(checkpoint, classifier_pooling="mean").config.classifier_pooling == "mean"
-    assert "--classifier_pooling" not in caplog.text
-    build(tiny_model)  # a plain checkpoint: nothing to say
-    assert "sentence-transformers" not in caplog.text
+    with caplog.at_level(logging.INFO, logger="prefix_models.cli.models"):
+        assert build(checkpoint).config.classifier_pooling == "mean"  # picked, and said
+        assert "picked --classifier_pooling mean" in caplog.text
+        assert build(checkpoint, classifier_pooling="pooler").config.classifier_pooling == "pooler"
+        assert "picked" not in caplog.text
+        assert build(tiny_model).config.classifier_pooling == "pooler"  # a plain checkpoint: nothing to say
+        assert "sentence-transformers" not in caplog.text
 
     (checkpoint / "1_Pooling" / "config.json").write_text(json.dumps({**pooling, "pooling_mode_mean_tokens": False,
                                                                       "pooling_mode_cls_token": True}))  # fmt: skip
     assert sentence_transformers_pooling(ModelArguments(model_name_or_path=str(checkpoint))) == "cls"
     (checkpoint / "modules.json").write_text("not json")
     assert sentence_transformers_pooling(ModelArguments(model_name_or_path=str(checkpoint))) is None
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--prefix"], 1e-2),
+        (["--prompt"], 3e-2),
+        (["--prefix", "--learning_rate", "5e-5"], 5e-5),  # a flag given wins, even at the Trainer's default
+        ([], 5e-5),  # full fine-tuning keeps the Trainer's default
+    ],
+)
+def test_the_method_picks_its_learning_rate_when_none_is_given(flags, expected, tiny_model, tmp_path, monkeypatch):
+    seen = {}
+    original = run_glue.Trainer.__init__
+
+    def record(self, *args, **kwargs):
+        seen["learning_rate"] = kwargs["args"].learning_rate
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(run_glue.Trainer, "__init__", record)
+    run(tiny_model, tmp_path, "--task_name", "rte", "--data_dir", str(GLUE), "--do_eval", *flags)
+    assert seen["learning_rate"] == expected
+
+
+def test_a_json_configuration_counts_as_given(tiny_model, tmp_path):
+    from transformers import TrainingArguments
+
+    from prefix_models.cli import ModelArguments, apply_method_defaults, parse_arguments, was_given
+
+    config = tmp_path / "args.json"
+    config.write_text(json.dumps({"model_name_or_path": str(tiny_model), "output_dir": str(tmp_path), "prefix": True,
+                                  "learning_rate": 3e-3}))  # fmt: skip
+    model_args, training_args = parse_arguments((ModelArguments, TrainingArguments), [str(config)])
+    assert was_given(training_args, "learning_rate") and not was_given(training_args, "num_train_epochs")
+    assert apply_method_defaults(model_args, training_args, "sequence_classification") == {}
+    assert training_args.learning_rate == 3e-3

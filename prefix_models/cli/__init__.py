@@ -3,8 +3,15 @@
 for a method (``models.py``: prefix, prompt, head-only probe or full fine-tuning) and running a script
 (``runs.py``: logging, resuming, saving, the one-line error exit)."""
 
-from .arguments import DataArguments, ModelArguments, OutputArguments, parse_arguments
-from .models import build_model, load_config, max_positions, resolve_max_seq_length, sentence_transformers_pooling
+from .arguments import DataArguments, ModelArguments, OutputArguments, parse_arguments, was_given
+from .models import (
+    apply_method_defaults,
+    build_model,
+    load_config,
+    max_positions,
+    resolve_max_seq_length,
+    sentence_transformers_pooling,
+)
 from .runs import (
     check_training_engine,
     finished_run,
@@ -22,6 +29,7 @@ __all__ = [
     "DataArguments",
     "ModelArguments",
     "OutputArguments",
+    "apply_method_defaults",
     "build_model",
     "check_training_engine",
     "finished_run",
@@ -38,4 +46,5 @@ __all__ = [
     "shutdown_distributed",
     "train_and_save",
     "training_engine",
+    "was_given",
 ]

@@ -4,6 +4,7 @@ the parser that reads them as transformers' example scripts do."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from transformers import (
 from ..errors import InputError
 
 _PREFIX_ONLY_FLAGS = ("pre_seq_len", "prefix_projection", "prefix_hidden_size", "prompt_init", "prompt_init_text",
-                      "classifier_pooling")  # fmt: skip
+                      "prefix_init", "prefix_init_text", "classifier_pooling")  # fmt: skip
 _POOLED_TASKS = ("sequence_classification", "multiple_choice")
 
 
@@ -70,6 +71,14 @@ class ModelArguments:
     prompt_init_text: str | None = field(
         default=None, metadata={"help": "With --prompt_init text: the text whose embeddings start the prompt."}
     )
+    prefix_init: Literal["random", "text"] | None = field(
+        default=None,
+        metadata={"help": "With --prefix: start the prefix random, or as the backbone's own keys and values of a text "
+                          "(Li & Liang's initialisation; --prefix_init_text, or a neutral default sentence)."},
+    )  # fmt: skip
+    prefix_init_text: str | None = field(
+        default=None, metadata={"help": "With --prefix_init text: the text whose keys and values start the prefix."}
+    )
     classifier_pooling: Literal["pooler", "cls", "mean"] | None = field(
         default=None,
         metadata={"help": "With --prefix or --prompt, sequence tasks: what the head reads. pooler: BERT's pooler "
@@ -91,10 +100,18 @@ class ModelArguments:
         elif self.method == "prompt":
             if self.prefix_projection or self.prefix_hidden_size is not None:
                 raise InputError("--prefix_projection / --prefix_hidden_size apply to --prefix, not --prompt")
+            if self.prefix_init is not None or self.prefix_init_text is not None:
+                raise InputError("--prefix_init / --prefix_init_text apply to --prefix; --prompt has --prompt_init")
         elif self.prompt_init is not None or self.prompt_init_text is not None:
             raise InputError("--prompt_init / --prompt_init_text apply to --prompt, not --prefix")
         if self.prompt_init == "text" and not self.prompt_init_text:
             raise InputError("--prompt_init text needs --prompt_init_text")
+        if self.prefix_init_text is not None and self.prefix_init != "text":
+            raise InputError("--prefix_init_text applies with --prefix_init text")
+        if self.prefix_init == "text" and self.prefix_projection:
+            raise InputError(
+                "--prefix_init text sets the prefix table itself; it cannot start a --prefix_projection MLP"
+            )
         if self.pre_seq_len is not None and self.pre_seq_len <= 0:
             raise InputError(f"--pre_seq_len must be a positive integer, got {self.pre_seq_len}")
         if self.prefix_hidden_size is not None and self.prefix_hidden_size <= 0:
@@ -139,6 +156,8 @@ class ModelArguments:
                 "prefix_hidden_size": self.prefix_hidden_size,
                 "prompt_init": self.prompt_init,
                 "prompt_init_text": self.prompt_init_text,
+                "prefix_init": self.prefix_init,
+                "prefix_init_text": self.prefix_init_text,
                 "classifier_pooling": self.classifier_pooling,
             }
             kwargs.update({key: value for key, value in values.items() if value is not None})
@@ -206,5 +225,19 @@ def parse_arguments(dataclass_types: tuple, argv: list[str] | None = None, descr
     parser = HfArgumentParser(dataclass_types, description=description, formatter_class=_HelpFormatter)
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
-    return parser.parse_args_into_dataclasses(args=argv)
+        path = os.path.abspath(argv[0])
+        parsed = parser.parse_json_file(json_file=path)
+        with open(path, encoding="utf-8") as handle:
+            given = frozenset(json.load(handle))
+    else:
+        parsed = parser.parse_args_into_dataclasses(args=argv)
+        given = frozenset(arg[2:].split("=", 1)[0].replace("-", "_") for arg in argv if arg.startswith("--"))
+    for arguments in parsed:
+        # Which fields the user set (rather than left at their defaults): method-aware defaults fill only the others.
+        arguments._given = given
+    return parsed
+
+
+def was_given(arguments: Any, name: str) -> bool:
+    """Whether the user set ``name`` on the command line (or in the JSON configuration)."""
+    return name in getattr(arguments, "_given", frozenset())
