@@ -78,7 +78,7 @@ LEVER_ARMS = {
     "defaults": dict(flags=["--prefix"], lr=None, epochs=4),
     "text_init": dict(flags=["--prefix", "--prefix_init", "text"], lr=None, epochs=4),
     "warmup_cosine": dict(
-        flags=["--prefix", "--warmup_ratio", "0.06", "--lr_scheduler_type", "cosine"], lr=None, epochs=4
+        flags=["--prefix", "--warmup_steps", "0.06", "--lr_scheduler_type", "cosine"], lr=None, epochs=4
     ),  # fmt: skip
 }
 EXPERIMENTS = {

@@ -33,7 +33,13 @@ from .injection import (
     use_attention_implementation,
 )
 from .named_prefixes import Route, routed_virtual_tokens
-from .prompt import check_prefix_attention_mask, extend_attention_mask, prefix_key_values, prompt_inputs
+from .prompt import (
+    backbone_inputs,
+    check_prefix_attention_mask,
+    extend_attention_mask,
+    prefix_key_values,
+    prompt_inputs,
+)
 
 # Where the virtual tokens go: an encoder's input, a decoder LM's input, an encoder-decoder's source.
 Kind = Literal["encoder", "decoder", "source"]
@@ -121,21 +127,21 @@ class PrefixTuning(TuningMethod):
         """Set the prefix table to the backbone's own keys and values of ``token_ids`` (``pre_seq_len`` real
         tokens), read with the prefix masked out: virtual token ``t`` starts as what token ``t`` of the
         text puts in front of every layer's attention."""
-        state = PrefixState(model.get_prompt(1), torch.zeros(1, model.config.pre_seq_len, dtype=torch.long))
-        state.recorded = {}
+        input_ids = token_ids.unsqueeze(0).to(model.get_input_embeddings().weight.device)
+        inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+        if model._peft_positions_supported:  # a decoder LM reads the text at its plain positions 0..P-1
+            inputs["position_ids"] = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
+        else:
+            inputs = backbone_inputs(model.base_model, **inputs)
+        prepared = self.prepare(model, "encoder", inputs, 1, torch.zeros_like(input_ids))  # the prefix masked out
+        prepared.state.recorded = {}
         training = model.training
         model.eval()  # no dropout in what is recorded
         try:
-            input_ids = token_ids.unsqueeze(0).to(model.get_input_embeddings().weight.device)
-            inputs = {"input_ids": input_ids}
-            if model._peft_positions_supported:  # a decoder reads the text at its plain positions 0..P-1
-                inputs["position_ids"] = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
-            model._recording_state = state
-            getattr(model, "encode", model)(**inputs)  # encoders: their features (any head); decoders: the LM
+            self.run(model, model.base_model, prepared, return_dict=True)
         finally:
-            model._recording_state = None
             model.train(training)
-        layers = [state.recorded[layer] for layer in range(len(state.key_values))]
+        layers = [prepared.state.recorded[layer] for layer in range(len(prepared.state.key_values))]
         # (1, kv_heads, P, head_dim) per layer -> rows laid out as prefix_key_values reads them.
         rows = [tensor[0].transpose(0, 1).reshape(tensor.shape[2], -1) for pair in layers for tensor in pair]
         model.prefix_encoder.embedding.weight.copy_(torch.stack(rows, dim=1).reshape(len(token_ids), -1))
@@ -151,9 +157,7 @@ class PrefixTuning(TuningMethod):
     def prepare(self, model: nn.Module, kind: Kind, inputs: dict[str, Any], batch_size: int,
                 prefix_attention_mask: torch.Tensor | None, soft_cached: bool = False,
                 route: Route | None = None) -> Prepared:  # fmt: skip
-        if getattr(model, "_recording_state", None) is not None:  # init_from_text reads the backbone
-            state = model._recording_state
-        elif route is None:
+        if route is None:
             check_prefix_attention_mask(prefix_attention_mask, batch_size, model.config.pre_seq_len)
             state = PrefixState(model.get_prompt(batch_size), prefix_attention_mask)
         else:

@@ -39,12 +39,20 @@ def pool_features(
 
 @dataclass
 class Encoded:
-    """Backbone features of the real tokens only (no virtual-token positions)."""
+    """Backbone features of the real tokens only (no virtual-token positions), and their padding mask."""
 
     sequence_output: torch.Tensor
-    pooled_output: torch.Tensor
     hidden_states: tuple[torch.Tensor, ...] | None
     attentions: tuple[torch.Tensor, ...] | None
+    attention_mask: torch.Tensor | None
+
+    def pooled(self, backbone: nn.Module, pooling: str, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """One vector per example (of ``rows``, if given), pooled as ``pooling`` says (:func:`pool_features`):
+        computed only by the heads that read it, with each task's own pooling."""
+        if rows is None:
+            return pool_features(backbone, self.sequence_output, self.attention_mask, pooling)
+        mask = self.attention_mask[rows] if self.attention_mask is not None else None
+        return pool_features(backbone, self.sequence_output[rows], mask, pooling)
 
 
 class PrefixModelForEncoder(PrefixModelMixin):
@@ -57,11 +65,9 @@ class PrefixModelForEncoder(PrefixModelMixin):
             return None
         return self.route_prefixes(prefix_names, reference.shape[0], reference.device)
 
-    def task_features(self, encoded: Encoded, rows: torch.Tensor, attention_mask: torch.Tensor | None,
-                      config: Any) -> torch.Tensor:  # fmt: skip
-        """What a task's sequence-level head reads for ``rows``: pooled as that task's config says."""
-        mask = attention_mask[rows] if attention_mask is not None else None
-        return pool_features(self.base_model, encoded.sequence_output[rows], mask, config.classifier_pooling)
+    def pooled_features(self, encoded: Encoded, rows: torch.Tensor | None = None, config: Any = None) -> torch.Tensor:
+        """What a sequence-level head reads (for ``rows``): pooled as the task's config (default: the model's) says."""
+        return encoded.pooled(self.base_model, (config or self.config).classifier_pooling, rows)
 
     def encode(
         self,
@@ -101,7 +107,4 @@ class PrefixModelForEncoder(PrefixModelMixin):
         hidden_states = outputs.hidden_states
         if hidden_states is not None and prepared.drop:
             hidden_states = tuple(h[:, prepared.drop :] for h in hidden_states)
-
-        pooling = getattr(self.config, "classifier_pooling", "pooler")
-        pooled_output = pool_features(backbone, sequence_output, attention_mask, pooling)
-        return Encoded(sequence_output, pooled_output, hidden_states, outputs.attentions)
+        return Encoded(sequence_output, hidden_states, outputs.attentions, attention_mask)

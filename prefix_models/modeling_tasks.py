@@ -89,22 +89,22 @@ class _PrefixModelForClassification(PrefixModelForEncoder):
         encoded = self.encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, route=route,
                               **kwargs)  # fmt: skip
         if route is None:
-            features = encoded.pooled_output if self.reads_pooled_output else encoded.sequence_output
+            features = self.pooled_features(encoded) if self.reads_pooled_output else encoded.sequence_output
             logits = self.classifier(features)
             loss = self.classifier.loss(logits, labels) if labels is not None else None
         else:
-            logits, loss = self._routed_heads(encoded, attention_mask, labels, route)
+            logits, loss = self._routed_heads(encoded, labels, route)
         return self.output_class(
             loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
         )
 
-    def _routed_heads(self, encoded: Any, attention_mask: torch.Tensor | None, labels: torch.Tensor | None,
+    def _routed_heads(self, encoded: Any, labels: torch.Tensor | None,
                       route: Route) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
         parts, losses = [], []
         for name, rows in route.groups():
             head = self.task_modules(name)["classifier"]
             if self.reads_pooled_output:
-                features = self.task_features(encoded, rows, attention_mask, self.prefix_config(name))
+                features = self.pooled_features(encoded, rows, self.prefix_config(name))
             else:
                 features = encoded.sequence_output[rows]
             logits = head(features)
@@ -180,15 +180,14 @@ class PrefixModelForMultipleChoice(PrefixModelForEncoder):
             **kwargs,
         )
         if route is None:
-            logits = self.classifier(encoded.pooled_output, num_choices)
+            logits = self.classifier(self.pooled_features(encoded), num_choices)
             loss = self.classifier.loss(logits, labels) if labels is not None else None
         else:
-            mask = _flatten_choices(attention_mask)
             parts, losses = [], []
             for name, rows in route.groups():
                 choice_rows = (rows.unsqueeze(1) * num_choices + torch.arange(num_choices, device=rows.device)).view(-1)
                 head = self.task_modules(name)["classifier"]
-                logits = head(self.task_features(encoded, choice_rows, mask, self.prefix_config(name)), num_choices)
+                logits = head(self.pooled_features(encoded, choice_rows, self.prefix_config(name)), num_choices)
                 parts.append((rows, logits))
                 if labels is not None:
                     losses.append((head.loss(logits, labels[rows]), len(rows)))
