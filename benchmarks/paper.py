@@ -93,7 +93,9 @@ def command(row: Row, model: Path, data_dir: Path, output_dir: Path, epochs_scal
     )
     return [
         sys.executable, str(ROOT / script), "--model_name_or_path", str(model), *data,
-        "--prefix", "--pre_seq_len", str(row.pre_seq_len), *(["--prefix_projection"] if row.projection else []),
+        "--prefix", "--pre_seq_len", str(row.pre_seq_len),
+        # the reference starts every prefix (table or MLP) at random: so do these rows, whatever our defaults pick
+        *(["--prefix_projection"] if row.projection else ["--prefix_init", "random"]),
         "--hidden_dropout_prob", str(row.dropout), "--learning_rate", str(row.learning_rate),
         "--per_device_train_batch_size", str(row.batch_size), "--per_device_eval_batch_size", "64",
         "--num_train_epochs", str(epochs), "--max_seq_length", str(row.max_seq_length), "--seed", str(row.seed),

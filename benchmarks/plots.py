@@ -11,6 +11,9 @@ Figures (each drawn only when its report exists):
   full fine-tuning and the reparameterised (MLP) prefix for reference.
 - ``cost_vs_quality.png``: test accuracy against training time per example relative to full
   fine-tuning (measured in the same runs) and against the number of trainable parameters.
+- ``quality_vs_wall_clock.png``: dev accuracy after each epoch against the training minutes spent to reach
+  it (issue 16's levers beside full fine-tuning on the sentiment data; the held-out task beside it), with
+  the issue's budget, twice full fine-tuning's wall clock, marked.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ LABELS = {"full": "full fine-tuning", "head_only": "head only", "prefix16": "pre
           "prefix16_mlp": "prefix P=16 + MLP", "prefix16_mean": "prefix P=16, mean pooling",
           "prefix16_mean_8ep": "prefix P=16, mean, 8 epochs",
           "prefix16_mlp_mean_8ep": "prefix P=16 + MLP, mean, 8 epochs",
-          "full_3ep": "full fine-tuning, 3 epochs"}  # fmt: skip
+          "full_3ep": "full fine-tuning, 3 epochs", "defaults": "--prefix (defaults)",
+          "text_init": "--prefix --prefix_init text", "warmup_cosine": "--prefix, warmup + cosine",
+          "trainer_defaults": "--prefix before (lr 5e-5, pooler)"}  # fmt: skip
 COLORS = {arm: f"C{i}" for i, arm in enumerate(LABELS)}
 
 
@@ -161,6 +166,28 @@ def cost_vs_quality(sentiment: dict, cost: dict | None, output: Path) -> Path:
     return save(figure, axes, output, title, legend=False)  # points are labelled in place
 
 
+def quality_vs_wall_clock(panels: list[tuple[str, dict[str, list[dict]]]], output: Path) -> Path:
+    """Dev score after each epoch against the training minutes spent (the Trainer's ``train_runtime``, per-epoch
+    dev evaluation included, spread evenly over the epochs: the epochs of one run cost the same)."""
+    figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    for axis, (title, arms) in zip(axes[0], panels, strict=True):
+        for arm, runs in arms.items():
+            runs = [r for r in runs if r.get("train_runtime_s")]
+            if not runs:
+                continue
+            epochs, mean, low, high = curve(runs, "dev_curve")
+            minutes = sum(r["train_runtime_s"] / r["epochs"] for r in runs) / len(runs) / 60
+            xs = [e * minutes for e in epochs]
+            (line,) = axis.plot(xs, mean, marker="o", color=COLORS.get(arm),
+                                label=f"{label(arm)} ({len(runs)} seed{'s' * (len(runs) > 1)})")  # fmt: skip
+            axis.fill_between(xs, low, high, color=line.get_color(), alpha=0.15)
+            if arm == "full":
+                budget = 2 * max(xs)
+                axis.axvline(budget, color="grey", linestyle=":", label="2x full fine-tuning's wall clock")
+        axis.set(title=title, xlabel="training wall clock (min, 2 CPU cores)", ylabel="dev accuracy")
+    return save(figure, axes[0], output, "all-MiniLM-L6-v2: quality against wall clock; band = min..max over seeds")
+
+
 def main(argv: list[str] | None = None) -> list[Path]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reports", type=Path, default=ROOT / "benchmarks" / "results" / "quality",
@@ -176,8 +203,9 @@ def main(argv: list[str] | None = None) -> list[Path]:
         return json.loads(path.read_text()) if path.exists() else None
 
     sentiment, sweep, conll, budget = report("sentiment"), report("sweep"), report("conll"), report("budget")
+    levers, heldout = report("levers"), report("heldout")
     cost = json.loads(args.cost.read_text()) if args.cost else None
-    if sentiment is None and sweep is None and conll is None:
+    if all(r is None for r in (sentiment, sweep, conll, levers, heldout)):
         raise SystemExit(f"no quality reports in {args.reports}: run benchmarks/quality.py first")
     args.output_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -187,6 +215,14 @@ def main(argv: list[str] | None = None) -> list[Path]:
         written.append(prefix_length_sweep(sweep, sentiment, args.output_dir / "prefix_length_sweep.png"))
     if sentiment is not None and "error" not in sentiment["summary"].get("full", {"error": 1}):
         written.append(cost_vs_quality(sentiment, cost, args.output_dir / "cost_vs_quality.png"))
+    timed = []
+    if levers is not None:
+        full = {"full": finished(sentiment)["full"]} if sentiment is not None and "full" in sentiment["runs"] else {}
+        timed.append(("movie-review sentiment: the levers", {**full, **finished(levers)}))
+    if heldout is not None:
+        timed.append(("Amazon reviews (held out of tuning)", finished(heldout)))
+    if timed:
+        written.append(quality_vs_wall_clock(timed, args.output_dir / "quality_vs_wall_clock.png"))
     for path in written:
         print(f"wrote {path}")
     return written

@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model = build_model(model_args, "sequence_classification", tokenizer=tokenizer, **label_fields(specs[0]))
     prefix_of = {specs[0].name: DEFAULT_PREFIX}
     for spec in specs[1:]:
-        model.add_prefix(spec.name, **label_fields(spec))
+        model.add_prefix(spec.name, tokenizer=tokenizer, **label_fields(spec))  # a text init reads its text
         prefix_of[spec.name] = spec.name
     logger.info(f"tasks -> prefixes: {prefix_of}; {model.num_trainable_parameters():,} trainable parameters")
 

@@ -123,9 +123,9 @@ class PrefixTuning(TuningMethod):
             model.init_prefix(model._prompt_tokenizer)
 
     @torch.no_grad()
-    def init_from_text(self, model: nn.Module, token_ids: torch.Tensor) -> None:
-        """Set the prefix table to the backbone's own keys and values of ``token_ids`` (``pre_seq_len`` real
-        tokens), read with the prefix masked out: virtual token ``t`` starts as what token ``t`` of the
+    def table_from_text(self, model: nn.Module, token_ids: torch.Tensor) -> torch.Tensor:
+        """A prefix table (one row per token of ``token_ids``) holding the backbone's own keys and values of
+        that text, read with the prefix masked out: virtual token ``t`` starts as what token ``t`` of the
         text puts in front of every layer's attention."""
         input_ids = token_ids.unsqueeze(0).to(model.get_input_embeddings().weight.device)
         inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
@@ -133,7 +133,9 @@ class PrefixTuning(TuningMethod):
             inputs["position_ids"] = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
         else:
             inputs = backbone_inputs(model.base_model, **inputs)
-        prepared = self.prepare(model, "encoder", inputs, 1, torch.zeros_like(input_ids))  # the prefix masked out
+        # The model's own prefix runs masked out (its length, not the text's: a task added later may be longer).
+        masked = torch.zeros(1, model.config.pre_seq_len, dtype=torch.long, device=input_ids.device)
+        prepared = self.prepare(model, "encoder", inputs, 1, masked)
         prepared.state.recorded = {}
         training = model.training
         model.eval()  # no dropout in what is recorded
@@ -144,7 +146,7 @@ class PrefixTuning(TuningMethod):
         layers = [prepared.state.recorded[layer] for layer in range(len(prepared.state.key_values))]
         # (1, kv_heads, P, head_dim) per layer -> rows laid out as prefix_key_values reads them.
         rows = [tensor[0].transpose(0, 1).reshape(tensor.shape[2], -1) for pair in layers for tensor in pair]
-        model.prefix_encoder.embedding.weight.copy_(torch.stack(rows, dim=1).reshape(len(token_ids), -1))
+        return torch.stack(rows, dim=1).reshape(len(token_ids), -1)
 
     def attention_implementation(self, requested: str) -> str:
         return prefix_attention_implementation(requested)

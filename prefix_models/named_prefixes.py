@@ -187,11 +187,12 @@ class NamedPrefixMixin:
             raise InputError(f"a prefix named {name!r} is already loaded ({self.prefix_names}); delete_prefix it "
                              "first or pick another name")  # fmt: skip
 
-    def add_prefix(self, name: str, **config_fields: Any) -> None:
+    def add_prefix(self, name: str, tokenizer: Any = None, **config_fields: Any) -> None:
         """Add a new task ``name``, freshly initialised, to train beside the others.
 
         Its config is the model's own with ``config_fields`` changed (``pre_seq_len``, ``num_labels``,
-        ``id2label``, ``problem_type``, ``prefix_projection``, ``classifier_pooling``, ...).
+        ``id2label``, ``problem_type``, ``prefix_projection``, ``classifier_pooling``, ...). It starts as its
+        config's ``prefix_init`` / ``prompt_init`` says; a text init reads its text with ``tokenizer``.
         """
         self._check_new_name(name)
         unknown = sorted(key for key in config_fields if not hasattr(self.config, key))
@@ -205,10 +206,12 @@ class NamedPrefixMixin:
         if config.prefix_method != self.prefix_method:
             raise InputError(f"prefix_method={config.prefix_method!r}: every task of this model runs "
                              f"{self.prefix_method} tuning")  # fmt: skip
-        task = self._new_task(config)
+        task = self._new_task(config).to(self.get_input_embeddings().weight.device)
         task.apply(self._init_weights)  # as the model's own prefix and head were initialised
-        if config.prefix_method == "prompt" and config.prompt_init == "vocab":
-            task.prompt_encoder.init_from_vocab(self.get_input_embeddings())
+        if config.prefix_method == "prompt":
+            self.init_prompt(tokenizer, task=task)
+        else:
+            self.init_prefix(tokenizer, task=task)
         self._register_task(name, task, config)
 
     def _register_task(self, name: str, task: TaskPrefix, config: PreTrainedConfig) -> None:

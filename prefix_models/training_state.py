@@ -64,47 +64,51 @@ class TrainingStateMixin:
         } or None
 
     @torch.no_grad()
-    def init_prefix(self, tokenizer: Any = None) -> None:
+    def init_prefix(self, tokenizer: Any = None, task: nn.Module | None = None) -> None:
         """(Re)initialise the prefix as ``config.prefix_init`` says: ``text`` sets it to the backbone's own keys
         and values of ``config.prefix_init_text`` (a default text when unset), tokenised with ``tokenizer``
-        and truncated or repeated to ``pre_seq_len`` tokens; ``random`` keeps transformers' init."""
-        if self.config.prefix_init != "text" or self.get_input_embeddings().weight.is_meta:
+        and truncated or repeated to ``pre_seq_len`` tokens; ``random`` keeps transformers' init.
+
+        ``task``: a named task's modules (``add_prefix``), initialised by its own config instead."""
+        config, encoder = (self.config, self.prefix_encoder) if task is None else (task.config, task.prefix_encoder)
+        if config.prefix_init != "text" or self.get_input_embeddings().weight.is_meta:
             return
         if getattr(self.config, "is_encoder_decoder", False):
             raise InputError('prefix_init="text" is for encoders and decoder LMs: an encoder-decoder\'s '
                              "cross-attention has no text of its own to read")  # fmt: skip
         if tokenizer is None:
             raise InputError('prefix_init="text" needs a tokenizer to read the text: pass tokenizer=... to the model '
-                             "constructor or to from_pretrained")  # fmt: skip
-        text = self.config.prefix_init_text or DEFAULT_PREFIX_INIT_TEXT
+                             "constructor, from_pretrained or add_prefix")  # fmt: skip
+        text = config.prefix_init_text or DEFAULT_PREFIX_INIT_TEXT
         token_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         if len(token_ids) == 0:
             raise InputError(f"prefix_init_text {text!r} tokenises to no tokens")
-        length = self.config.pre_seq_len
+        length = config.pre_seq_len
         repeated = torch.tensor(token_ids * (length // len(token_ids) + 1))[:length]
-        self.tuning.init_from_text(self, repeated)
+        encoder.embedding.weight.copy_(self.tuning.table_from_text(self, repeated))
 
     @torch.no_grad()
-    def init_prompt(self, tokenizer: Any = None) -> None:
+    def init_prompt(self, tokenizer: Any = None, task: nn.Module | None = None) -> None:
         """(Re)initialise the soft prompt as ``config.prompt_init`` says.
 
         ``random`` keeps transformers' normal init; ``vocab`` copies randomly sampled rows of the
         word embeddings; ``text`` copies the embeddings of ``config.prompt_init_text`` (tokenised
-        with ``tokenizer``), truncated or repeated to ``pre_seq_len``.
+        with ``tokenizer``), truncated or repeated to ``pre_seq_len``. ``task``: as for ``init_prefix``.
         """
-        init = self.config.prompt_init
+        config, encoder = (self.config, self.prompt_encoder) if task is None else (task.config, task.prompt_encoder)
+        init = config.prompt_init
         word_embeddings = self.base_model.get_input_embeddings()
         if word_embeddings.weight.is_meta:
             return
         if init == "vocab":
-            self.prompt_encoder.init_from_vocab(word_embeddings)
+            encoder.init_from_vocab(word_embeddings)
         elif init == "text":
             if tokenizer is None:
                 raise InputError(
                     'prompt_init="text" needs a tokenizer to turn prompt_init_text into token ids: pass '
-                    "tokenizer=... to the model constructor or to from_pretrained"
+                    "tokenizer=... to the model constructor, from_pretrained or add_prefix"
                 )
-            token_ids = tokenizer(self.config.prompt_init_text, add_special_tokens=False)["input_ids"]
+            token_ids = tokenizer(config.prompt_init_text, add_special_tokens=False)["input_ids"]
             if len(token_ids) == 0:
-                raise InputError(f"prompt_init_text {self.config.prompt_init_text!r} tokenises to no tokens")
-            self.prompt_encoder.init_from_token_ids(word_embeddings, torch.tensor(token_ids))
+                raise InputError(f"prompt_init_text {config.prompt_init_text!r} tokenises to no tokens")
+            encoder.init_from_token_ids(word_embeddings, torch.tensor(token_ids))

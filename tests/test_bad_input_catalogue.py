@@ -131,9 +131,12 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
                                      r"--prefix_projection only applies with --prefix or --prompt"),
     "prefix init for a prompt": (lambda c: c.glue("--task_name", "rte", "--prompt", "--prefix_init", "text"),
                                  r"--prefix_init / --prefix_init_text apply to --prefix"),
-    "prefix init text without text init": (
-        lambda c: c.glue("--task_name", "rte", "--prefix", "--prefix_init_text", "good film"),
+    "prefix init text with random init": (
+        lambda c: c.glue("--task_name", "rte", "--prefix", "--prefix_init", "random", "--prefix_init_text", "good"),
         r"--prefix_init_text applies with --prefix_init text"),
+    "prefix init text with the MLP": (  # the text implies --prefix_init text, which the MLP cannot take
+        lambda c: c.glue("--task_name", "rte", "--prefix", "--prefix_init_text", "good film", "--prefix_projection"),
+        r"cannot start a --prefix_projection MLP"),
     "text init with the MLP": (
         lambda c: c.glue("--task_name", "rte", "--prefix", "--prefix_init", "text", "--prefix_projection"),
         r"cannot start a --prefix_projection MLP"),

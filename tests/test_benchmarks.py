@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import sys
@@ -67,6 +68,35 @@ def test_quality_quick_and_plots(tmp_path):
     written = load("plots").main(["--reports", str(tmp_path), "--output_dir", str(tmp_path / "plots")])
     assert {p.name for p in written} == {"learning_curves.png", "cost_vs_quality.png", "prefix_length_sweep.png"}
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
+
+
+def test_quality_heldout_uses_its_own_data_and_levers_compare_with_sentiment_full(tmp_path):
+    quality = load("quality")
+    report = quality.main(["heldout", "--quick", "--work_dir", str(tmp_path), "--arms", "full", "defaults"])
+    held_out = quality.AMAZON_REVIEWS
+    for arm in ("full", "defaults"):
+        run = report["runs"][arm][0]
+        assert str(held_out / "train.csv") in run["command"]
+        assert str(quality.MOVIE_REVIEWS) not in " ".join(run["command"])
+        assert run["test_samples"] == 64 and run["wall_s"] > 0
+    # Test accuracy is scored against the held-out file's own labels (the first 64 rows, predicted in order).
+    with open(tmp_path / "quick" / "heldout" / "defaults-seed42" / "predict_results_custom.txt") as handle:
+        predicted = [line.rstrip("\n").split("\t")[1] for line in handle.readlines()[1:]]
+    with open(held_out / "test.csv", newline="") as handle:
+        gold = [row["label"] for row in csv.DictReader(handle)][:64]
+    expected = sum(p == g for p, g in zip(predicted, gold, strict=True)) / 64
+    assert report["runs"]["defaults"][0]["test"] == expected
+    assert report["full"] == report["summary"]["full"]  # the experiment's own full fine-tuning is the baseline
+
+    # The levers have no full arm of their own: they compare with the sentiment experiment's finished one.
+    assert load("quality").main(["levers", "--quick", "--work_dir", str(tmp_path), "--collect_only"])["full"] is None
+    (tmp_path / "quick" / "sentiment").mkdir()
+    (tmp_path / "quick" / "heldout" / "full-seed42").rename(tmp_path / "quick" / "sentiment" / "full-seed42")
+    levers = load("quality").main(["levers", "--quick", "--work_dir", str(tmp_path), "--collect_only"])
+    assert levers["full"]["seeds"] == [42] and levers["full"]["test"]["values"] == [report["runs"]["full"][0]["test"]]
+
+    written = load("plots").main(["--reports", str(tmp_path / "quick"), "--output_dir", str(tmp_path / "plots")])
+    assert [p.name for p in written] == ["quality_vs_wall_clock.png"] and written[0].read_bytes()[:4] == b"\x89PNG"
 
 
 def test_gpu_engines_dry_run_builds_commands_run_glue_accepts(tmp_path, tiny_model):

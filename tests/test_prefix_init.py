@@ -89,3 +89,36 @@ def test_prefix_init_text_refuses_what_it_cannot_do(tokenizer):
                                                    tokenizer=tokenizer)  # fmt: skip
     with pytest.raises(ValueError, match=r"needs a tokenizer"):
         pm.BertPrefixForSequenceClassification(tiny_config("Bert", prefix_init="text"))
+
+
+def test_add_prefix_starts_a_new_task_as_its_config_says(tokenizer, tmp_path):
+    """A task added to a text-initialised model starts from the text too, at its own length; without a
+    tokenizer that is refused (the model unchanged) rather than silently left random."""
+    torch.manual_seed(0)
+    BertModel(tiny_config("Bert")).save_pretrained(tmp_path)
+    model = pm.BertPrefixForSequenceClassification.from_pretrained(
+        tmp_path, pre_seq_len=5, prefix_init="text", prefix_init_text=TEXT, tokenizer=tokenizer
+    )
+    model.add_prefix("longer", tokenizer=tokenizer, pre_seq_len=9)
+    reference = pm.BertPrefixForSequenceClassification.from_pretrained(
+        tmp_path, pre_seq_len=9, prefix_init="text", prefix_init_text=TEXT, tokenizer=tokenizer
+    )
+    added = model.task_modules("longer")["prefix_encoder"].embedding.weight
+    torch.testing.assert_close(added, reference.prefix_encoder.embedding.weight, rtol=1e-5, atol=1e-5)
+    # Its own config decides: a task asking for random init gets transformers' init, not the text.
+    model.add_prefix("random", prefix_init="random")
+    random_table = model.task_modules("random")["prefix_encoder"].embedding.weight
+    assert random_table.shape == model.prefix_encoder.embedding.weight.shape
+    assert not torch.allclose(random_table, model.prefix_encoder.embedding.weight)
+    with pytest.raises(ValueError, match=r"needs a tokenizer .*add_prefix"):
+        model.add_prefix("no_tokenizer")
+    assert model.prefix_names == ["default", "longer", "random"]
+
+
+def test_add_prefix_starts_a_prompt_from_its_text(tokenizer):
+    config = tiny_config("Bert", prefix_method="prompt", pre_seq_len=3, prompt_init="text", prompt_init_text=TEXT)
+    model = pm.BertPromptForSequenceClassification(config, tokenizer=tokenizer)
+    model.add_prefix("other", tokenizer=tokenizer, prompt_init_text="bad boring acting")
+    ids = tokenizer("bad boring acting", add_special_tokens=False)["input_ids"]
+    expected = model.get_input_embeddings().weight[(ids * 3)[:3]]  # cut or repeated to pre_seq_len
+    torch.testing.assert_close(model.task_modules("other")["prompt_encoder"].embedding.weight, expected)

@@ -266,6 +266,55 @@ def test_the_method_picks_its_learning_rate_when_none_is_given(flags, expected, 
     assert seen["learning_rate"] == expected
 
 
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["--prefix"], "text"),  # measured to help on sequence classification: picked
+        (["--prefix", "--prefix_init", "random"], "random"),  # a flag given wins
+        (["--prefix", "--prefix_projection"], "random"),  # the MLP is no table a text can set
+    ],
+)
+def test_a_classification_prefix_starts_from_text_unless_told_otherwise(flags, expected, tiny_model, tmp_path,
+                                                                         monkeypatch):  # fmt: skip
+    from transformers import AutoTokenizer
+
+    from prefix_models.configuration import DEFAULT_PREFIX_INIT_TEXT
+
+    seen = {}
+    original = run_glue.Trainer.__init__
+
+    def record(self, *args, **kwargs):
+        model = kwargs["model"]
+        seen["init"], seen["model"] = model.config.prefix_init, model
+        seen["table"] = model.prefix_encoder.embedding.weight.detach().clone() if expected == "text" else None
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(run_glue.Trainer, "__init__", record)
+    run(tiny_model, tmp_path, "--task_name", "rte", "--data_dir", str(GLUE), "--do_eval", "--pre_seq_len", "6", *flags)
+    assert seen["init"] == expected
+    if expected == "text":  # the table really is the backbone's keys and values of the default text
+        ids = AutoTokenizer.from_pretrained(tiny_model)(DEFAULT_PREFIX_INIT_TEXT, add_special_tokens=False)["input_ids"]
+        model = seen["model"]
+        expected_table = model.tuning.table_from_text(model, torch.tensor((ids * 6)[:6]))
+        torch.testing.assert_close(seen["table"], expected_table)
+
+
+def test_only_classification_prefixes_get_the_text_init(tiny_model, tmp_path):
+    from transformers import TrainingArguments
+
+    from prefix_models.cli import ModelArguments, apply_method_defaults
+
+    def picked(task: str, **flags) -> dict:
+        model_args = ModelArguments(model_name_or_path=str(tiny_model), **flags)
+        return apply_method_defaults(model_args, TrainingArguments(output_dir=str(tmp_path)), task)
+
+    assert picked("sequence_classification", prefix=True)["prefix_init"] == "text"
+    for task in ("token_classification", "multiple_choice", "causal_lm", "seq2seq_lm"):  # not measured there
+        assert "prefix_init" not in picked(task, prefix=True)
+    assert "prefix_init" not in picked("sequence_classification", prompt=True)
+    assert "prefix_init" not in picked("sequence_classification", prefix=True, prefix_init="random")
+
+
 def test_a_json_configuration_counts_as_given(tiny_model, tmp_path):
     from transformers import TrainingArguments
 
@@ -276,5 +325,5 @@ def test_a_json_configuration_counts_as_given(tiny_model, tmp_path):
                                   "learning_rate": 3e-3}))  # fmt: skip
     model_args, training_args = parse_arguments((ModelArguments, TrainingArguments), [str(config)])
     assert was_given(training_args, "learning_rate") and not was_given(training_args, "num_train_epochs")
-    assert apply_method_defaults(model_args, training_args, "sequence_classification") == {}
+    assert "learning_rate" not in apply_method_defaults(model_args, training_args, "sequence_classification")
     assert training_args.learning_rate == 3e-3

@@ -74,10 +74,11 @@ class ModelArguments:
     prefix_init: Literal["random", "text"] | None = field(
         default=None,
         metadata={"help": "With --prefix: start the prefix random, or as the backbone's own keys and values of a text "
-                          "(Li & Liang's initialisation; --prefix_init_text, or a neutral default sentence)."},
+                          "(Li & Liang's initialisation; --prefix_init_text, or a neutral default sentence). "
+                          "Default: text for sequence classification (measured to help), random otherwise."},
     )  # fmt: skip
     prefix_init_text: str | None = field(
-        default=None, metadata={"help": "With --prefix_init text: the text whose keys and values start the prefix."}
+        default=None, metadata={"help": "The text whose keys and values start the prefix (implies --prefix_init text)."}
     )
     classifier_pooling: Literal["pooler", "cls", "mean"] | None = field(
         default=None,
@@ -106,6 +107,8 @@ class ModelArguments:
             raise InputError("--prompt_init / --prompt_init_text apply to --prompt, not --prefix")
         if self.prompt_init == "text" and not self.prompt_init_text:
             raise InputError("--prompt_init text needs --prompt_init_text")
+        if self.prefix_init_text is not None and self.prefix_init is None:
+            self.prefix_init = "text"  # a text to start from says how to start
         if self.prefix_init_text is not None and self.prefix_init != "text":
             raise InputError("--prefix_init_text applies with --prefix_init text")
         if self.prefix_init == "text" and self.prefix_projection:
