@@ -313,6 +313,11 @@ def test_only_classification_prefixes_get_the_text_init(tiny_model, tmp_path):
         assert "prefix_init" not in picked(task, prefix=True)
     assert "prefix_init" not in picked("sequence_classification", prompt=True)
     assert "prefix_init" not in picked("sequence_classification", prefix=True, prefix_init="random")
+    # A text given says how to start, wherever: no --prefix_init text needed beside it.
+    given = ModelArguments(model_name_or_path=str(tiny_model), prefix=True, prefix_init_text="a calm review")
+    assert given.prefix_init == "text"
+    apply_method_defaults(given, TrainingArguments(output_dir=str(tmp_path)), "token_classification")
+    assert given.prefix_init == "text" and given.prefix_init_text == "a calm review"
 
 
 def test_a_json_configuration_counts_as_given(tiny_model, tmp_path):
