@@ -127,8 +127,12 @@ def data_flags(experiment: str, conll_dir: Path | None) -> list[str]:
             raise SystemExit("conll: --conll_dir must hold train.txt/valid.txt/test.txt (see examples/conll2003.sh)")
         return ["--data_dir", str(conll_dir), "--return_entity_level_metrics"]
     files = {"--train_file": "train.csv", "--validation_file": "validation.csv", "--test_file": "test.csv"}
-    data = EXPERIMENTS[experiment].get("data", MOVIE_REVIEWS)
-    return [item for flag, name in files.items() for item in (flag, str(data / name))]
+    return [item for flag, name in files.items() for item in (flag, str(data_dir(experiment) / name))]
+
+
+def data_dir(experiment: str) -> Path:
+    """The csv folder of a sentence-classification experiment (the movie reviews unless its spec names one)."""
+    return EXPERIMENTS[experiment].get("data", MOVIE_REVIEWS)
 
 
 def command(experiment: str, arm: dict, seed: int, output_dir: Path, args: argparse.Namespace) -> list[str]:
@@ -180,8 +184,7 @@ def collect(experiment: str, output_dir: Path, log: Path, wall_s: float) -> dict
                                 if k.startswith("predict_") and k.endswith("_f1")
                                 and k not in ("predict_f1", "predict_strict_f1")}  # fmt: skip
     else:
-        data = EXPERIMENTS[experiment].get("data", MOVIE_REVIEWS)
-        run["test"], run["test_samples"] = sentiment_test_accuracy(output_dir, data)
+        run["test"], run["test_samples"] = sentiment_test_accuracy(output_dir, data_dir(experiment))
     counted = re.search(r"([\d,]+) trainable parameters of ([\d,]+)", log.read_text())  # build_model's log line
     if counted:
         run["trainable_parameters"], run["total_parameters"] = (int(g.replace(",", "")) for g in counted.groups())
