@@ -91,16 +91,18 @@ def arms(model, batch_size: int, seq_len: int):
     def cache_forward():
         prompt = model.get_prompt(batch_size)
         positions = real_position_ids(backbone, input_ids, None) if not causal else torch.arange(seq_len)[None]
-        hidden = backbone(input_ids=input_ids, position_ids=positions,
-                          attention_mask=extend_attention_mask(mask, pre_seq_len, batch_size, seq_len, mask.device),
-                          **{name: prefix_cache_from(prompt)}).last_hidden_state  # fmt: skip
+        with model.disable_prefix():  # the backbone as stock code calls it, fed the prefix as its cache
+            hidden = backbone(input_ids=input_ids, position_ids=positions,
+                              attention_mask=extend_attention_mask(mask, pre_seq_len, batch_size, seq_len, mask.device),
+                              **{name: prefix_cache_from(prompt)}).last_hidden_state  # fmt: skip
         return head_loss(hidden)
 
     def attention_forward():
         return model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
 
     def plain_forward():
-        return head_loss(backbone(input_ids=input_ids, attention_mask=mask).last_hidden_state)
+        with model.disable_prefix():
+            return head_loss(backbone(input_ids=input_ids, attention_mask=mask).last_hidden_state)
 
     def train(forward):
         def step():

@@ -156,14 +156,14 @@ class AutoPrefixModelForQuestionAnswering(_AutoPrefixModel):
 class AutoPrefixModelForCausalLM(_AutoPrefixModel):
     """Decoder LMs with a prefix or prompt: GPT-2, Llama, Qwen2, Mistral, Gemma, Gemma-2 (``families.py``),
     and, found by capability, any other decoder whose attention dispatches through transformers'
-    ``AttentionInterface`` and whose LM head is a plain projection (Qwen3, Phi-3, OLMo-2, Mixtral,
-    ...; ``families.decoder_family_by_capability``)."""
+    ``AttentionInterface`` (Qwen3, Phi-3, OLMo-2, Granite, Cohere, ...;
+    ``families.decoder_family_by_capability``)."""
 
     _task_mixin = "PrefixModelForCausalLM"
     _stock_auto = AutoModelForCausalLM
     _more_supported = (
-        ", and any other decoder whose attention dispatches through transformers' AttentionInterface and whose "
-        "LM head is a plain projection"
+        ", and any other decoder whose attention dispatches through transformers' AttentionInterface (not "
+        "Falcon-style attention of its own)"
     )
 
 

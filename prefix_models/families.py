@@ -17,8 +17,6 @@ themselves, through the replacement attention in ``attention_patches.py``.
 
 from __future__ import annotations
 
-import inspect
-import re
 import sys
 from dataclasses import dataclass
 
@@ -43,9 +41,9 @@ class Family:
     name: str
     config: type[PreTrainedConfig]
     backbone: type[PreTrainedModel]
+    # The class ours derive from: the family's *PreTrainedModel, or a decoder's stock LM class.
     pretrained: type[PreTrainedModel]
-    # Decoders: the input-embedding weight the (frozen) LM head is tied to, and the LM class name.
-    embeddings: str | None = None
+    # Decoders whose LM class is not named *ForCausalLM (GPT-2's GPT2LMHeadModel): our class's name.
     lm_class_name: str | None = None
 
 
@@ -60,15 +58,14 @@ ENCODER_FAMILIES = (
     Family("DebertaV2", tf.DebertaV2Config, tf.DebertaV2Model, tf.DebertaV2PreTrainedModel),
     Family("MPNet", tf.MPNetConfig, tf.MPNetModel, tf.MPNetPreTrainedModel),
 )
+# Decoders: ``pretrained`` is the family's stock LM class, whose forward, head and loss the prefix LM runs.
 DECODER_FAMILIES = (
-    Family(
-        "GPT2", tf.GPT2Config, tf.GPT2Model, tf.GPT2PreTrainedModel, "transformer.wte.weight", "GPT2PrefixLMHeadModel"
-    ),  # fmt: skip
-    Family("Llama", tf.LlamaConfig, tf.LlamaModel, tf.LlamaPreTrainedModel, "model.embed_tokens.weight"),
-    Family("Qwen2", tf.Qwen2Config, tf.Qwen2Model, tf.Qwen2PreTrainedModel, "model.embed_tokens.weight"),
-    Family("Mistral", tf.MistralConfig, tf.MistralModel, tf.MistralPreTrainedModel, "model.embed_tokens.weight"),
-    Family("Gemma", tf.GemmaConfig, tf.GemmaModel, tf.GemmaPreTrainedModel, "model.embed_tokens.weight"),
-    Family("Gemma2", tf.Gemma2Config, tf.Gemma2Model, tf.Gemma2PreTrainedModel, "model.embed_tokens.weight"),
+    Family("GPT2", tf.GPT2Config, tf.GPT2Model, tf.GPT2LMHeadModel, "GPT2PrefixLMHeadModel"),
+    Family("Llama", tf.LlamaConfig, tf.LlamaModel, tf.LlamaForCausalLM),
+    Family("Qwen2", tf.Qwen2Config, tf.Qwen2Model, tf.Qwen2ForCausalLM),
+    Family("Mistral", tf.MistralConfig, tf.MistralModel, tf.MistralForCausalLM),
+    Family("Gemma", tf.GemmaConfig, tf.GemmaModel, tf.GemmaForCausalLM),
+    Family("Gemma2", tf.Gemma2Config, tf.Gemma2Model, tf.Gemma2ForCausalLM),
 )
 SEQ2SEQ_FAMILIES = (
     # backbone: the whole ForConditionalGeneration (encoder, decoder, LM head), frozen.
@@ -103,32 +100,26 @@ def _config(family: Family, method: str) -> type[PreTrainedConfig]:
 
 
 def decoder_family_by_capability(model_type: str) -> Family | None:
-    """A ``Family`` for a decoder LM not listed above, where hosting a prefix is safe; else None.
+    """A ``Family`` for a decoder LM not listed above whose attention can host a prefix; else None.
 
-    Safe means: transformers has a ``*ForCausalLM`` and a base model for ``model_type``; the LM's
-    modeling file dispatches attention through ``AttentionInterface`` (where ``injection.py`` adds
-    the prefix), and its forward computes logits as ``self.lm_head(hidden_states)`` and nothing
-    more (Granite's scaling or Cohere's logit scale would be lost here, so those are refused). The
-    forward then also checks, every time, that the prefix reached every layer.
+    That is: transformers has a ``*ForCausalLM`` and a base model for ``model_type``, and the LM's modeling
+    file dispatches attention through ``AttentionInterface`` (where ``injection.py`` adds the prefix). The
+    LM's own forward runs over the prefixed backbone, so whatever it does after the backbone (Granite's
+    logit scaling, Cohere's logit scale) stays. The backbone also checks, every call, that the prefix
+    reached every layer.
     """
     config_class = tf.CONFIG_MAPPING[model_type] if model_type in tf.CONFIG_MAPPING else None
     lm_class = tf.MODEL_FOR_CAUSAL_LM_MAPPING.get(config_class, None) if config_class is not None else None
     backbone = tf.MODEL_MAPPING.get(config_class, None) if config_class is not None else None
     if lm_class is None or backbone is None or getattr(config_class, "is_encoder_decoder", False):
         return None
-    module = sys.modules[lm_class.__module__]
-    if "ALL_ATTENTION_FUNCTIONS" not in vars(module):
+    if "ALL_ATTENTION_FUNCTIONS" not in vars(sys.modules[lm_class.__module__]):
+        return None  # attention of its own (Falcon): nowhere for the prefix to enter
+    if not isinstance(getattr(lm_class, "base_model_prefix", None), str) or not lm_class.__name__.endswith(
+        "ForCausalLM"
+    ):
         return None
-    logits_lines = re.findall(r"^\s*logits\s+=\s.*$", inspect.getsource(lm_class.forward), re.M)  # not logits=logits,
-    if len(logits_lines) != 1 or "self.lm_head(" not in logits_lines[0]:
-        return None
-    pretrained = next((base for base in lm_class.__mro__[1:] if base.__name__.endswith("PreTrainedModel")), None)
-    tied = getattr(lm_class, "_tied_weights_keys", None) or {}
-    embeddings = tied.get("lm_head.weight") if isinstance(tied, dict) else None
-    if pretrained is None or embeddings is None or getattr(pretrained, "base_model_prefix", None) != \
-            lm_class.base_model_prefix:  # fmt: skip
-        return None
-    return Family(lm_class.__name__.removesuffix("ForCausalLM"), config_class, backbone, pretrained, embeddings)
+    return Family(lm_class.__name__.removesuffix("ForCausalLM"), config_class, backbone, lm_class)
 
 
 def define_decoder_classes(family: Family) -> None:
@@ -141,10 +132,8 @@ def define_decoder_classes(family: Family) -> None:
             name,
             (PrefixModelForCausalLM, family.pretrained),
             {
-                "__doc__": f"{family.backbone.__name__} with {method} tuning. {PrefixModelForCausalLM.__doc__}",
+                "__doc__": f"{family.pretrained.__name__} with {method} tuning. {PrefixModelForCausalLM.__doc__}",
                 "config_class": _config(family, method),
-                "backbone_class": family.backbone,
-                "_tied_weights_keys": {"lm_head.weight": family.embeddings},
             },
         )
 

@@ -10,18 +10,20 @@ Each builds its parameters on the model (``prefix_encoder`` / ``prompt_encoder``
 checkpoints use), finishes construction, builds what a batch gets (``get_prompt``), and turns a
 forward's backbone inputs into :class:`Prepared` inputs that :meth:`TuningMethod.run` feeds the
 backbone. The forwards (``modeling_encoder.py``, ``modeling_causal_lm.py``, ``modeling_seq2seq.py``)
-call these and never ask which method they run.
+never ask which method they run: the backbone module applies it (``attachment.py`` calls ``prepare``
+and ``run`` on every call of the backbone).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
+from .attachment import stock_forward
 from .attention_patches import attach_prefix, patch_attention
 from .encoders import PrefixEncoder, PromptEncoder
 from .errors import InputError
@@ -41,8 +43,9 @@ from .prompt import (
     prompt_inputs,
 )
 
-# Where the virtual tokens go: an encoder's input, a decoder LM's input, an encoder-decoder's source.
-Kind = Literal["encoder", "decoder", "source"]
+# The backbone call being shaped (attachment.py): an encoder's, a decoder LM's, an encoder-decoder's encoder
+# stack (its source) or decoder stack (its target).
+Kind = Literal["encoder", "decoder", "source", "target"]
 
 
 @dataclass
@@ -89,11 +92,11 @@ class TuningMethod:
                 route: Route | None = None) -> Prepared:  # fmt: skip
         raise NotImplementedError
 
-    def run(self, model: nn.Module, module: nn.Module, prepared: Prepared, skipped_layers: Iterable[int] = (),
-            **kwargs: Any) -> Any:  # fmt: skip
-        """``module(**prepared.inputs, **kwargs)``; ``skipped_layers`` are prefix layers this forward does
-        not run (an encoder-decoder's encoder, when its output is reused)."""
-        return module(**prepared.inputs, **kwargs)
+    def run(self, model: nn.Module, forward: Callable[..., Any], prepared: Prepared,
+            skipped_layers: Iterable[int] = (), **kwargs: Any) -> Any:  # fmt: skip
+        """``forward(**prepared.inputs, **kwargs)`` (a backbone's stock forward); ``skipped_layers`` are prefix
+        layers this call does not run (the decoder's, in an encoder-decoder's encoder stack)."""
+        return forward(**prepared.inputs, **kwargs)
 
 
 class PrefixTuning(TuningMethod):
@@ -140,7 +143,7 @@ class PrefixTuning(TuningMethod):
         training = model.training
         model.eval()  # no dropout in what is recorded
         try:
-            self.run(model, model.base_model, prepared, return_dict=True)
+            self.run(model, stock_forward(model.base_model), prepared, return_dict=True)
         finally:
             model.train(training)
         layers = [prepared.state.recorded[layer] for layer in range(len(prepared.state.key_values))]
@@ -167,11 +170,11 @@ class PrefixTuning(TuningMethod):
                                 route.combined_mask(prefix_attention_mask))  # fmt: skip
         return Prepared({**inputs, "prefix_state": state}, state=state)
 
-    def run(self, model: nn.Module, module: nn.Module, prepared: Prepared, skipped_layers: Iterable[int] = (),
-            **kwargs: Any) -> Any:  # fmt: skip
+    def run(self, model: nn.Module, forward: Callable[..., Any], prepared: Prepared,
+            skipped_layers: Iterable[int] = (), **kwargs: Any) -> Any:  # fmt: skip
         attach_prefix(model._patched_attention, prepared.state)
         try:
-            outputs = module(**prepared.inputs, **kwargs)
+            outputs = forward(**prepared.inputs, **kwargs)
         finally:
             # Gradient checkpointing re-runs layers in the backward pass: they need the prefix then.
             if not (model.training and model.is_gradient_checkpointing):
@@ -217,6 +220,8 @@ class PromptTuning(TuningMethod):
             prepared = prompt_inputs(model.base_model, get_prompt(batch_size),
                                      prefix_attention_mask=prefix_attention_mask, **inputs)  # fmt: skip
             return Prepared(prepared, drop=pre_seq_len)
+        if kind == "target":  # the decoder cross-attends to the soft tokens in front of the encoder's output
+            return Prepared(_cross_attention_mask(inputs, pre_seq_len, batch_size, prefix_attention_mask))
         mask = inputs.get("attention_mask")
         reference = inputs.get("input_ids") if inputs.get("input_ids") is not None else inputs.get("inputs_embeds")
         if mask is None and reference is None:  # nothing to extend (a reused encoder output, no mask)
@@ -242,6 +247,20 @@ class PromptTuning(TuningMethod):
             prepared["position_ids"] = torch.cat([soft, positions], dim=1)
             return Prepared(prepared, drop=pre_seq_len)
         return Prepared(prepared)
+
+
+def _cross_attention_mask(inputs: dict[str, Any], pre_seq_len: int, batch_size: int,
+                          prefix_attention_mask: torch.Tensor | None) -> dict[str, Any]:  # fmt: skip
+    """A decoder stack's inputs with the soft tokens' columns in front of the encoder mask, where the encoder
+    output holds them (``pre_seq_len`` positions more than the mask covers)."""
+    encoded, mask = inputs.get("encoder_hidden_states"), inputs.get("encoder_attention_mask")
+    if encoded is None or (mask is None and prefix_attention_mask is None):
+        return inputs
+    real = encoded.shape[1] - pre_seq_len
+    if real < 0 or (mask is not None and mask.shape[-1] != real):
+        return inputs  # an encoder output without soft tokens (or a mask that covers them already)
+    extended = extend_attention_mask(mask, pre_seq_len, batch_size, real, encoded.device, prefix_attention_mask)
+    return {**inputs, "encoder_attention_mask": extended}
 
 
 METHODS: dict[str, TuningMethod] = {method.name: method for method in (PrefixTuning(), PromptTuning())}

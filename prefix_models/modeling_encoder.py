@@ -9,10 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import InputError
 from .modeling_utils import PrefixModelMixin
 from .named_prefixes import Route, take_prefix_names
-from .prompt import backbone_inputs, check_padding_mask, check_sequence_length
 
 
 def pool_features(
@@ -80,31 +78,20 @@ class PrefixModelForEncoder(PrefixModelMixin):
         route: Route | None = None,
         **kwargs: Any,
     ) -> Encoded:
-        """Run the backbone with the prefix (or prompt) and return features of the real tokens.
+        """Run the backbone (which adds the prefix or prompt) and return the real tokens' features.
 
         ``prefix_attention_mask`` (``(batch, pre_seq_len)``, default ones) masks virtual tokens;
         zeros make the model its plain backbone plus head. ``route`` gives each example its named prefix.
         """
-        if (input_ids is None) == (inputs_embeds is None):
-            raise InputError("You must specify exactly one of input_ids or inputs_embeds")
-        backbone = self.base_model
-        reference = input_ids if input_ids is not None else inputs_embeds
-        batch_size, seq_len = reference.shape[:2]
-        check_sequence_length(backbone, seq_len)
-        check_padding_mask(attention_mask, batch_size, seq_len)
-        inputs = backbone_inputs(
-            backbone,
+        outputs = self.base_model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             position_ids=position_ids,
             inputs_embeds=inputs_embeds,
+            prefix_attention_mask=prefix_attention_mask,
+            prefix_names=route,
+            return_dict=True,
+            **kwargs,
         )
-        prepared = self.tuning.prepare(self, "encoder", inputs, batch_size, prefix_attention_mask, route=route)
-        outputs = self.tuning.run(self, backbone, prepared, return_dict=True, **kwargs)
-        # Drop virtual-token positions (prompt tuning) so token-level outputs line up with the labels.
-        sequence_output = outputs.last_hidden_state[:, prepared.drop :]
-        hidden_states = outputs.hidden_states
-        if hidden_states is not None and prepared.drop:
-            hidden_states = tuple(h[:, prepared.drop :] for h in hidden_states)
-        return Encoded(sequence_output, hidden_states, outputs.attentions, attention_mask)
+        return Encoded(outputs.last_hidden_state, outputs.hidden_states, outputs.attentions, attention_mask)

@@ -26,12 +26,11 @@ from transformers import GenerationMixin, PreTrainedConfig
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 from transformers.utils import can_return_tuple
 
+from .attachment import attach
 from .encoders import prefix_layout
 from .errors import InputError
-from .methods import Prepared
 from .modeling_utils import PrefixModelMixin
 from .named_prefixes import PrefixNames, names_as_positions, take_prefix_names
-from .prompt import check_padding_mask
 
 
 class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
@@ -67,44 +66,10 @@ class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
             kinds[kind], start = prompt[start : start + layers], start + layers
         return kinds
 
-    def _source(
-        self,
-        input_ids: torch.Tensor | None,
-        attention_mask: torch.Tensor | None,
-        inputs_embeds: torch.Tensor | None,
-        prefix_attention_mask: torch.Tensor | None,
-        prefix_names: PrefixNames | None = None,
-    ) -> Prepared:
-        """The encoder's inputs as the method shapes them (a prompt goes in front of the source)."""
-        reference = input_ids if input_ids is not None else inputs_embeds
-        if reference is None:
-            raise InputError("You must specify input_ids, inputs_embeds or encoder_outputs")
-        check_padding_mask(attention_mask, reference.shape[0], reference.shape[1])
-        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "inputs_embeds": inputs_embeds}
-        route = self.route_prefixes(prefix_names, reference.shape[0], reference.device)
-        if route is not None and self.prefix_method == "prompt" and self._numbers_soft_tokens():
-            lengths = {self.prefix_config(name).pre_seq_len for name, _ in route.groups()}
-            if len(lengths) > 1:
-                raise InputError(
-                    f"prompts of different lengths ({sorted(lengths)}) cannot share a {type(self).__name__} batch: its "
-                    "encoder numbers positions from the first soft token, so padding one prompt to another's length "
-                    "would move its real tokens. Group the examples by prompt length"
-                )
-        return self.tuning.prepare(self, "source", inputs, reference.shape[0], prefix_attention_mask, route=route)
-
-    def _numbers_soft_tokens(self) -> bool:
-        """Whether the encoder gives the soft tokens absolute positions (BART) rather than relative ones (T5)."""
-        return hasattr(self.get_encoder(), "embed_positions")
-
-    def _rows_outside(self, *kinds: str) -> list[int]:
-        """The prefix rows of the attention kinds other than ``kinds``: those a forward running only
-        ``kinds`` leaves unread."""
-        rows, start = [], 0
-        for kind, layers in prefix_layout(self.config).items():
-            if kind not in kinds:
-                rows.extend(range(start, start + layers))
-            start += layers
-        return rows
+    def _attach_backbones(self) -> None:
+        # The stacks carry the method: whoever runs the encoder (generate() does, once) or the decoder gets it.
+        attach(self, self.get_encoder(), "source")
+        attach(self, self.get_decoder(), "target")
 
     def encode_source(
         self,
@@ -115,10 +80,11 @@ class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
         prefix_names: PrefixNames | None = None,
     ) -> BaseModelOutput:
         """The encoder's output with its prefix (or its soft prompt in front): what ``generate()`` decodes from."""
-        prepared = self._source(input_ids, attention_mask, inputs_embeds, prefix_attention_mask, prefix_names)
-        encoder = self.get_encoder()
-        prepared.inputs = {key: value for key, value in prepared.inputs.items() if value is not None}
-        return self.tuning.run(self, encoder, prepared, skipped_layers=self._rows_outside("encoder"), return_dict=True)
+        if input_ids is None and inputs_embeds is None:
+            raise InputError("You must specify input_ids, inputs_embeds or encoder_outputs")
+        return self.get_encoder()(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
+                                  prefix_attention_mask=prefix_attention_mask, prefix_names=prefix_names,
+                                  return_dict=True)  # fmt: skip
 
     def generate(self, inputs: torch.Tensor | None = None, *args: Any, **kwargs: Any):
         """``GenerationMixin.generate``, with the encoder (and its prefix) run here first."""
@@ -148,34 +114,30 @@ class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
         prefix_names: PrefixNames | None = None,
         **kwargs: Any,
     ) -> Seq2SeqLMOutput:
-        """As ``T5ForConditionalGeneration.forward`` / ``BartForConditionalGeneration.forward``;
+        """As ``T5ForConditionalGeneration.forward`` / ``BartForConditionalGeneration.forward``, which this runs;
         ``prefix_attention_mask`` (``(batch, pre_seq_len)``) can switch virtual tokens off (all kinds);
-        ``prefix_names`` (one per example) gives each example its named prefix (``named_prefixes.py``)."""
+        ``prefix_names`` (one per example) gives each example its named prefix (``named_prefixes.py``). The
+        encoder and decoder stacks add the prefix (``attachment.py``)."""
         prefix_names = take_prefix_names(prefix_names, kwargs)
-        if encoder_outputs is None:
-            prepared = self._source(input_ids, attention_mask, inputs_embeds, prefix_attention_mask, prefix_names)
-            skipped = []
-        else:
-            # A decoding step reuses the encoder's output; generate() keeps the real tokens' mask, and the
-            # encoder output may hold a prompt's soft tokens in front of them.
-            batch_size, source_length = encoder_outputs[0].shape[0], encoder_outputs[0].shape[1]
-            mask = {"attention_mask": attention_mask} if attention_mask is not None else {}
-            route = self.route_prefixes(prefix_names, batch_size, encoder_outputs[0].device)
-            prepared = self.tuning.prepare(self, "source", mask, batch_size, prefix_attention_mask, soft_cached=True,
-                                           route=route)  # fmt: skip
-            if attention_mask is not None and prepared.inputs["attention_mask"].shape[1] != source_length:
-                prepared.inputs["attention_mask"] = attention_mask  # an encoder output without soft tokens
-            prepared.inputs["encoder_outputs"] = encoder_outputs
-            skipped = self._rows_outside("decoder", "cross")
-        outputs = self.tuning.run(
-            self,
-            self.seq2seq,
-            prepared,
-            skipped_layers=skipped,
+        if encoder_outputs is None and input_ids is None and inputs_embeds is None:
+            raise InputError("You must specify input_ids, inputs_embeds or encoder_outputs")
+        reference = input_ids if input_ids is not None else inputs_embeds
+        if reference is None:
+            reference = encoder_outputs[0]
+        # One route for both stacks (names resolved once).
+        route = self.route_prefixes(prefix_names, reference.shape[0], reference.device)
+        if route is not None:
+            kwargs["prefix_names"] = route
+        if prefix_attention_mask is not None:
+            kwargs["prefix_attention_mask"] = prefix_attention_mask
+        return self.seq2seq(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
             decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask,
+            encoder_outputs=encoder_outputs,
+            inputs_embeds=inputs_embeds,
             labels=labels,
             return_dict=True,
             **kwargs,
         )
-        return outputs

@@ -13,14 +13,15 @@ checkpoints load into it.
 
 from __future__ import annotations
 
-import inspect
-from functools import cache
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 
+from .attachment import attach, prefix_disabled
 from .checkpoints import CheckpointMixin
 from .configuration import our_model_types, validate_prefix_config
 from .errors import InputError
@@ -29,27 +30,18 @@ from .injection import (
 )
 from .methods import tuning_method
 from .named_prefixes import NamedPrefixMixin, PrefixNames, Route
-from .prompt import PrefixKeyValues
+from .prompt import PrefixKeyValues, cache_argument_name
 from .training_state import TrainingStateMixin
 
 __all__ = ["PrefixModelMixin", "cache_argument_name"]
 
 
-@cache
-def cache_argument_name(backbone_class: type) -> str:
-    """The keyword the installed transformers uses for the attention cache.
-
-    transformers 5.x calls it ``cache`` (``past_key_values`` is a deprecated alias); older
-    releases only know ``past_key_values``.
-    """
-    parameters = inspect.signature(backbone_class.forward).parameters
-    return "cache" if "cache" in parameters else "past_key_values"
-
-
 class PrefixModelMixin(NamedPrefixMixin, TrainingStateMixin, CheckpointMixin):
     """Backbone + prefix (or prompt) encoder; the task mixins add the head and ``forward``."""
 
-    backbone_class: ClassVar[type[PreTrainedModel]]
+    backbone_class: ClassVar[type[PreTrainedModel] | None]
+    # How the backbone applies the method (attachment.py): "encoder" or "decoder".
+    backbone_role: ClassVar[str] = "encoder"
     config_class: ClassVar[type[PreTrainedConfig]]
     # The task heads average their loss over the local batch. Trainer would otherwise see the
     # **kwargs of forward, assume the loss is normalised by the global item count it passes in,
@@ -65,15 +57,34 @@ class PrefixModelMixin(NamedPrefixMixin, TrainingStateMixin, CheckpointMixin):
             raise InputError(f"virtual_token_positions={config.virtual_token_positions!r} (peft's positions) is for "
                              f"decoder language models; {type(self).__name__} takes 'none'")  # fmt: skip
         super().__init__(config)
-        setattr(self, self.base_model_prefix, self.backbone_class(config))
-        # The method is a component (methods.py): it builds its parameters here and shapes every forward.
+        if self.backbone_class is not None:  # else the stock class (a decoder's *ForCausalLM) built it
+            setattr(self, self.base_model_prefix, self.backbone_class(config))
+        # The method is a component (methods.py): it builds its parameters here, and the backbone applies it
+        # on every call, whoever makes the call (attachment.py).
         self.tuning = tuning_method(config.prefix_method)
         self.tuning.build(self, config)
+        self._attach_backbones()
         # Further named tasks on the same backbone (named_prefixes.py), filled by post_init_prefix / load_prefix.
         self.prefix_bank = nn.ModuleDict()
         # Prompt init from vocabulary rows needs loaded word embeddings: from_pretrained defers it.
         self._prompt_tokenizer = None if _defer_prompt_init else tokenizer
         self._defer_prompt_init = _defer_prompt_init
+
+    def _attach_backbones(self) -> None:
+        attach(self, self.base_model, self.backbone_role)
+
+    @contextmanager
+    def disable_prefix(self) -> Iterator[None]:
+        """Run the plain backbone inside the block: no prefix, no prompt (peft's ``disable_adapter()``)::
+
+            with model.disable_prefix():
+                reference_logits = model(**batch).logits
+        """
+        with prefix_disabled(self):
+            yield
+
+    # peft's name, for code written against peft models (TRL's reference-model switch among them).
+    disable_adapter = disable_prefix
 
     @property
     def prefix_method(self) -> str:

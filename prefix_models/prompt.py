@@ -104,6 +104,14 @@ def backbone_inputs(backbone: nn.Module, **inputs: torch.Tensor | None) -> dict[
 
 
 @cache
+def cache_argument_name(backbone_class: type) -> str:
+    """The keyword the installed transformers uses for the attention cache (``cache`` in transformers 5.x;
+    ``past_key_values`` is its deprecated alias)."""
+    parameters = inspect.signature(backbone_class.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+@cache
 def _forward_parameters(backbone_class: type) -> frozenset[str]:
     return frozenset(inspect.signature(backbone_class.forward).parameters)
 

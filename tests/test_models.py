@@ -31,7 +31,8 @@ def head_on_plain_backbone(model, inputs):
     """What the model must output when its prefix is masked: the plain backbone's features + head."""
     task = task_name(type(model))
     flat = {k: v.reshape(-1, v.shape[-1]) for k, v in without_labels(inputs).items()}
-    plain = model.base_model(**flat, output_hidden_states=True)
+    with model.disable_prefix():  # the backbone module carries the prefix unless told not to
+        plain = model.base_model(**flat, output_hidden_states=True)
     if task == "SequenceClassification":
         logits = model.classifier(plain.pooler_output)
     elif task == "TokenClassification":
@@ -202,7 +203,8 @@ def test_classifier_pooling_reads_the_real_tokens(model_class, pooling):
 
     # Masked prefix: the plain backbone's features, pooled the same way.
     masked = torch.zeros(flat["input_ids"].shape[0], model.config.pre_seq_len, dtype=torch.long)
-    plain = model.base_model(**flat).last_hidden_state
+    with model.disable_prefix():
+        plain = model.base_model(**flat).last_hidden_state
     weights = flat["attention_mask"].unsqueeze(-1).double()
     expected = plain[:, 0] if pooling == "cls" else (plain * weights).sum(1) / weights.sum(1)
     output = model(**inputs, prefix_attention_mask=masked).logits
