@@ -241,8 +241,8 @@ def _source(model: nn.Module, stack: nn.Module, kwargs: dict[str, Any], names: A
     inputs = {key: kwargs.pop(key, None) for key in ("input_ids", "attention_mask", "inputs_embeds")}
     inputs = {key: value for key, value in inputs.items() if value is not None}
     prepared = model.tuning.prepare(model, "source", inputs, batch_size, prefix_attention_mask, route=route)
-    return model.tuning.run(model, stock_forward(stack), prepared, skipped_layers=_rows_outside(model.config, "encoder"),
-                            return_dict=True, **kwargs)  # fmt: skip
+    skipped = _rows_outside(model.config, "encoder")
+    return model.tuning.run(model, stock_forward(stack), prepared, skipped_layers=skipped, return_dict=True, **kwargs)
 
 
 def _target(model: nn.Module, stack: nn.Module, kwargs: dict[str, Any], names: Any,

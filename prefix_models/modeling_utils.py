@@ -75,11 +75,8 @@ class PrefixModelMixin(NamedPrefixMixin, TrainingStateMixin, CheckpointMixin):
 
     @contextmanager
     def disable_prefix(self) -> Iterator[None]:
-        """Run the plain backbone inside the block: no prefix, no prompt (peft's ``disable_adapter()``)::
-
-            with model.disable_prefix():
-                reference_logits = model(**batch).logits
-        """
+        """Run the plain backbone inside the block: no prefix, no prompt (peft's ``disable_adapter()``),
+        e.g. ``with model.disable_prefix(): reference = model(**batch).logits``."""
         with prefix_disabled(self):
             yield
 
