@@ -132,6 +132,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         model.add_prefix(spec.name, tokenizer=tokenizer, **label_fields(spec))  # a text init reads its text
         prefix_of[spec.name] = spec.name
     logger.info(f"tasks -> prefixes: {prefix_of}; {model.num_trainable_parameters():,} trainable parameters")
+    if len(specs) > 1 and training_args.ddp_find_unused_parameters is None:
+        # A mixed batch need not hold every task: the absent tasks' prefixes and heads get no gradient in that
+        # step, which DDP must be told (Trainer would not tell it under gradient checkpointing). Non-reentrant
+        # checkpointing is the kind that works beside unused-parameter detection.
+        training_args.ddp_find_unused_parameters = True
+        if training_args.gradient_checkpointing and training_args.gradient_checkpointing_kwargs is None:
+            training_args.gradient_checkpointing_kwargs = {"use_reentrant": False}
 
     limits = data_args.sample_caps()
     features: dict[str, dict[str, datasets.Dataset]] = {}

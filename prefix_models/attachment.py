@@ -154,11 +154,13 @@ def causal_position_ids(attention_mask: torch.Tensor, seq_len: int) -> torch.Ten
     return positions[:, -seq_len:]
 
 
-def _check_not_packed(position_ids: torch.Tensor, attention_mask: torch.Tensor) -> None:
+def _check_not_packed(position_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> None:
     """Refuse rows that hold several sequences (padding-free packing restarts the positions inside a row):
     the attention would let every packed sequence read the others, and a prompt reaches the first only."""
     seq_len = position_ids.shape[-1]
-    real = attention_mask[:, -seq_len:].bool()
+    if attention_mask is None:
+        attention_mask = torch.ones_like(position_ids)
+    real = attention_mask[..., -seq_len:].bool()
     pairs = real[:, 1:] & real[:, :-1]
     if seq_len > 1 and bool(((position_ids[..., 1:] < position_ids[..., :-1]) & pairs).any()):
         raise InputError(
@@ -175,6 +177,8 @@ def _decoder(model: nn.Module, backbone: nn.Module, kwargs: dict[str, Any], name
     reference = _reference(kwargs, backbone)
     batch_size, seq_len = reference.shape[:2]
     route = model.route_prefixes(names, batch_size, reference.device)
+    if kwargs.get("position_ids") is not None:
+        _check_not_packed(kwargs["position_ids"], kwargs.get("attention_mask"))
     cache_name = cache_argument_name(type(backbone))
     cache = kwargs.pop("cache", None)
     cache = kwargs.pop("past_key_values", None) if cache is None else cache
@@ -212,8 +216,6 @@ def _decoder(model: nn.Module, backbone: nn.Module, kwargs: dict[str, Any], name
         position_ids = causal_position_ids(attention_mask, seq_len)
         if shift is not None:
             position_ids = position_ids + shift
-    else:
-        _check_not_packed(position_ids, attention_mask)
     inputs = {"input_ids": kwargs.pop("input_ids", None), "inputs_embeds": kwargs.pop("inputs_embeds", None),
               "attention_mask": attention_mask, "position_ids": position_ids}  # fmt: skip
     prepared = model.tuning.prepare(model, "decoder", inputs, batch_size, prefix_attention_mask, soft_cached, route)

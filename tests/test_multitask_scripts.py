@@ -105,3 +105,22 @@ def test_run_glue_evaluates_an_ensemble_of_saved_prefixes(tiny_model, tmp_path):
         run_glue.main(["--model_name_or_path", str(members[0]), "--output_dir", str(tmp_path / "x"), *COMMON,
                        "--task_name", "rte", "--data_dir", str(GLUE), "--do_train",
                        "--ensemble_prefixes", str(members[1])])  # fmt: skip
+
+
+def test_run_multitask_trains_under_ddp_with_gradient_checkpointing(tiny_model, tmp_path):
+    """Two processes, tasks routed per example and gradient checkpointing: a batch that lacks a task leaves its
+    prefix and head unused, which DDP is told (it used to stop with "parameters that were not used")."""
+    import os
+    import subprocess
+
+    port = str(29700 + os.getpid() % 200)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port,
+               str(ROOT / "examples" / "run_multitask.py"), "--model_name_or_path", str(tiny_model), "--output_dir",
+               str(tmp_path), *COMMON, "--task_names", "rte,stsb,sst2", "--data_dir", str(GLUE), "--prefix",
+               "--pre_seq_len", "4", "--learning_rate", "1e-2", "--max_steps", "3", "--do_train",
+               "--gradient_checkpointing", "--ddp_backend", "gloo"]  # fmt: skip
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = pm.AutoPrefixModelForSequenceClassification.from_pretrained(tmp_path)
+    assert saved.prefix_names == ["default", "sst2", "stsb"]
