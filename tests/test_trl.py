@@ -1,6 +1,7 @@
-"""TRL's trainers and lm-evaluation-harness on prefix and prompt LMs (a tiny Llama and a word-level chat
-tokenizer built here): SFTTrainer's fused LM head calls the backbone directly and must get the prefix, so
-only the prefix moves, its loss equals our own forward's, and the saved folder reloads to equal logits."""
+"""Clients of prefix and prompt LMs: TRL's trainers, lm-evaluation-harness, pipeline and torch.compile, on a
+tiny Llama and a word-level chat tokenizer built here. SFTTrainer's fused LM head calls the backbone directly
+and must get the prefix, so only the prefix moves, its loss equals our own forward's, and the saved folder
+reloads to equal logits."""
 
 from __future__ import annotations
 
@@ -185,3 +186,37 @@ def test_the_readme_example_runs(base, tmp_path, monkeypatch, capsys):
     reloaded = tf.AutoModelForCausalLM.from_pretrained(tmp_path / "sft-prefix")
     torch.testing.assert_close(reloaded.prefix_encoder.embedding.weight, model.prefix_encoder.embedding.weight)
     assert not torch.allclose(reloaded.prefix_encoder.embedding.weight, initial)  # it trained
+
+
+@pytest.mark.parametrize("method", ["prefix", "prompt"])
+def test_text_generation_pipeline_and_torch_compile_keep_the_prefix(base, tmp_path, method):
+    tokenizer = tf.AutoTokenizer.from_pretrained(base)
+    model = pm.AutoPrefixModelForCausalLM.from_pretrained(base, method=method, pre_seq_len=4).eval()
+    with torch.no_grad():
+        model.task_modules("default")[model.tuning.encoder_attribute].embedding.weight.normal_(0, 1.0)
+    model.save_pretrained(tmp_path / "saved")
+    tokenizer.save_pretrained(tmp_path / "saved")
+    ids = tokenizer(["review : good film Is this"], return_tensors="pt")["input_ids"]
+
+    generator = tf.pipeline("text-generation", model=str(tmp_path / "saved"))
+    assert type(generator.model) is type(model)
+    text = generator("review : good film Is this", max_new_tokens=4, do_sample=False, return_full_text=False)
+    expected = model.generate(ids, max_new_tokens=4, do_sample=False)[0, ids.shape[1] :]
+    assert text[0]["generated_text"].split() == tokenizer.decode(expected).split()
+
+    compiled = torch.compile(model, backend="aot_eager")  # dynamo traces the backbone's own forward
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(ids).logits, model(ids).logits, rtol=0, atol=1e-6)
+
+
+def test_the_smollm2_example_refuses_a_folder_without_its_model(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "sft_smollm2.py"
+    completed = subprocess.run([sys.executable, str(script), "--model_dir", str(tmp_path)], capture_output=True,
+                               text=True, timeout=120)  # fmt: skip
+    assert completed.returncode == 2
+    assert f"--model_dir {tmp_path} holds no SmolLM2-135M-Instruct.Q4_1.gguf" in completed.stderr
+    assert not (tmp_path / "tokenizer").exists()
