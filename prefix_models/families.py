@@ -3,7 +3,8 @@
 One row per family says which transformers classes make it up; every class here is the same
 composition, written once: a task mixin (``modeling_tasks.py``, or ``modeling_causal_lm.py``) +
 the family's ``*PreTrainedModel`` (weight init, ``base_model_prefix``: the attribute stock
-checkpoints load the backbone into) + a config class carrying the method (``BertPrefixConfig``,
+checkpoints load the backbone into; for decoder LMs the family's stock LM class, whose forward, head
+and loss they run) + a config class carrying the method (``BertPrefixConfig``,
 ``BertPromptConfig``; ``configuration.py``). The names are those a transformers user would guess::
 
     BertPrefixForSequenceClassification, DebertaV2PromptForTokenClassification,

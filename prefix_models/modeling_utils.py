@@ -4,11 +4,12 @@
 checkpoints in ``checkpoints.py``, the forward of each model kind in ``modeling_encoder.py``,
 ``modeling_causal_lm.py`` and ``modeling_seq2seq.py``.
 
-A concrete class is a task mixin + the backbone's ``*PreTrainedModel`` (``families.py``), plus
-three class attributes: ``config_class`` (which also fixes the method, prefix or prompt),
-``backbone_class`` and, inherited from transformers, ``base_model_prefix`` (``"bert"``,
-``"roberta"``): the attribute that holds the backbone, named as in transformers so stock
-checkpoints load into it.
+A concrete class is a task mixin + the backbone's ``*PreTrainedModel`` (a decoder LM: the family's stock
+``*ForCausalLM``; ``families.py``), plus three class attributes: ``config_class`` (which also fixes the
+method, prefix or prompt), ``backbone_class`` (None where the stock class builds the backbone) and,
+inherited from transformers, ``base_model_prefix`` (``"bert"``, ``"model"``): the attribute that holds
+the backbone, named as in transformers so stock checkpoints load into it. The backbone module applies
+the method on every call (``attachment.py``).
 """
 
 from __future__ import annotations
