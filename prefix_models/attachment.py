@@ -26,7 +26,6 @@ cycle), so ``copy.deepcopy`` and pickling carry a consistent copy of the pair.
 from __future__ import annotations
 
 import inspect
-import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache, partial
@@ -53,7 +52,23 @@ def attach(model: nn.Module, module: nn.Module, role: str) -> None:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     module.__dict__[_OWNER] = model
     module.__dict__[_ROLE] = role
-    module.forward = types.MethodType(_carrying_forward, module)
+    module.forward = InstanceForward(_carrying_forward, module)
+
+
+class InstanceForward:
+    """``function`` bound to ``module`` as its ``forward``, on the instance.
+
+    A plain object rather than a bound method: pickle rebuilds a bound method by looking its name up on the
+    object (which finds the class's stock forward, or nothing), while this is rebuilt around the unpickled
+    (or deep-copied) module itself.
+    """
+
+    def __init__(self, function: Callable[..., Any], module: nn.Module):
+        self.function = function
+        self.module = module
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.function(self.module, *args, **kwargs)
 
 
 def stock_forward(module: nn.Module) -> Callable[..., Any]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import sys
-import types
 from collections.abc import Callable
 
 import torch
@@ -24,6 +23,7 @@ from torch import nn
 from transformers.models.deberta_v2.modeling_deberta_v2 import DisentangledSelfAttention
 from transformers.models.mpnet.modeling_mpnet import MPNetSelfAttention
 
+from .attachment import InstanceForward
 from .injection import PrefixState, _prefix_columns
 
 STATE_ATTRIBUTE = "_prefix_state"
@@ -117,7 +117,7 @@ def patch_attention(backbone: nn.Module) -> list[nn.Module]:
     for module in backbone.modules():
         forward = PATCHES.get(type(module))
         if forward is not None:
-            module.forward = types.MethodType(forward, module)
+            module.forward = InstanceForward(forward, module)
             setattr(module, STATE_ATTRIBUTE, None)
             patched.append(module)
     return patched

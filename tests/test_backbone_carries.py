@@ -163,3 +163,26 @@ def test_packed_rows_are_refused_by_name():
     with pytest.raises(InputError, match="padding_free=False"):
         model(input_ids, position_ids=packed)
     model(input_ids, position_ids=torch.arange(8)[None])  # ordinary positions are fine
+
+
+@pytest.mark.parametrize("family", ["Bert", "DebertaV2", "MPNet"])
+def test_a_pickled_model_carries_its_own_prefix(family):
+    """torch.save / pickle (multiprocessing, checkpoints of whole objects) rebuild the backbone's forward
+    around the unpickled backbone: the copy runs its own prefix, not the stock forward."""
+    import io
+
+    model = make(family, "Prefix")
+    batch = inputs(family)
+    batch.pop("labels")
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    twin = torch.load(buffer, weights_only=False)
+    with torch.no_grad():
+        torch.testing.assert_close(twin(**batch).logits, model(**batch).logits, rtol=0, atol=0)
+        perturbed(twin.prefix_encoder, seed=6)
+        prefixed = twin.base_model(**batch).last_hidden_state
+        with twin.disable_prefix():
+            plain = twin.base_model(**batch).last_hidden_state
+    assert not torch.allclose(prefixed, plain, atol=1e-3)
+    assert not torch.allclose(twin(**batch).logits, model(**batch).logits, atol=1e-4)
