@@ -37,6 +37,7 @@ from transformers.utils import ModelOutput
 
 from .encoders import prefix_layout
 from .errors import InputError
+from .named_prefixes import take_prefix_names
 from .prompt import backbone_inputs, cache_argument_name, check_padding_mask, check_sequence_length
 
 # What a caller may add to a backbone's stock arguments.
@@ -105,11 +106,7 @@ def _carrying_forward(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
     extra = {key: kwargs.pop(key) for key in PREFIX_ARGUMENTS if key in kwargs}
     if "prefix_state" in kwargs or owner.__dict__.get("_prefix_disabled", False):
         return type(self).forward(self, **kwargs)
-    names = extra.pop("prefix_names", None)
-    adapter_names = extra.pop("adapter_names", None)
-    if names is not None and adapter_names is not None:
-        raise InputError("pass prefix_names or adapter_names (peft's name for it), not both")
-    names = adapter_names if names is None else names
+    names = take_prefix_names(extra.get("prefix_names"), extra)
     return_dict = kwargs.pop("return_dict", None)
     carrier = _CARRIERS[role]
     outputs = carrier(owner, self, kwargs, names, extra.get("prefix_attention_mask"))
@@ -159,6 +156,11 @@ def _encoder(model: nn.Module, backbone: nn.Module, kwargs: dict[str, Any], name
     prepared = model.tuning.prepare(model, "encoder", inputs, batch_size, prefix_attention_mask, route=route)
     outputs = model.tuning.run(model, stock_forward(backbone), prepared, return_dict=True, **kwargs)
     return _drop_virtual(outputs, prepared.drop)
+
+
+def context_length(config: Any) -> int | None:
+    """How many positions a decoder LM has for its real tokens (the prefix takes none)."""
+    return getattr(config, "max_position_embeddings", None)
 
 
 def causal_position_ids(attention_mask: torch.Tensor, seq_len: int) -> torch.Tensor:
@@ -212,7 +214,7 @@ def _decoder(model: nn.Module, backbone: nn.Module, kwargs: dict[str, Any], name
     # Virtual tokens take no positions and never enter the cache: the whole context stays for real tokens
     # (unless they run at peft's positions, after the virtual tokens).
     shift = model._position_shift(route, batch_size, reference.device)
-    limit = getattr(model.config, "max_position_embeddings", None)
+    limit = context_length(model.config)
     if limit is not None and total + (int(shift.max()) if shift is not None else 0) > limit:
         taken = "the prefix takes none" if shift is None else "peft's positions put the virtual tokens first"
         raise InputError(

@@ -23,13 +23,10 @@ from torch import nn
 from transformers import PreTrainedConfig
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from .attachment import context_length
 from .errors import InputError
 from .modeling_utils import PrefixModelMixin
 from .named_prefixes import PrefixNames, names_as_positions, take_prefix_names
-
-
-def context_length(config: PreTrainedConfig) -> int | None:
-    return getattr(config, "max_position_embeddings", None)
 
 
 class PrefixModelForCausalLM(PrefixModelMixin):
