@@ -9,8 +9,9 @@ Every (backbone, arm) runs in its own process, so peak memory (the process's max
 allocated on GPU) belongs to that arm alone. A training step is forward + backward + AdamW step on
 a (batch, seq) sequence-classification batch; the step time is the median over ``--repeats`` steps
 after 2 warm-up steps. Arms: full fine-tuning, head only, prefix P=16 and P=128, prefix P=16 with
-the reparameterisation MLP, prompt P=16, prefix P=16 with gradient checkpointing, and peft's prefix
-tuning (its failure is recorded as the result where it does not run). Inference: latency per batch
+the reparameterisation MLP, prompt P=16, prefix P=16 with gradient checkpointing, peft's prefix
+tuning (its failure is recorded as the result where it does not run), and peft's LoRA r=8 on query and
+value with the head trained (the yardstick from outside the package). Inference: latency per batch
 of the plain backbone, prefix P=16, and P=16 with the MLP, unfolded and folded. Checkpoint: bytes on
 disk of each arm's save.
 Prints a table with ratios to full fine-tuning and writes JSON (``--output``).
@@ -34,8 +35,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-ARMS = ("full", "head_only", "prefix16", "prefix128", "prefix16_mlp", "prompt16", "prefix16_gc", "peft_prefix16")
-INFERENCE_ARMS = ("plain", "prefix16", "prefix16_mlp", "prefix16_mlp_folded")
+ARMS = ("full", "head_only", "prefix16", "prefix128", "prefix16_mlp", "prompt16", "prefix16_gc", "peft_prefix16",
+        "lora8", "prefix16_top_half", "prefix16_top_third", "prefix16_top_half_gc")  # fmt: skip
+INFERENCE_ARMS = ("plain", "prefix16", "prefix16_mlp", "prefix16_mlp_folded", "prefix16_top_half")
+# prefix_layers of the depth arms: the top half / third of the backbone's layers.
+DEPTHS = {"top_half": 2, "top_third": 3}
 
 
 def backbone_path(name: str, work_dir: Path, quick: bool) -> Path:
@@ -71,9 +75,20 @@ def build(arm: str, path: Path):
 
         base = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
         return get_peft_model(base, PrefixTuningConfig(task_type="SEQ_CLS", num_virtual_tokens=16))
+    if arm == "lora8":  # peft trains (and saves) the classifier of a SEQ_CLS model in full beside LoRA
+        from peft import LoraConfig, get_peft_model
+
+        base = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+        lora = LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16, lora_dropout=0.1, target_modules=["query", "value"])
+        return get_peft_model(base, lora)
     method = "prompt" if arm.startswith("prompt") else "prefix"
     length = int("".join(ch for ch in arm.split("_")[0] if ch.isdigit()))
     extra = {"prefix_projection": True, "prefix_hidden_size": 512} if "mlp" in arm else {}
+    depth = next((divisor for name, divisor in DEPTHS.items() if name in arm), None)
+    if depth is not None:
+        from transformers import AutoConfig
+
+        extra["prefix_layers"] = pm.top_layers(AutoConfig.from_pretrained(path).num_hidden_layers // depth)
     model = pm.AutoPrefixModelForSequenceClassification.from_pretrained(path, method=method, pre_seq_len=length,
                                                                         num_labels=2, **extra)  # fmt: skip
     if arm.endswith("folded"):

@@ -36,10 +36,11 @@ LABELS = {"full": "full fine-tuning", "head_only": "head only", "prefix16": "pre
           "full_3ep": "full fine-tuning, 3 epochs", "defaults": "--prefix, random init",
           "text_init": "--prefix, text init (the default)", "warmup_cosine": "--prefix, warmup + cosine",
           "trainer_defaults": "--prefix before (lr 5e-5, pooler)",
-          "prefix_now": "--prefix alone (text init)"}  # fmt: skip
+          "prefix_now": "--prefix alone (text init)", "lora8": "LoRA r=8 (peft)"}  # fmt: skip
 COLORS = {arm: f"C{i % 10}" for i, arm in enumerate(LABELS)}
 # The levers share panels with full fine-tuning (C0) and each other, not with the sentiment arms.
 COLORS.update(text_init="C3", prefix_now="C3", warmup_cosine="C8", trainer_defaults="C7")
+COLORS.update(lora8="k")  # the yardstick from outside the package, in every panel it is in: no colour of ours
 
 
 def label(arm: str) -> str:

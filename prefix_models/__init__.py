@@ -21,6 +21,7 @@ from .configuration import (
     PREFIX_FIELDS,
     PROMPT_INITS,
     make_prefix_config_class,
+    top_layers,
     validate_prefix_config,
 )
 from .encoders import PrefixEncoder, PromptEncoder
@@ -64,6 +65,7 @@ __all__ = [
     "prefix_cache_from",
     "prefix_key_values",
     "real_position_ids",
+    "top_layers",
     "validate_prefix_config",
     *families.__all__,
 ]

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from transformers.utils import ModelOutput
 
-from .encoders import prefix_layout
+from .configuration import attention_layer_counts
 from .errors import InputError
 from .named_prefixes import take_prefix_names
 from .prompt import backbone_inputs, cache_argument_name, check_padding_mask, check_sequence_length
@@ -132,15 +132,18 @@ def _reference(kwargs: dict[str, Any], backbone: nn.Module) -> torch.Tensor:
     return input_ids if input_ids is not None else inputs_embeds
 
 
-def _rows_outside(config: Any, *kinds: str) -> list[int]:
+def _rows_outside(config: Any, prepared: Any, *kinds: str) -> list[int]:
     """The prefix rows of the attention kinds other than ``kinds``: those a stack running only ``kinds``
     leaves unread (an encoder-decoder's encoder has no decoder layers)."""
-    rows, start = [], 0
-    for kind, layers in prefix_layout(config).items():
-        if kind not in kinds:
-            rows.extend(range(start, start + layers))
-        start += layers
-    return rows
+    state = prepared.state
+    if state is None:  # prompt tuning: no rows
+        return []
+    starts, start = {}, 0
+    for kind, count in attention_layer_counts(config).items():
+        starts[kind], start = (start, start + count), start + count
+    inside = [range(*starts[kind]) for kind in kinds]
+    rows = state.rows if state.rows is not None else {row: row for row in range(len(state.key_values))}
+    return [row for slot, row in rows.items() if not any(slot in span for span in inside)]
 
 
 def _encoder(model: nn.Module, backbone: nn.Module, kwargs: dict[str, Any], names: Any,
@@ -260,7 +263,7 @@ def _source(model: nn.Module, stack: nn.Module, kwargs: dict[str, Any], names: A
     inputs = {key: kwargs.pop(key, None) for key in ("input_ids", "attention_mask", "inputs_embeds")}
     inputs = {key: value for key, value in inputs.items() if value is not None}
     prepared = model.tuning.prepare(model, "source", inputs, batch_size, prefix_attention_mask, route=route)
-    skipped = _rows_outside(model.config, "encoder")
+    skipped = _rows_outside(model.config, prepared, "encoder")
     return model.tuning.run(model, stock_forward(stack), prepared, skipped_layers=skipped, return_dict=True, **kwargs)
 
 
@@ -275,7 +278,7 @@ def _target(model: nn.Module, stack: nn.Module, kwargs: dict[str, Any], names: A
     inputs = {key: kwargs.pop(key) for key in ("encoder_hidden_states", "encoder_attention_mask") if key in kwargs}
     prepared = model.tuning.prepare(model, "target", inputs, batch_size, prefix_attention_mask, route=route)
     return model.tuning.run(model, stock_forward(stack), prepared,
-                            skipped_layers=_rows_outside(model.config, "decoder", "cross"), return_dict=True,
+                            skipped_layers=_rows_outside(model.config, prepared, "decoder", "cross"), return_dict=True,
                             **kwargs)  # fmt: skip
 
 

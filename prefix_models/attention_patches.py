@@ -29,9 +29,13 @@ from .injection import PrefixState, _prefix_columns
 STATE_ATTRIBUTE = "_prefix_state"
 
 
-def _layer_prefix(module: nn.Module) -> tuple[PrefixState, int, torch.Tensor, torch.Tensor]:
-    state: PrefixState = getattr(module, STATE_ATTRIBUTE)
-    layer = state.layer_of(module)
+def _layer_prefix(module: nn.Module) -> tuple[PrefixState, int, torch.Tensor, torch.Tensor] | None:
+    """The state, row and prefix keys/values of ``module``'s layer; None when it runs the stock attention (no
+    prefix attached, or a layer left out of ``prefix_layers``)."""
+    state: PrefixState | None = getattr(module, STATE_ATTRIBUTE, None)
+    layer = None if state is None else state.layer_of(module)
+    if layer is None:
+        return None
     key, value = state.key_values[layer]
     return state, layer, key, value
 
@@ -44,10 +48,11 @@ def _additive(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | N
 
 def _deberta_v2_attention(self, hidden_states, attention_mask, output_attentions=False, query_states=None,
                           relative_pos=None, rel_embeddings=None):  # fmt: skip
-    if getattr(self, STATE_ATTRIBUTE, None) is None:
+    prefix = _layer_prefix(self)
+    if prefix is None:
         return type(self).forward(self, hidden_states, attention_mask, output_attentions, query_states,
                                   relative_pos, rel_embeddings)  # fmt: skip
-    state, layer, prefix_key, prefix_value = _layer_prefix(self)
+    state, layer, prefix_key, prefix_value = prefix
     heads = self.num_attention_heads
     query = self.transpose_for_scores(self.query_proj(hidden_states if query_states is None else query_states), heads)
     key = self.transpose_for_scores(self.key_proj(hidden_states), heads)
@@ -78,9 +83,10 @@ def _deberta_v2_attention(self, hidden_states, attention_mask, output_attentions
 
 
 def _mpnet_attention(self, hidden_states, attention_mask=None, position_bias=None, output_attentions=False, **kwargs):
-    if getattr(self, STATE_ATTRIBUTE, None) is None:
+    prefix = _layer_prefix(self)
+    if prefix is None:
         return type(self).forward(self, hidden_states, attention_mask, position_bias, output_attentions, **kwargs)
-    state, layer, prefix_key, prefix_value = _layer_prefix(self)
+    state, layer, prefix_key, prefix_value = prefix
     shape = (*hidden_states.shape[:-1], -1, self.attention_head_size)
     query = self.q(hidden_states).view(shape).transpose(1, 2)
     real_key, real_value = (

@@ -47,6 +47,10 @@ PREFIX_FIELDS: dict[str, tuple[Any, Any]] = {
     "classifier_pooling": (str, "pooler"),
     # Encoder-decoders: which attention kinds get a prefix (None: all of ATTENTION_KINDS).
     "prefix_kinds": (list[str] | None, None),
+    # Which layers carry a prefix (None: all). Indices count from 0 at the bottom; negative ones from the top
+    # (-1 is the last), so [-3, -2, -1] is "the top 3" of every stack, whatever its depth. Layers left out run
+    # the stock attention, and with nothing trainable below the lowest one no activations are kept there.
+    "prefix_layers": (list[int] | None, None),
     # Where real tokens sit relative to the virtual ones (peft_interop.py): decoders only.
     "virtual_token_positions": (str, "none"),
     # Further named prefixes on the same backbone (named_prefixes.py): name -> that task's config (a diff dict).
@@ -132,6 +136,56 @@ def _get_config_dict(cls, pretrained_model_name_or_path, **kwargs):
     return config_dict, kwargs
 
 
+def attention_layer_counts(config: PreTrainedConfig) -> dict[str, int]:
+    """How many attention layers of each kind the backbone has, in the order prefix rows take them: one kind
+    (``"self"``) for encoders and decoder LMs; an encoder-decoder's encoder self-, decoder self- and
+    cross-attention (:data:`ATTENTION_KINDS`)."""
+    if not getattr(config, "is_encoder_decoder", False):
+        return {"self": config.num_hidden_layers}
+    decoder_layers = getattr(config, "num_decoder_layers", None) or getattr(config, "decoder_layers", None)
+    return {"encoder": config.num_hidden_layers, "decoder": decoder_layers, "cross": decoder_layers}
+
+
+def resolve_prefix_layers(prefix_layers: list[int] | None, num_layers: int) -> tuple[int, ...]:
+    """The layer indices (ascending, non-negative) that ``prefix_layers`` picks in a stack of ``num_layers``."""
+    if prefix_layers is None:
+        return tuple(range(num_layers))
+    return tuple(sorted(index % num_layers for index in prefix_layers))
+
+
+def top_layers(count: int) -> list[int]:
+    """``prefix_layers`` for the top ``count`` layers of every stack: ``[-count, ..., -1]``."""
+    if not _is_int(count) or count <= 0:
+        raise InputError(f"top_layers needs a positive number of layers, got {count!r}")
+    return list(range(-count, 0))
+
+
+def _check_prefix_layers(config: PreTrainedConfig, method: str) -> None:
+    layers = getattr(config, "prefix_layers", None)
+    if layers is None:
+        return
+    if method != "prefix":
+        raise InputError("prefix_layers applies to prefix tuning (keys and values at chosen layers); a prompt sits "
+                         "before the input layer only. Leave prefix_layers unset (None)")  # fmt: skip
+    counts = attention_layer_counts(config)
+    depth = min(counts.values())
+    stacks = ", ".join(f"{kind}: {count}" for kind, count in counts.items()) if len(counts) > 1 else f"{depth}"
+    allowed = (f"distinct layer indices in [{-depth}, {depth - 1}] (the model has {stacks} layers; negative "
+               "indices count from the top, -1 being the last), or None for every layer")  # fmt: skip
+    if not isinstance(layers, (list, tuple)) or not layers or not all(_is_int(index) for index in layers):
+        raise InputError(f"prefix_layers must be a non-empty list of {allowed}; got {layers!r}")
+    outside = [index for index in layers if not -depth <= index < depth]
+    if outside:
+        raise InputError(f"prefix_layers has {outside}, out of range: it takes {allowed}")
+    for kind, count in counts.items():
+        resolved = [index % count for index in layers]
+        if len(set(resolved)) != len(resolved):
+            repeated = sorted({index for index in resolved if resolved.count(index) > 1})
+            where = f" of the {kind} stack" if len(counts) > 1 else ""
+            raise InputError(f"prefix_layers names layer{'s' if len(repeated) > 1 else ''} {repeated}{where} more "
+                             f"than once ({layers}); it takes {allowed}")  # fmt: skip
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -195,6 +249,7 @@ def validate_prefix_config(config: PreTrainedConfig) -> None:
             or not set(kinds) <= set(ATTENTION_KINDS)
         ):
             raise InputError(f"prefix_kinds must be a non-empty list drawn from {list(ATTENTION_KINDS)}, got {kinds!r}")
+    _check_prefix_layers(config, method)
     positions = getattr(config, "virtual_token_positions", "none")
     if positions not in VIRTUAL_TOKEN_POSITIONS:
         raise InputError(f"virtual_token_positions must be one of {VIRTUAL_TOKEN_POSITIONS}, got {positions!r}")

@@ -15,28 +15,52 @@ import torch
 from torch import nn
 from transformers import PreTrainedConfig
 
-from .configuration import ATTENTION_KINDS
+from .configuration import ATTENTION_KINDS, attention_layer_counts, resolve_prefix_layers
 from .errors import InputError
 
 
-def prefix_layout(config: PreTrainedConfig) -> dict[str, int]:
-    """How many attention layers of each kind carry a prefix, in the order the prefix rows hold them.
+def prefixed_layers(config: PreTrainedConfig) -> dict[str, tuple[int, ...]]:
+    """For each attention kind that carries a prefix, the layers of its stack that do, in the order the
+    prefix rows hold them.
 
-    An encoder or a decoder LM has one kind (``{"self": layers}``). An encoder-decoder (T5, BART)
-    has encoder self-attention, decoder self-attention and cross-attention, each switchable with
-    ``config.prefix_kinds`` (default: all three).
+    An encoder or a decoder LM has one kind (``"self"``). An encoder-decoder (T5, BART) has encoder
+    self-attention, decoder self-attention and cross-attention, each switchable with
+    ``config.prefix_kinds`` (default: all three). ``config.prefix_layers`` picks the layers of every kind
+    (default: all).
     """
-    if not getattr(config, "is_encoder_decoder", False):
-        return {"self": config.num_hidden_layers}
-    decoder_layers = getattr(config, "num_decoder_layers", None) or getattr(config, "decoder_layers", None)
-    layout = {"encoder": config.num_hidden_layers, "decoder": decoder_layers, "cross": decoder_layers}
-    kinds = getattr(config, "prefix_kinds", None) or ATTENTION_KINDS
-    return {kind: layers for kind, layers in layout.items() if kind in kinds}
+    seq2seq = getattr(config, "is_encoder_decoder", False)
+    kinds = (getattr(config, "prefix_kinds", None) or ATTENTION_KINDS) if seq2seq else ("self",)
+    layers = getattr(config, "prefix_layers", None)
+    return {kind: resolve_prefix_layers(layers, count)
+            for kind, count in attention_layer_counts(config).items() if kind in kinds}  # fmt: skip
+
+
+def prefix_layout(config: PreTrainedConfig) -> dict[str, int]:
+    """How many attention layers of each kind carry a prefix (:func:`prefixed_layers`), in row order."""
+    return {kind: len(layers) for kind, layers in prefixed_layers(config).items()}
+
+
+def attention_slot(config: PreTrainedConfig, kind: str, layer: int) -> int:
+    """A backbone attention layer's place among all of them (kinds in :func:`attention_layer_counts` order):
+    what ``injection.tag_attention_layers`` marks each attention module with."""
+    offset = 0
+    for other, count in attention_layer_counts(config).items():
+        if other == kind:
+            return offset + layer
+        offset += count
+    raise KeyError(kind)
+
+
+def prefix_rows(config: PreTrainedConfig) -> dict[int, int]:
+    """Attention slot -> the row of ``get_prompt``'s layers that feeds it, for the slots that carry a prefix."""
+    slots = [attention_slot(config, kind, layer)
+             for kind, layers in prefixed_layers(config).items() for layer in layers]  # fmt: skip
+    return {slot: row for row, slot in enumerate(slots)}
 
 
 def kv_geometry(config: PreTrainedConfig) -> tuple[int, int, int]:
     """``(num_layers, num_kv_heads, head_dim)`` of the attention the prefix feeds (``num_layers``
-    counts every prefixed attention layer: all kinds, on an encoder-decoder).
+    counts the prefixed attention layers: those of ``prefix_layers``, of every kind on an encoder-decoder).
 
     Models with grouped-query attention keep fewer key/value heads than query heads; the prefix
     must match the key/value side.

@@ -34,7 +34,8 @@ from transformers import AttentionInterface, PreTrainedConfig, PreTrainedModel
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, eager_mask, sdpa_mask
 
-from .encoders import prefix_layout
+from .configuration import attention_layer_counts
+from .encoders import attention_slot
 from .errors import InputError
 
 # The stock implementation a user asks for -> ours, which hosts a prefix.
@@ -45,44 +46,49 @@ LAYER_ATTRIBUTE = "_prefix_layer_index"
 
 @dataclass(eq=False)
 class PrefixState:
-    """What one forward adds to the attention layers: ``key_values[layer]`` is ``(key, value)``, each
-    ``(batch, kv_heads, pre_seq_len, head_dim)``; ``attention_mask`` (``(batch, pre_seq_len)``, 1 =
-    attend, default all ones) masks virtual tokens.
+    """What one forward adds to the attention layers: ``key_values[row]`` is ``(key, value)``, each
+    ``(batch, kv_heads, pre_seq_len, head_dim)``; ``rows`` maps an attention module's slot (its tag,
+    :func:`tag_attention_layers`) to its row, and slots it leaves out (``prefix_layers``, ``prefix_kinds``)
+    run the stock attention; ``attention_mask`` (``(batch, pre_seq_len)``, 1 = attend, default all ones)
+    masks virtual tokens.
 
-    ``layers_seen`` records which layers took their prefix, so the model can tell a forward in which
-    the prefix never reached the attention (another attention implementation set afterwards) from
-    a real one.
+    ``layers_seen`` records which rows were taken, so the model can tell a forward in which the prefix
+    never reached the attention (another attention implementation set afterwards) from a real one.
     """
 
     key_values: Sequence[tuple[torch.Tensor, torch.Tensor]]
     attention_mask: torch.Tensor | None = None
+    # None: slot i takes row i (every layer carries a prefix).
+    rows: dict[int, int] | None = None
     layers_seen: set[int] = field(default_factory=set)
-    # When a dict: each layer's real keys and values of this forward are kept here (prefix_init="text").
+    # When a dict: each prefixed layer's real keys and values of this forward are kept here, by row
+    # (prefix_init="text").
     recorded: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None
     _untagged_calls: int = 0
 
     def record(self, layer: int, key: torch.Tensor, value: torch.Tensor) -> None:
-        """Keep layer ``layer``'s real keys/values ``(batch, kv_heads, seq, head_dim)``, if recording."""
+        """Keep row ``layer``'s real keys/values ``(batch, kv_heads, seq, head_dim)``, if recording."""
         if self.recorded is not None:
             self.recorded[layer] = (key.detach(), value.detach())
 
     def layer_of(self, module: nn.Module) -> int | None:
-        """The index of ``module``'s prefix in ``key_values``, or None for an attention kind without one."""
-        layer = getattr(module, LAYER_ATTRIBUTE, None)
-        if layer is None:
+        """The row of ``module``'s prefix in ``key_values``, or None for a layer without one."""
+        slot = getattr(module, LAYER_ATTRIBUTE, None)
+        if slot is None:
             # ALBERT runs one shared attention module for every layer, in order; it has no gradient
             # checkpointing, so the call order within a forward is the layer index.
-            layer = self._untagged_calls
+            slot = self._untagged_calls
             self._untagged_calls += 1
-        if layer < 0:  # an encoder-decoder attention kind left out of prefix_kinds
+        row = slot if self.rows is None else self.rows.get(slot)
+        if row is None:  # a layer left out of prefix_layers / prefix_kinds
             return None
-        if layer >= len(self.key_values):
+        if row >= len(self.key_values):
             raise InputError(
-                f"attention layer {layer} has no prefix: the prefix holds {len(self.key_values)} layers "
+                f"attention layer {slot} has no prefix: the prefix holds {len(self.key_values)} layers "
                 "(num_hidden_layers of the config it was built for)"
             )
-        self.layers_seen.add(layer)
-        return layer
+        self.layers_seen.add(row)
+        return row
 
 
 def _prefix_columns(
@@ -190,35 +196,30 @@ def prefix_attention_implementation(requested: str | None) -> str:
 
 
 def tag_attention_layers(backbone: PreTrainedModel, config: PreTrainedConfig) -> bool:
-    """Mark every attention module with the index of its prefix in ``get_prompt``'s layers, so the
-    attention function finds it without counting calls (counting breaks when gradient checkpointing
-    replays a layer).
+    """Mark every attention module with its slot (:func:`~prefix_models.encoders.attention_slot`), which
+    :class:`PrefixState` maps to its prefix row, so the attention function finds it without counting calls
+    (counting breaks when gradient checkpointing replays a layer).
 
-    Encoders and decoder LMs: every module of block ``i`` (the backbone's first ``nn.ModuleList``
-    of ``num_hidden_layers`` blocks) gets ``i``; returns False where there is no such list (ALBERT
-    shares one layer across all of them; calls are counted there). Encoder-decoders: the encoder
-    self-attention, decoder self-attention and cross-attention of each block get their row in the
-    :func:`~prefix_models.encoders.prefix_layout` order, and kinds left out get -1 (no prefix).
+    Encoders and decoder LMs: every module of block ``i`` (the backbone's first ``nn.ModuleList`` of
+    ``num_hidden_layers`` blocks) gets ``i``; returns False where there is no such list (ALBERT shares one
+    layer across all of them; calls are counted there). Encoder-decoders: the encoder self-attention,
+    decoder self-attention and cross-attention of block ``i`` get the slot of ``i`` in their kind.
     """
-    layout = prefix_layout(config)
-    if "self" in layout:
-        blocks = _blocks(backbone, layout["self"])
+    counts = attention_layer_counts(config)
+    if "self" in counts:
+        blocks = _blocks(backbone, counts["self"])
         for index, block in enumerate(blocks or ()):
             for submodule in block.modules():
                 setattr(submodule, LAYER_ATTRIBUTE, index)
         return blocks is not None
-    offsets, start = {}, 0
-    for kind, layers in layout.items():
-        offsets[kind], start = start, start + layers
-    decoder_layers = getattr(config, "num_decoder_layers", None) or getattr(config, "decoder_layers", None)
-    stacks = ((backbone.get_encoder(), "encoder", config.num_hidden_layers),
-              (backbone.get_decoder(), "decoder", decoder_layers))  # fmt: skip
+    stacks = ((backbone.get_encoder(), "encoder", counts["encoder"]),
+              (backbone.get_decoder(), "decoder", counts["decoder"]))  # fmt: skip
     for stack, self_kind, layers in stacks:
         for index, block in enumerate(_blocks(stack, layers) or ()):
             for name, module in block.named_modules():
                 if type(module).__name__.endswith("Attention") and any(hasattr(module, p) for p in ("q", "q_proj")):
                     kind = "cross" if ("EncDec" in name or "encoder_attn" in name) else self_kind
-                    setattr(module, LAYER_ATTRIBUTE, offsets[kind] + index if kind in offsets else -1)
+                    setattr(module, LAYER_ATTRIBUTE, attention_slot(config, kind, index))
     return True
 
 

@@ -25,7 +25,7 @@ from torch import nn
 
 from .attachment import stock_forward
 from .attention_patches import attach_prefix, patch_attention
-from .encoders import PrefixEncoder, PromptEncoder
+from .encoders import PrefixEncoder, PromptEncoder, prefix_rows
 from .errors import InputError
 from .injection import (
     PrefixState,
@@ -164,10 +164,10 @@ class PrefixTuning(TuningMethod):
                 route: Route | None = None) -> Prepared:  # fmt: skip
         if route is None:
             check_prefix_attention_mask(prefix_attention_mask, batch_size, model.config.pre_seq_len)
-            state = PrefixState(model.get_prompt(batch_size), prefix_attention_mask)
+            state = PrefixState(model.get_prompt(batch_size), prefix_attention_mask, rows=prefix_rows(model.config))
         else:
             state = PrefixState(model.get_prompt(batch_size, prefix_names=route),
-                                route.combined_mask(prefix_attention_mask))  # fmt: skip
+                                route.combined_mask(prefix_attention_mask), rows=route.rows)  # fmt: skip
         return Prepared({**inputs, "prefix_state": state}, state=state)
 
     def run(self, model: nn.Module, forward: Callable[..., Any], prepared: Prepared,

@@ -37,6 +37,7 @@ from transformers.modeling_outputs import ModelOutput, SequenceClassifierOutput,
 
 from .checkpoints import HUB_KWARGS, SHAPE_FIELDS, prefix_only_weights_files
 from .configuration import validate_prefix_config
+from .encoders import prefix_rows
 from .errors import InputError
 from .peft_interop import check_peft_adapter_type, peft_task, save_peft_adapter
 
@@ -62,6 +63,8 @@ class Route:
     names: tuple[str, ...]
     length: int
     mask: torch.Tensor
+    # The layers the batch's prefixes sit on (encoders.prefix_rows), the same for every task in it.
+    rows: dict[int, int] | None = None
 
     def groups(self) -> list[tuple[str, torch.Tensor]]:
         """``(name, rows)`` for every prefix the batch uses."""
@@ -70,7 +73,7 @@ class Route:
     def repeat(self, times: int) -> Route:
         """Each row ``times`` times in a row (multiple choice: one row per choice)."""
         index, mask = self.index.repeat_interleave(times), self.mask.repeat_interleave(times, 0)
-        return Route(index, self.names, self.length, mask)
+        return Route(index, self.names, self.length, mask, self.rows)
 
     def combined_mask(self, prefix_attention_mask: torch.Tensor | None) -> torch.Tensor:
         """The route's mask, and a user's ``prefix_attention_mask`` (``(batch, length)``) on top."""
@@ -348,9 +351,21 @@ class NamedPrefixMixin:
         lengths = torch.tensor([self.prefix_config(name).pre_seq_len for name in names])[index]
         length = int(lengths.max())
         mask = (torch.arange(length) >= length - lengths.unsqueeze(1)).long()
+        rows = self._shared_prefix_rows([names[t] for t in index.unique().tolist()])
         if device is not None:
             index, mask = index.to(device), mask.to(device)
-        return Route(index, names, length, mask)
+        return Route(index, names, length, mask, rows)
+
+    def _shared_prefix_rows(self, present: list[str]) -> dict[int, int]:
+        """The layers every task of a batch carries its prefix on; tasks on different layers (``prefix_layers``)
+        cannot share a batch, since each layer either adds virtual tokens for every row or runs stock."""
+        by_task = {name: prefix_rows(self.prefix_config(name)) for name in present}
+        first = next(iter(by_task.values()))
+        if any(rows != first for rows in by_task.values()):
+            layers = ", ".join(f"{name}: prefix_layers={self.prefix_config(name).prefix_layers}" for name in present)
+            raise InputError(f"prefix_names puts tasks whose prefixes sit on different layers in one batch ({layers}); "
+                             "run them in separate batches")  # fmt: skip
+        return first
 
 
 def take_prefix_names(prefix_names: PrefixNames | None, kwargs: dict[str, Any]) -> PrefixNames | None:

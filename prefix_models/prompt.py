@@ -61,7 +61,10 @@ def prefix_key_values(prefix: torch.Tensor, batch_size: int, config: PreTrainedC
     ``(batch, pre_seq_len, width)``). Dropout
     runs on the batch-expanded prefix, so each example sees its own dropout mask.
     """
-    num_layers, num_kv_heads, head_dim = kv_geometry(config)
+    _, num_kv_heads, head_dim = kv_geometry(config)
+    # The layer count is the prefix's own: a routed task may sit on other layers than the model's config
+    # (prefix_layers); the key/value geometry is the backbone's either way.
+    num_layers = prefix.shape[-1] // (2 * num_kv_heads * head_dim)
     pre_seq_len = prefix.shape[-2]
     # One prefix for every row, or (batch, P, width): each row its own (named prefixes, routed per example).
     kv = dropout(prefix if prefix.dim() == 3 else prefix.unsqueeze(0).expand(batch_size, -1, -1))

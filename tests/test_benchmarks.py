@@ -32,7 +32,7 @@ def test_clm_vs_peft_quick(tmp_path):
 def test_cost_quick(tmp_path):
     output = tmp_path / "cost.json"
     report = load("cost").main(["--quick", "--work_dir", str(tmp_path), "--output", str(output),
-                                "--arms", "full", "prefix16", "prompt16"])  # fmt: skip
+                                "--arms", "full", "prefix16", "prompt16", "prefix16_top_half"])  # fmt: skip
     assert json.loads(output.read_text())["results"].keys() == {"bert-base"}
     train = report["results"]["bert-base"]["train"]
     assert train["full"]["step_time_vs_full"] == 1.0
@@ -40,6 +40,12 @@ def test_cost_quick(tmp_path):
     assert train["prefix16"]["trainable_parameters"] < train["full"]["trainable_parameters"] / 50
     assert train["prefix16"]["checkpoint_bytes"] < train["full"]["checkpoint_bytes"] / 50
     assert train["prompt16"]["peak_memory_mb"] > 0
+    # The top half of the layers (1 of the quick BERT's 2): half the prefix, the same head.
+    head = 2 * 32 + 2
+    assert (
+        train["prefix16_top_half"]["trainable_parameters"] - head
+        == (train["prefix16"]["trainable_parameters"] - head) / 2
+    )
     inference = report["results"]["bert-base"]["inference"]
     assert inference["plain"]["latency_vs_plain"] == 1.0 and inference["prefix16_mlp_folded"]["step_s_median"] > 0
 

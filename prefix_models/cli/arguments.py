@@ -18,7 +18,7 @@ from transformers import (
 from ..errors import InputError
 
 _PREFIX_ONLY_FLAGS = ("pre_seq_len", "prefix_projection", "prefix_hidden_size", "prompt_init", "prompt_init_text",
-                      "prefix_init", "prefix_init_text", "classifier_pooling")  # fmt: skip
+                      "prefix_init", "prefix_init_text", "classifier_pooling", "prefix_layers")  # fmt: skip
 _POOLED_TASKS = ("sequence_classification", "multiple_choice")
 
 
@@ -60,6 +60,13 @@ class ModelArguments:
     prefix_hidden_size: int | None = field(
         default=None, metadata={"help": "With --prefix_projection: the MLP's hidden width. Default 512."}
     )
+    prefix_layers: str | None = field(
+        default=None,
+        metadata={"help": "With --prefix: which layers carry a prefix. 'all'; 'topN' (e.g. top6: the top 6 layers of "
+                          "each stack); or layer indices, comma-separated (0 is the lowest; negative ones count "
+                          "from the top, -1 being the last). Layers without one run the stock attention, and "
+                          "nothing below the lowest is kept for the backward pass. Default: all."},
+    )  # fmt: skip
     hidden_dropout_prob: float | None = field(
         default=None,
         metadata={"help": "Dropout of the backbone's hidden states and of the prefix. Default: the model's own."},
@@ -99,6 +106,9 @@ class ModelArguments:
                 verb = "applies" if len(given) == 1 else "apply"
                 raise InputError(f"{', '.join(given)} only {verb} with --prefix or --prompt")
         elif self.method == "prompt":
+            if self.prefix_layers is not None:
+                raise InputError("--prefix_layers applies to --prefix (keys and values at chosen layers); a --prompt "
+                                 "sits before the input layer only")  # fmt: skip
             if self.prefix_projection or self.prefix_hidden_size is not None:
                 raise InputError("--prefix_projection / --prefix_hidden_size apply to --prefix, not --prompt")
             if self.prefix_init is not None or self.prefix_init_text is not None:
@@ -121,6 +131,7 @@ class ModelArguments:
             raise InputError(f"--prefix_hidden_size must be a positive integer, got {self.prefix_hidden_size}")
         if self.hidden_dropout_prob is not None and not 0.0 <= self.hidden_dropout_prob < 1.0:
             raise InputError(f"--hidden_dropout_prob must be in [0, 1), got {self.hidden_dropout_prob}")
+        self.prefix_layer_indices = parse_prefix_layers(self.prefix_layers)
 
     def check_task(self, task: str) -> None:
         """Reject the flags that mean nothing for ``task`` (a key of ``_AUTO_CLASSES``)."""
@@ -162,9 +173,30 @@ class ModelArguments:
                 "prefix_init": self.prefix_init,
                 "prefix_init_text": self.prefix_init_text,
                 "classifier_pooling": self.classifier_pooling,
+                "prefix_layers": self.prefix_layer_indices,
             }
             kwargs.update({key: value for key, value in values.items() if value is not None})
         return kwargs
+
+
+def parse_prefix_layers(value: str | None) -> list[int] | None:
+    """``--prefix_layers`` as the config field takes it: None (every layer) for unset or ``all``, ``topN`` as
+    ``[-N, ..., -1]``, or the comma-separated indices. Their range is checked against the model's depth
+    (``validate_prefix_config``) when the config is known."""
+    if value is None or value.strip().lower() == "all":
+        return None
+    text = value.strip().lower().replace(" ", "")
+    allowed = "'all', 'topN' (N a positive number of layers) or comma-separated layer indices such as 3,4,5 or -2,-1"
+    if text.startswith("top"):
+        count = text[3:].lstrip("_-:")
+        if not count.isdigit() or int(count) == 0:
+            raise InputError(f"--prefix_layers {value!r}: takes {allowed}")
+        return list(range(-int(count), 0))
+    try:
+        layers = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise InputError(f"--prefix_layers {value!r}: takes {allowed}") from None
+    return layers
 
 
 @dataclass
