@@ -12,8 +12,8 @@ Figures (each drawn only when its report exists):
 - ``cost_vs_quality.png``: test accuracy against training time per example relative to full
   fine-tuning (measured in the same runs) and against the number of trainable parameters.
 - ``quality_vs_wall_clock.png``: dev accuracy after each epoch against the training minutes spent to reach
-  it (issue 16's levers beside full fine-tuning on the sentiment data; the held-out task beside it), with
-  the issue's budget, twice full fine-tuning's wall clock, marked.
+  it (issue 16's levers beside full fine-tuning on the sentiment data; the held-out task and issue 23's depth
+  arms beside it), with the issue's budget, twice full fine-tuning's wall clock, marked.
 """
 
 from __future__ import annotations
@@ -41,6 +41,10 @@ COLORS = {arm: f"C{i % 10}" for i, arm in enumerate(LABELS)}
 # The levers share panels with full fine-tuning (C0) and each other, not with the sentiment arms.
 COLORS.update(text_init="C3", prefix_now="C3", warmup_cosine="C8", trainer_defaults="C7")
 COLORS.update(lora8="k")  # the yardstick from outside the package, in every panel it is in: no colour of ours
+# Issue 23's depth arms (quality.py depth): --prefix out of the box on some of MiniLM's 6 layers.
+LABELS.update(all="--prefix, all 6 layers", top_half="--prefix, top half (layers 3-5)",
+              top_third="--prefix, top third (4-5)", bottom_half="--prefix, bottom half (0-2)")  # fmt: skip
+COLORS.update(all="C3", top_half="C1", top_third="C2", bottom_half="C7")
 
 
 def label(arm: str) -> str:
@@ -207,9 +211,9 @@ def main(argv: list[str] | None = None) -> list[Path]:
         return json.loads(path.read_text()) if path.exists() else None
 
     sentiment, sweep, conll, budget = report("sentiment"), report("sweep"), report("conll"), report("budget")
-    levers, heldout = report("levers"), report("heldout")
+    levers, heldout, depth = report("levers"), report("heldout"), report("depth")
     cost = json.loads(args.cost.read_text()) if args.cost else None
-    if all(r is None for r in (sentiment, sweep, conll, levers, heldout)):
+    if all(r is None for r in (sentiment, sweep, conll, levers, heldout, depth)):
         raise SystemExit(f"no quality reports in {args.reports}: run benchmarks/quality.py first")
     args.output_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -227,6 +231,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
         # its "defaults" arm is --prefix alone as it stands (text init), not the levers' random-init arm
         arms = {("prefix_now" if arm == "defaults" else arm): runs for arm, runs in finished(heldout).items()}
         timed.append(("Amazon reviews (held out of tuning)", arms))
+    if depth is not None:
+        timed.append(("movie-review sentiment: prompt depth", finished(depth)))
     if timed:
         written.append(quality_vs_wall_clock(timed, args.output_dir / "quality_vs_wall_clock.png"))
     for path in written:
