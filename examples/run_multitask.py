@@ -137,8 +137,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         # step, which DDP must be told (Trainer would not tell it under gradient checkpointing). Non-reentrant
         # checkpointing is the kind that works beside unused-parameter detection.
         training_args.ddp_find_unused_parameters = True
-        if training_args.gradient_checkpointing and training_args.gradient_checkpointing_kwargs is None:
-            training_args.gradient_checkpointing_kwargs = {"use_reentrant": False}
+        if training_args.activation_checkpointing and training_args.activation_checkpointing_kwargs is None:
+            # The Trainer reads activation_checkpointing_kwargs (gradient_checkpointing_kwargs only mirrors it).
+            training_args.activation_checkpointing_kwargs = {"use_reentrant": False}
 
     limits = data_args.sample_caps()
     features: dict[str, dict[str, datasets.Dataset]] = {}

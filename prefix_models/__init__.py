@@ -31,10 +31,7 @@ from .injection import PREFIX_ATTENTION, PrefixState
 from .modeling_causal_lm import PrefixModelForCausalLM
 from .modeling_seq2seq import PrefixModelForSeq2SeqLM
 from .prompt import (
-    FrozenPrefixCache,
     extend_attention_mask,
-    prefix_cache,
-    prefix_cache_from,
     prefix_key_values,
     real_position_ids,
 )
@@ -49,7 +46,6 @@ __all__ = [
     "AutoPrefixModelForSequenceClassification",
     "AutoPrefixModelForTokenClassification",
     "CLASSIFIER_POOLINGS",
-    "FrozenPrefixCache",
     "InputError",
     "PREFIX_ATTENTION",
     "PREFIX_FIELDS",
@@ -61,8 +57,6 @@ __all__ = [
     "PromptEncoder",
     "extend_attention_mask",
     "make_prefix_config_class",
-    "prefix_cache",
-    "prefix_cache_from",
     "prefix_key_values",
     "real_position_ids",
     "top_layers",

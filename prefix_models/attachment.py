@@ -38,7 +38,7 @@ from transformers.utils import ModelOutput
 from .configuration import attention_layer_counts
 from .errors import InputError
 from .named_prefixes import take_prefix_names
-from .prompt import backbone_inputs, cache_argument_name, check_padding_mask, check_sequence_length
+from .prompt import backbone_inputs, check_padding_mask, check_sequence_length
 
 # What a caller may add to a backbone's stock arguments.
 PREFIX_ARGUMENTS = ("prefix_names", "adapter_names", "prefix_attention_mask")
@@ -199,13 +199,12 @@ def _decoder(model: nn.Module, backbone: nn.Module, kwargs: dict[str, Any], name
     route = model.route_prefixes(names, batch_size, reference.device)
     if kwargs.get("position_ids") is not None:
         _check_not_packed(kwargs["position_ids"], kwargs.get("attention_mask"))
-    cache_name = cache_argument_name(type(backbone))
     cache = kwargs.pop("cache", None)
     cache = kwargs.pop("past_key_values", None) if cache is None else cache
     use_cache = kwargs.pop("use_cache", None)
     if use_cache is None:  # a cache is for generation; training needs none
         use_cache = bool(getattr(model.config, "use_cache", False)) and not model.training
-    if use_cache and model.is_gradient_checkpointing and model.training and torch.is_grad_enabled():
+    if use_cache and model.is_activation_checkpointing and model.training and torch.is_grad_enabled():
         use_cache = False  # a growing cache would be written twice when checkpointed layers are replayed
 
     cached = cache.get_seq_length() if cache is not None else 0
@@ -240,7 +239,7 @@ def _decoder(model: nn.Module, backbone: nn.Module, kwargs: dict[str, Any], name
               "attention_mask": attention_mask, "position_ids": position_ids}  # fmt: skip
     prepared = model.tuning.prepare(model, "decoder", inputs, batch_size, prefix_attention_mask, soft_cached, route)
     outputs = model.tuning.run(model, stock_forward(backbone), prepared, use_cache=use_cache, return_dict=True,
-                               **{cache_name: cache}, **kwargs)  # fmt: skip
+                               cache=cache, **kwargs)  # fmt: skip
     return _drop_virtual(outputs, prepared.drop)
 
 

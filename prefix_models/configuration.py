@@ -70,8 +70,8 @@ def make_prefix_config_class(base: type[PreTrainedConfig], method: str = "prefix
     (the method among them, ``prefix_method``) and its own model type (``bert_prefix``).
 
     ``method="prompt"`` gives its alias ``{Base}PromptConfig``: the same config with ``prefix_method``
-    defaulting to ``"prompt"`` and the model type ``bert_prompt``, under which prompt models are saved
-    (and were, before the method became a field), so the stock Auto classes find the prompt classes.
+    defaulting to ``"prompt"`` and the model type ``bert_prompt``, under which prompt models are saved, so the
+    stock Auto classes find the prompt classes.
     """
     if method not in PREFIX_METHODS:
         raise InputError(f"method must be one of {PREFIX_METHODS}, got {method!r}")

@@ -177,7 +177,7 @@ class PrefixTuning(TuningMethod):
             outputs = forward(**prepared.inputs, **kwargs)
         finally:
             # Gradient checkpointing re-runs layers in the backward pass: they need the prefix then.
-            if not (model.training and model.is_gradient_checkpointing):
+            if not (model.training and model.is_activation_checkpointing):
                 attach_prefix(model._patched_attention, None)
         prepared.state.layers_seen.update(skipped_layers)
         check_prefix_reached(prepared.state, model.config)

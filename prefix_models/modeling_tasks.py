@@ -7,6 +7,7 @@ its own task's head (``named_prefixes.py``); per-task losses are averaged weight
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -30,7 +31,7 @@ from task_heads import (
 
 from .errors import InputError
 from .modeling_encoder import PrefixModelForEncoder
-from .named_prefixes import PrefixEnsemble, PrefixNames, Route, scatter_rows
+from .named_prefixes import DEFAULT_PREFIX, PrefixEnsemble, PrefixNames, Route, scatter_rows
 
 
 def _task_labels(labels: torch.Tensor, config: PreTrainedConfig) -> torch.Tensor:
@@ -41,11 +42,33 @@ def _task_labels(labels: torch.Tensor, config: PreTrainedConfig) -> torch.Tensor
     return labels
 
 
-def _weighted_loss(losses: list[tuple[torch.Tensor, int]], batch_size: int) -> torch.Tensor | None:
-    """Per-task losses, averaged weighted by each task's examples: the mean loss over the batch."""
-    if not losses:
-        return None
-    return sum(loss * count for loss, count in losses) / batch_size
+# One task's head over its rows: (task name, its rows, or None for every row) -> (outputs, loss or None).
+HeadForward = Callable[[str, torch.Tensor | None], tuple[tuple[torch.Tensor, ...], torch.Tensor | None]]
+
+
+def mixed_batch_heads(route: Route | None, batch_size: int,
+                      head_forward: HeadForward) -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None]:  # fmt: skip
+    """Every task's head on its own examples, merged: the one place a routed batch is split by task.
+
+    Without a route the model's own head reads every row. With one, each task's head reads its rows; the
+    outputs are scattered back into batch order, as wide as the widest head (``-inf`` past a row's own labels),
+    and the losses averaged weighted by each task's examples: the mean loss over the batch.
+    """
+    if route is None:
+        return head_forward(DEFAULT_PREFIX, None)
+    parts, losses = [], []
+    for name, rows in route.groups():
+        outputs, loss = head_forward(name, rows)
+        parts.append((rows, outputs))
+        if loss is not None:
+            losses.append(loss * len(rows))
+    merged = tuple(scatter_rows([(rows, outputs[i]) for rows, outputs in parts], batch_size)
+                   for i in range(len(parts[0][1])))  # fmt: skip
+    return merged, (sum(losses) / batch_size if losses else None)
+
+
+def _rows(tensor: torch.Tensor | None, rows: torch.Tensor | None) -> torch.Tensor | None:
+    return tensor if tensor is None or rows is None else tensor[rows]
 
 
 class _PrefixModelForClassification(PrefixModelForEncoder):
@@ -88,30 +111,23 @@ class _PrefixModelForClassification(PrefixModelForEncoder):
         route = self._route(prefix_names, input_ids if input_ids is not None else inputs_embeds, kwargs)
         encoded = self.encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, route=route,
                               **kwargs)  # fmt: skip
-        if route is None:
-            features = self.pooled_features(encoded) if self.reads_pooled_output else encoded.sequence_output
-            logits = self.classifier(features)
-            loss = self.classifier.loss(logits, labels) if labels is not None else None
-        else:
-            logits, loss = self._routed_heads(encoded, labels, route)
+
+        def head_forward(name: str, rows: torch.Tensor | None):
+            head, config = self.task_modules(name)["classifier"], self.prefix_config(name)
+            if self.reads_pooled_output:
+                features = self.pooled_features(encoded, rows, config)
+            else:
+                features = _rows(encoded.sequence_output, rows)
+            logits = head(features)
+            task_labels = _rows(labels, rows)
+            if task_labels is not None and rows is not None:
+                task_labels = _task_labels(task_labels, config)
+            return (logits,), (head.loss(logits, task_labels) if task_labels is not None else None)
+
+        (logits,), loss = mixed_batch_heads(route, len(encoded.sequence_output), head_forward)
         return self.output_class(
             loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
         )
-
-    def _routed_heads(self, encoded: Any, labels: torch.Tensor | None,
-                      route: Route) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
-        parts, losses = [], []
-        for name, rows in route.groups():
-            head = self.task_modules(name)["classifier"]
-            if self.reads_pooled_output:
-                features = self.pooled_features(encoded, rows, self.prefix_config(name))
-            else:
-                features = encoded.sequence_output[rows]
-            logits = head(features)
-            parts.append((rows, logits))
-            if labels is not None:
-                losses.append((head.loss(logits, _task_labels(labels[rows], self.prefix_config(name))), len(rows)))
-        return scatter_rows(parts, len(route.index)), _weighted_loss(losses, len(route.index))
 
 
 class PrefixModelForSequenceClassification(_PrefixModelForClassification):
@@ -179,19 +195,17 @@ class PrefixModelForMultipleChoice(PrefixModelForEncoder):
             route=route.repeat(num_choices) if route is not None else None,
             **kwargs,
         )
-        if route is None:
-            logits = self.classifier(self.pooled_features(encoded), num_choices)
-            loss = self.classifier.loss(logits, labels) if labels is not None else None
-        else:
-            parts, losses = [], []
-            for name, rows in route.groups():
+
+        def head_forward(name: str, rows: torch.Tensor | None):
+            head = self.task_modules(name)["classifier"]
+            choice_rows = None
+            if rows is not None:  # example i's choices are rows i * num_choices ... of the encoded batch
                 choice_rows = (rows.unsqueeze(1) * num_choices + torch.arange(num_choices, device=rows.device)).view(-1)
-                head = self.task_modules(name)["classifier"]
-                logits = head(self.pooled_features(encoded, choice_rows, self.prefix_config(name)), num_choices)
-                parts.append((rows, logits))
-                if labels is not None:
-                    losses.append((head.loss(logits, labels[rows]), len(rows)))
-            logits, loss = scatter_rows(parts, len(route.index)), _weighted_loss(losses, len(route.index))
+            logits = head(self.pooled_features(encoded, choice_rows, self.prefix_config(name)), num_choices)
+            task_labels = _rows(labels, rows)
+            return (logits,), (head.loss(logits, task_labels) if task_labels is not None else None)
+
+        (logits,), loss = mixed_batch_heads(route, reference.shape[0], head_forward)
         return MultipleChoiceModelOutput(
             loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
         )
@@ -227,24 +241,15 @@ class PrefixModelForQuestionAnswering(PrefixModelForEncoder):
         encoded = self.encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, route=route,
                               **kwargs)  # fmt: skip
         has_positions = start_positions is not None and end_positions is not None
-        if route is None:
-            start_logits, end_logits = self.qa_outputs(encoded.sequence_output)
-            loss = None
-            if has_positions:
-                loss = self.qa_outputs.loss(start_logits, end_logits, start_positions, end_positions)
-        else:
-            starts, ends, losses = [], [], []
-            for name, rows in route.groups():
-                head = self.task_modules(name)["qa_outputs"]
-                start, end = head(encoded.sequence_output[rows])
-                starts.append((rows, start.unsqueeze(-1)))
-                ends.append((rows, end.unsqueeze(-1)))
-                if has_positions:
-                    losses.append((head.loss(start, end, start_positions[rows], end_positions[rows]), len(rows)))
-            batch_size = len(route.index)
-            start_logits = scatter_rows(starts, batch_size).squeeze(-1)
-            end_logits = scatter_rows(ends, batch_size).squeeze(-1)
-            loss = _weighted_loss(losses, batch_size)
+
+        def head_forward(name: str, rows: torch.Tensor | None):
+            head = self.task_modules(name)["qa_outputs"]
+            start, end = head(_rows(encoded.sequence_output, rows))
+            if not has_positions:
+                return (start, end), None
+            return (start, end), head.loss(start, end, _rows(start_positions, rows), _rows(end_positions, rows))
+
+        (start_logits, end_logits), loss = mixed_batch_heads(route, len(encoded.sequence_output), head_forward)
         return QuestionAnsweringModelOutput(
             loss=loss,
             start_logits=start_logits,

@@ -31,10 +31,10 @@ from .injection import (
 )
 from .methods import tuning_method
 from .named_prefixes import NamedPrefixMixin, PrefixNames, Route
-from .prompt import PrefixKeyValues, cache_argument_name
+from .prompt import PrefixKeyValues
 from .training_state import TrainingStateMixin
 
-__all__ = ["PrefixModelMixin", "cache_argument_name"]
+__all__ = ["PrefixModelMixin"]
 
 
 class PrefixModelMixin(NamedPrefixMixin, TrainingStateMixin, CheckpointMixin):

@@ -8,10 +8,6 @@
 * :func:`extend_attention_mask` prepends the virtual tokens' columns to a padding mask; the
   ``check_*`` functions reject masks and inputs of the wrong shape or length by name;
   :func:`backbone_inputs` passes a backbone only the inputs it takes.
-* :func:`prefix_cache_from` (with :class:`FrozenPrefixCache`) is the route the prefix took until
-  2026-11-27: the keys/values as the backbone's attention cache, real positions explicit. Nothing in
-  the models uses it; the tests and ``benchmarks/injection.py`` keep it as the reference the
-  attention-level route must equal.
 """
 
 from __future__ import annotations
@@ -21,34 +17,10 @@ from functools import cache
 
 import torch
 from torch import nn
-from transformers import DynamicCache, PreTrainedConfig, PreTrainedModel
+from transformers import PreTrainedConfig, PreTrainedModel
 
 from .encoders import kv_geometry
 from .errors import InputError
-
-
-class FrozenPrefixCache(DynamicCache):
-    """A cache that holds only the prefix: ``update`` returns prefix + new keys/values and stores nothing.
-
-    One forward through it is the same computation as through a ``DynamicCache`` holding the
-    prefix, but running a layer twice (gradient checkpointing recomputes layers in the backward
-    pass) gives the same result twice instead of appending the real tokens again.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._frozen = False
-
-    def freeze(self) -> FrozenPrefixCache:
-        self._frozen = True
-        return self
-
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args, **kwargs):
-        if not self._frozen:
-            return super().update(key_states, value_states, layer_idx, *args, **kwargs)
-        layer = self.layers[layer_idx]
-        return torch.cat([layer.keys, key_states], dim=-2), torch.cat([layer.values, value_states], dim=-2)
-
 
 PrefixKeyValues = tuple[tuple[torch.Tensor, torch.Tensor], ...]
 
@@ -73,26 +45,6 @@ def prefix_key_values(prefix: torch.Tensor, batch_size: int, config: PreTrainedC
     return tuple((kv[2 * layer], kv[2 * layer + 1]) for layer in range(num_layers))
 
 
-def prefix_cache_from(key_values: PrefixKeyValues, into: DynamicCache | None = None) -> DynamicCache:
-    """The per-layer prefix keys/values in a :class:`FrozenPrefixCache` (or written into ``into``, an
-    empty ``DynamicCache`` that generation then grows)."""
-    cache = FrozenPrefixCache() if into is None else into
-    for layer, (key, value) in enumerate(key_values):
-        cache.update(key, value, layer)
-    return cache.freeze() if into is None else cache
-
-
-def prefix_cache(
-    prefix: torch.Tensor,
-    batch_size: int,
-    config: PreTrainedConfig,
-    dropout: nn.Module,
-    into: DynamicCache | None = None,
-) -> DynamicCache:
-    """:func:`prefix_key_values` of the encoder output, in a cache (:func:`prefix_cache_from`)."""
-    return prefix_cache_from(prefix_key_values(prefix, batch_size, config, dropout), into=into)
-
-
 def backbone_inputs(backbone: nn.Module, **inputs: torch.Tensor | None) -> dict[str, torch.Tensor]:
     """The given inputs that the backbone's ``forward`` takes; giving one it has no use for (DistilBERT
     and ModernBERT have no token types) is an error rather than silently dropped."""
@@ -104,14 +56,6 @@ def backbone_inputs(backbone: nn.Module, **inputs: torch.Tensor | None) -> dict[
             "out (its tokenizer does not produce them)"
         )
     return {name: value for name, value in inputs.items() if value is not None}
-
-
-@cache
-def cache_argument_name(backbone_class: type) -> str:
-    """The keyword the installed transformers uses for the attention cache (``cache`` in transformers 5.x;
-    ``past_key_values`` is its deprecated alias)."""
-    parameters = inspect.signature(backbone_class.forward).parameters
-    return "cache" if "cache" in parameters else "past_key_values"
 
 
 @cache

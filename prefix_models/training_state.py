@@ -38,7 +38,7 @@ class TrainingStateMixin:
     def upcast_trainable_parameters(self) -> None:
         """Keep what trains (prefix/prompt, head) in float32 when the frozen backbone was loaded in
         bfloat16/float16: optimizer updates to half-precision parameters are lost to rounding.
-        The prefix is cast to the backbone's dtype on its way into the cache."""
+        ``get_prompt`` casts the prefix to the backbone's dtype for the attention."""
         for parameter in self.parameters():
             if parameter.requires_grad and parameter.dtype in (torch.float16, torch.bfloat16):
                 parameter.data = parameter.data.float()

@@ -11,20 +11,49 @@ from transformers.loss.loss_utils import ForQuestionAnsweringLoss, ForSequenceCl
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
 
-# Where each family keeps its classifier dropout (BERT, ALBERT, DistilBERT), else its hidden dropout.
-_DROPOUT_FIELDS = ("classifier_dropout", "classifier_dropout_prob", "seq_classif_dropout", "hidden_dropout_prob",
-                   "dropout")  # fmt: skip
+# The dropout in front of each family's stock head (transformers' ``{Family}For{Task}``), by task: the config
+# fields it reads, the first one set winning; () where the stock head has none (their question answering).
+_CLASSIFIER = ("classifier_dropout", "hidden_dropout_prob")
+_HEAD_DROPOUT: dict[str, dict[str, tuple[str, ...]]] = {
+    "bert": {"sequence_classification": _CLASSIFIER, "token_classification": _CLASSIFIER,
+             "multiple_choice": _CLASSIFIER, "question_answering": ()},
+    "roberta": {"sequence_classification": _CLASSIFIER, "token_classification": _CLASSIFIER,
+                "multiple_choice": ("hidden_dropout_prob",), "question_answering": ()},
+    "electra": {"sequence_classification": _CLASSIFIER, "token_classification": _CLASSIFIER,
+                "multiple_choice": ("summary_last_dropout",), "question_answering": ()},
+    "albert": {"sequence_classification": ("classifier_dropout_prob",),
+               "token_classification": ("classifier_dropout_prob", "hidden_dropout_prob"),
+               "multiple_choice": ("classifier_dropout_prob",), "question_answering": ()},
+    "distilbert": {"sequence_classification": ("seq_classif_dropout",), "token_classification": ("dropout",),
+                   "multiple_choice": ("seq_classif_dropout",), "question_answering": ("qa_dropout",)},
+    "deberta-v2": {"sequence_classification": ("cls_dropout", "hidden_dropout_prob"),
+                   "token_classification": ("hidden_dropout_prob",),
+                   "multiple_choice": ("cls_dropout", "hidden_dropout_prob"), "question_answering": ()},
+    "modernbert": dict.fromkeys(("sequence_classification", "token_classification", "multiple_choice",
+                                 "question_answering"), ("classifier_dropout",)),
+    "mpnet": {"sequence_classification": ("hidden_dropout_prob",), "token_classification": ("hidden_dropout_prob",),
+              "multiple_choice": ("hidden_dropout_prob",), "question_answering": ()},
+}  # fmt: skip
+_HEAD_DROPOUT["xlm-roberta"] = _HEAD_DROPOUT["camembert"] = _HEAD_DROPOUT["roberta"]
+# A family not in the table: its classifier dropout wherever it keeps one, else its hidden dropout.
+_ANY_DROPOUT = ("classifier_dropout", "classifier_dropout_prob", "seq_classif_dropout", "hidden_dropout_prob",
+                "dropout")  # fmt: skip
 
 
-def _dropout_prob(config: PreTrainedConfig) -> float:
-    values = (getattr(config, name, None) for name in _DROPOUT_FIELDS)
+def head_dropout(config: PreTrainedConfig, task: str) -> float:
+    """The dropout probability the stock ``{Family}For{Task}`` head applies, read from the same config fields."""
+    family = getattr(config, "base_model_type", config.model_type)
+    fields = _HEAD_DROPOUT.get(family, {}).get(task, _ANY_DROPOUT)
+    values = (getattr(config, name, None) for name in fields)
     return next((value for value in values if value is not None), 0.0)
 
 
 class _LinearHead(nn.Module):
+    task: str
+
     def __init__(self, config: PreTrainedConfig, out_features: int):
         super().__init__()
-        self.dropout = nn.Dropout(_dropout_prob(config))
+        self.dropout = nn.Dropout(head_dropout(config, self.task))
         self.out_proj = nn.Linear(config.hidden_size, out_features)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -34,6 +63,8 @@ class _LinearHead(nn.Module):
 
 class SequenceClassificationHead(_LinearHead):
     """One vector per example -> ``num_labels`` logits (or one value for regression)."""
+
+    task = "sequence_classification"
 
     def __init__(self, config: PreTrainedConfig):
         super().__init__(config, config.num_labels)
@@ -52,6 +83,8 @@ class SequenceClassificationHead(_LinearHead):
 class TokenClassificationHead(_LinearHead):
     """One vector per token -> ``num_labels`` logits per token; label ``-100`` is ignored."""
 
+    task = "token_classification"
+
     def __init__(self, config: PreTrainedConfig):
         super().__init__(config, config.num_labels)
         self.config = config
@@ -62,6 +95,8 @@ class TokenClassificationHead(_LinearHead):
 
 class MultipleChoiceHead(_LinearHead):
     """One vector per (example, choice) -> one score; scores are compared across choices."""
+
+    task = "multiple_choice"
 
     def __init__(self, config: PreTrainedConfig):
         super().__init__(config, 1)
@@ -76,6 +111,8 @@ class MultipleChoiceHead(_LinearHead):
 
 class QuestionAnsweringHead(_LinearHead):
     """One vector per token -> span start and end logits."""
+
+    task = "question_answering"
 
     def __init__(self, config: PreTrainedConfig):
         super().__init__(config, 2)

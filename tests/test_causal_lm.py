@@ -18,7 +18,6 @@ from transformers import (
 
 from prefix_models import AutoPrefixModelForCausalLM
 from prefix_models.encoders import kv_geometry
-from prefix_models.modeling_utils import cache_argument_name
 
 VOCAB = 60
 NAMES = {"gpt2": "GPT2", "llama": "Llama", "qwen2": "Qwen2", "mistral": "Mistral", "gemma": "Gemma", "gemma2": "Gemma2"}
@@ -104,7 +103,7 @@ def test_logits_equal_the_backbone_fed_the_same_prefix_cache(family):
         cache.update(kv[2 * layer].expand(2, -1, -1, -1), kv[2 * layer + 1].expand(2, -1, -1, -1), layer)
     positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
     expected = stock(input_ids, attention_mask=torch.cat([torch.ones(2, pre_seq_len).long(), mask], 1),
-                     position_ids=positions, **{cache_argument_name(type(stock)): cache}).logits  # fmt: skip
+                     position_ids=positions, cache=cache).logits  # fmt: skip
     torch.testing.assert_close(model(input_ids, attention_mask=mask).logits, expected, rtol=0, atol=0)
 
 

@@ -241,8 +241,9 @@ def test_pipeline_loads_a_saved_prefix_model_of_a_new_family(family_checkpoints,
 def test_equals_the_cache_route(family):
     """The attention-level prefix computes exactly what the old route did: the stock backbone fed
     ``get_prompt``'s keys/values as its attention cache, with the real tokens' positions explicit."""
-    from prefix_models.modeling_utils import cache_argument_name
-    from prefix_models.prompt import extend_attention_mask, prefix_cache_from, real_position_ids
+    from cache_route import prefix_cache_from
+
+    from prefix_models.prompt import extend_attention_mask, real_position_ids
 
     model = make(family, "Prefix")
     batch = inputs(family)
@@ -255,7 +256,7 @@ def test_equals_the_cache_route(family):
             token_type_ids=batch["token_type_ids"],
             attention_mask=extend_attention_mask(batch["attention_mask"], 3, 3, 8, torch.device("cpu")),
             position_ids=real_position_ids(stock, batch["input_ids"], None),
-            **{cache_argument_name(type(stock)): cache},
+            cache=cache,
         ).last_hidden_state
         torch.testing.assert_close(model.encode(**batch).sequence_output, expected, rtol=0, atol=1e-6)
 

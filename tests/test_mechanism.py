@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from cache_route import prefix_cache
 from conftest import ALL_CLASSES, main_output, make_model, task_inputs, tiny_config
 from torch import nn
 from transformers import BertModel, LlamaConfig, RobertaModel
 
 import prefix_models as pm
 from prefix_models.encoders import kv_geometry
-from prefix_models.prompt import first_position, prefix_cache, real_position_ids
+from prefix_models.prompt import first_position, real_position_ids
 
 
 def prefix_config(**overrides):

@@ -118,7 +118,7 @@ def test_run_multitask_trains_under_ddp_with_gradient_checkpointing(tiny_model, 
                str(ROOT / "examples" / "run_multitask.py"), "--model_name_or_path", str(tiny_model), "--output_dir",
                str(tmp_path), *COMMON, "--task_names", "rte,stsb,sst2", "--data_dir", str(GLUE), "--prefix",
                "--pre_seq_len", "4", "--learning_rate", "1e-2", "--max_steps", "3", "--do_train",
-               "--gradient_checkpointing", "--ddp_backend", "gloo"]  # fmt: skip
+               "--activation_checkpointing", "--ddp_backend", "gloo"]  # fmt: skip
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]

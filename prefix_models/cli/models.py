@@ -45,17 +45,15 @@ _AUTO_CLASSES = {
 }
 
 
-# Learning rates that the measurements in benchmarks/RESULTS.md trained with (all-MiniLM-L6-v2, 2 cores):
-# prefix P=16 at 1e-2 on sentiment and 2e-2 on CoNLL-2003, prompt P=16 at 3e-2 (sentiment); the
-# Trainer's 5e-5, right for full fine-tuning, barely moves a prefix. Language models: SmolLM2 at 1e-2.
+# The learning rate each method trains at when --learning_rate is not given (the measurements behind them are
+# in benchmarks/RESULTS.md): the Trainer's 5e-5, right for full fine-tuning, barely moves a prefix or prompt.
 METHOD_LEARNING_RATES = {
     ("prefix", "token_classification"): 2e-2,
     ("prefix", None): 1e-2,
     ("prompt", None): 3e-2,
 }
-# Where starting the prefix from the backbone's keys and values of a text (prefix_init="text") was measured
-# to help: sequence classification (movie-review sentiment, 3 seeds: best dev higher on every seed, +0.7
-# points on average; test +0.4 and far steadier across seeds). Elsewhere it stays random until measured.
+# The tasks whose prefix starts from the backbone's keys and values of a text (prefix_init="text") unless told
+# otherwise: where benchmarks/RESULTS.md measured it to help. Elsewhere the prefix starts random.
 PREFIX_TEXT_INIT_TASKS = ("sequence_classification",)
 
 
