@@ -36,6 +36,7 @@ from torch import nn
 from transformers.utils import ModelOutput
 
 from .configuration import attention_layer_counts
+from .encoders import attention_slot
 from .errors import InputError
 from .named_prefixes import take_prefix_names
 from .prompt import backbone_inputs, check_padding_mask, check_sequence_length
@@ -135,15 +136,11 @@ def _reference(kwargs: dict[str, Any], backbone: nn.Module) -> torch.Tensor:
 def _rows_outside(config: Any, prepared: Any, *kinds: str) -> list[int]:
     """The prefix rows of the attention kinds other than ``kinds``: those a stack running only ``kinds``
     leaves unread (an encoder-decoder's encoder has no decoder layers)."""
-    state = prepared.state
-    if state is None:  # prompt tuning: no rows
+    if prepared.state is None:  # prompt tuning: no rows
         return []
-    starts, start = {}, 0
-    for kind, count in attention_layer_counts(config).items():
-        starts[kind], start = (start, start + count), start + count
-    inside = [range(*starts[kind]) for kind in kinds]
-    rows = state.rows if state.rows is not None else {row: row for row in range(len(state.key_values))}
-    return [row for slot, row in rows.items() if not any(slot in span for span in inside)]
+    counts = attention_layer_counts(config)
+    inside = {attention_slot(config, kind, layer) for kind in kinds for layer in range(counts[kind])}
+    return [row for slot, row in prepared.state.rows.items() if slot not in inside]
 
 
 def _encoder(model: nn.Module, backbone: nn.Module, kwargs: dict[str, Any], names: Any,

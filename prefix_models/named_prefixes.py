@@ -64,7 +64,7 @@ class Route:
     length: int
     mask: torch.Tensor
     # The layers the batch's prefixes sit on (encoders.prefix_rows), the same for every task in it.
-    rows: dict[int, int] | None = None
+    rows: dict[int, int]
 
     def groups(self) -> list[tuple[str, torch.Tensor]]:
         """``(name, rows)`` for every prefix the batch uses."""

@@ -120,11 +120,10 @@ def save_peft_adapter(model: Any, save_directory: str | os.PathLike, prefix_name
     if not getattr(model, "_peft_positions_supported", False):
         raise InputError(f"peft adapters are written for decoder language models; {type(model).__name__} is not one")
     config = model.prefix_config(prefix_name)
-    layers = getattr(config, "prefix_layers", None)
-    if layers is not None and prefix_layout(config)["self"] != config.num_hidden_layers:
+    if prefix_layout(config)["self"] != config.num_hidden_layers:
         raise InputError(f"peft's prefix tuning puts a prefix on every layer; the task {prefix_name!r} has one on "
-                         f"prefix_layers={layers} only, which a peft adapter cannot express. Nothing was written; "
-                         "save it with save_pretrained / save_prefix instead")  # fmt: skip
+                         f"prefix_layers={config.prefix_layers} only, which a peft adapter cannot express. Nothing "
+                         "was written; save it with save_pretrained / save_prefix instead")  # fmt: skip
     base = model.config.base_model_name_or_path
     if not base:
         raise InputError("a peft adapter names its base model, and this model has none (built from a config)")
