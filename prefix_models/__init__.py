@@ -4,10 +4,11 @@ Importing the package also registers its model types with the stock transformers
 so saved prefix models load with ``AutoModelFor*.from_pretrained`` and ``pipeline(...)``.
 
 The named classes (``BertPrefixForSequenceClassification``, ``DebertaV2PromptForTokenClassification``,
-``Qwen2PrefixForCausalLM``, ...) and their configs are made in ``families.py``, one row per backbone.
+``Qwen2PrefixForCausalLM``, ...) and their configs are in ``named_classes.py``, generated from the
+family tables in ``families.py``.
 """
 
-from . import families
+from . import named_classes
 from .auto import (
     AutoPrefixModelForCausalLM,
     AutoPrefixModelForMultipleChoice,
@@ -26,10 +27,10 @@ from .configuration import (
 )
 from .encoders import PrefixEncoder, PromptEncoder
 from .errors import InputError
-from .families import *  # noqa: F403  (every named model and config class)
 from .injection import PREFIX_ATTENTION, PrefixState
 from .modeling_causal_lm import PrefixModelForCausalLM
 from .modeling_seq2seq import PrefixModelForSeq2SeqLM
+from .named_classes import *  # noqa: F403  (every named model and config class)
 from .prompt import (
     extend_attention_mask,
     prefix_key_values,
@@ -61,5 +62,5 @@ __all__ = [
     "real_position_ids",
     "top_layers",
     "validate_prefix_config",
-    *families.__all__,
+    *named_classes.__all__,
 ]

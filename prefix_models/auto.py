@@ -22,31 +22,36 @@ from transformers import (
     PreTrainedModel,
 )
 
-from . import families
-from .checkpoints import HUB_KWARGS
+from . import families, named_classes
+from .checkpoints import HUB_KWARGS, checkpoint_kind
 from .configuration import PREFIX_METHODS
 from .errors import InputError
-from .peft_interop import PEFT_TYPES, check_peft_adapter_type
+from .modeling_causal_lm import PrefixModelForCausalLM
+from .modeling_seq2seq import PrefixModelForSeq2SeqLM
+from .modeling_tasks import (
+    PrefixModelForMultipleChoice,
+    PrefixModelForQuestionAnswering,
+    PrefixModelForSequenceClassification,
+    PrefixModelForTokenClassification,
+)
 
 
-def _classes_for(task_mixin_name: str) -> dict[tuple[str, str], type[PreTrainedModel]]:
-    """``{(backbone model_type, method): class}`` for one task, read off ``families.py``."""
-    mapping = {}
-    for module in (families,):
-        for obj in vars(module).values():
-            if (
-                isinstance(obj, type)
-                and issubclass(obj, PreTrainedModel)
-                and any(base.__name__ == task_mixin_name for base in obj.__mro__)
-            ):
-                mapping[(obj.config_class.base_model_type, obj.config_class.prefix_method)] = obj
-    return mapping
+def _classes_for(task_class: type[PreTrainedModel]) -> dict[tuple[str, str], type[PreTrainedModel]]:
+    """``{(backbone model_type, method): class}`` for one task: the named classes (``named_classes.py``) and
+    those made for decoders accepted by capability."""
+    candidates = [*(getattr(named_classes, name) for name in named_classes.__all__),
+                  *families.CAPABILITY_CLASSES.values()]  # fmt: skip
+    return {
+        (model_class.config_class.base_model_type, model_class.config_class.prefix_method): model_class
+        for model_class in candidates
+        if isinstance(model_class, type) and issubclass(model_class, task_class)
+    }
 
 
 class _AutoPrefixModel:
     """Dispatch ``from_pretrained`` / ``from_config`` on ``model_type`` and ``method``."""
 
-    _task_mixin: ClassVar[str]
+    _task_class: ClassVar[type[PreTrainedModel]]
     _stock_auto: ClassVar[type]
     _more_supported: ClassVar[str] = ""
 
@@ -55,7 +60,7 @@ class _AutoPrefixModel:
 
     @classmethod
     def supported_model_types(cls) -> list[str]:
-        return sorted({model_type for model_type, _ in _classes_for(cls._task_mixin)})
+        return sorted({model_type for model_type, _ in _classes_for(cls._task_class)})
 
     @classmethod
     def model_class(cls, model_type: str, method: str | None = None, saved_method: str | None = None
@@ -74,14 +79,14 @@ class _AutoPrefixModel:
                 f"(use method={saved_method!r} or leave method unset)"
             )
         method = method or saved_method or "prefix"
-        classes = _classes_for(cls._task_mixin)
-        if cls._task_mixin == "PrefixModelForCausalLM" and (model_type, method) not in classes:
+        classes = _classes_for(cls._task_class)
+        if cls._task_class is PrefixModelForCausalLM and (model_type, method) not in classes:
             # A decoder not in families.DECODER_FAMILIES, accepted where its attention can host a prefix.
             family = families.decoder_family_by_capability(model_type)
             if family is not None:
                 families.define_decoder_classes(family)
                 register_with_transformers()
-                classes = _classes_for(cls._task_mixin)
+                classes = _classes_for(cls._task_class)
         methods = sorted(m for t, m in classes if t == model_type)
         if methods and method not in methods:
             raise InputError(
@@ -107,23 +112,10 @@ class _AutoPrefixModel:
         ``"prompt"``), or a saved prefix/prompt model; other keyword arguments as the class's
         ``from_pretrained`` (config fields such as ``pre_seq_len`` and ``num_labels`` included)."""
         hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
-
-        config = kwargs.get("config")
-        peft_adapter = None if config is not None else check_peft_adapter_type(os.fspath(pretrained_model_name_or_path),
-                                                                               hub_kwargs)  # fmt: skip
-        if isinstance(config, PreTrainedConfig):
-            model_type, saved_method = config.model_type, getattr(config, "prefix_method", None)
-        elif peft_adapter is not None:  # a peft adapter: the class of its base, its method
-            base = kwargs.get("base_model_name_or_path") or peft_adapter.get("base_model_name_or_path") or ""
-            if not os.path.isdir(os.fspath(base)):
-                raise InputError(f"the peft adapter in {pretrained_model_name_or_path} names the base model "
-                                 f"{base or None!r}, which is not a local folder; pass "
-                                 "base_model_name_or_path=<folder of the base model>")  # fmt: skip
-            model_type = PreTrainedConfig.get_config_dict(os.fspath(base))[0].get("model_type", "")
-            saved_method = PEFT_TYPES[peft_adapter["peft_type"]]
-        else:
-            config_dict, _ = PreTrainedConfig.get_config_dict(os.fspath(pretrained_model_name_or_path), **hub_kwargs)
-            model_type, saved_method = config_dict.get("model_type", ""), config_dict.get("prefix_method")
+        model_type, saved_method = checkpoint_kind(
+            os.fspath(pretrained_model_name_or_path), kwargs.get("config"), hub_kwargs,
+            kwargs.get("base_model_name_or_path"),
+        )
         model_class = cls.model_class(model_type, method, saved_method)
         return model_class.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
@@ -134,22 +126,22 @@ class _AutoPrefixModel:
 
 
 class AutoPrefixModelForSequenceClassification(_AutoPrefixModel):
-    _task_mixin = "PrefixModelForSequenceClassification"
+    _task_class = PrefixModelForSequenceClassification
     _stock_auto = AutoModelForSequenceClassification
 
 
 class AutoPrefixModelForTokenClassification(_AutoPrefixModel):
-    _task_mixin = "PrefixModelForTokenClassification"
+    _task_class = PrefixModelForTokenClassification
     _stock_auto = AutoModelForTokenClassification
 
 
 class AutoPrefixModelForMultipleChoice(_AutoPrefixModel):
-    _task_mixin = "PrefixModelForMultipleChoice"
+    _task_class = PrefixModelForMultipleChoice
     _stock_auto = AutoModelForMultipleChoice
 
 
 class AutoPrefixModelForQuestionAnswering(_AutoPrefixModel):
-    _task_mixin = "PrefixModelForQuestionAnswering"
+    _task_class = PrefixModelForQuestionAnswering
     _stock_auto = AutoModelForQuestionAnswering
 
 
@@ -159,7 +151,7 @@ class AutoPrefixModelForCausalLM(_AutoPrefixModel):
     ``AttentionInterface`` (Qwen3, Phi-3, OLMo-2, Granite, Cohere, ...;
     ``families.decoder_family_by_capability``)."""
 
-    _task_mixin = "PrefixModelForCausalLM"
+    _task_class = PrefixModelForCausalLM
     _stock_auto = AutoModelForCausalLM
     _more_supported = (
         ", and any other decoder whose attention dispatches through transformers' AttentionInterface (not "
@@ -171,7 +163,7 @@ class AutoPrefixModelForSeq2SeqLM(_AutoPrefixModel):
     """Encoder-decoders with a prefix on encoder self-, decoder self- and cross-attention: T5 (mT5,
     Flan-T5 configs) and BART (``families.SEQ2SEQ_FAMILIES``)."""
 
-    _task_mixin = "PrefixModelForSeq2SeqLM"
+    _task_class = PrefixModelForSeq2SeqLM
     _stock_auto = AutoModelForSeq2SeqLM
 
 
@@ -188,7 +180,7 @@ AUTO_PREFIX_CLASSES = (
 def register_with_transformers() -> None:
     """Teach the stock ``AutoConfig`` / ``AutoModelFor*`` classes our model types."""
     for auto in AUTO_PREFIX_CLASSES:
-        for model_class in _classes_for(auto._task_mixin).values():
+        for model_class in _classes_for(auto._task_class).values():
             config_class = model_class.config_class
             AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
             auto._stock_auto.register(config_class, model_class, exist_ok=True)

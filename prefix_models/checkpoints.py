@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoTokenizer, PreTrainedConfig
 from transformers import logging as hf_logging
@@ -20,7 +21,7 @@ from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, cache
 
 from .configuration import PREFIX_FIELDS, validate_prefix_config
 from .errors import InputError
-from .peft_interop import check_peft_adapter_type, peft_task
+from .peft_interop import PEFT_TYPES, check_peft_adapter_type, peft_task
 
 logger = logging.getLogger(__name__)
 
@@ -30,145 +31,181 @@ HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revis
 SHAPE_FIELDS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads")
 
 
-class CheckpointMixin:
-    """``save_pretrained`` / ``from_pretrained`` for prefix models (prefix + head only, base by reference)."""
+# The functions below are the checkpoint half of every prefix model (``modeling_utils.PrefixPreTrainedModel``
+# calls them): ``stock_save`` / ``stock_load`` are transformers' own ``save_pretrained`` / ``from_pretrained``
+# of that model's class, which these wrap.
 
-    def save_pretrained(
-        self, save_directory: str | os.PathLike, *args: Any, save_base_model: bool = False, **kwargs: Any
-    ):
-        """Save the config and what trained (prefix/prompt + head); ``save_base_model=True`` saves everything.
 
-        The config records ``base_model_name_or_path`` so ``from_pretrained`` can rebuild the
-        frozen backbone. The full model is written anyway when there is no base to point to (a
-        model built from a config) or when backbone parameters were unfrozen and trained.
-        """
-        full = save_base_model
-        if not full and not self.config.base_model_name_or_path:
-            logger.warning(
-                "This model was not loaded with from_pretrained, so no base model is known to point to; "
-                "saving the full model (backbone included) so the checkpoint can be reloaded."
-            )
-            full = True
-        if not full and any(p.requires_grad for m in self.frozen_modules().values() for p in m.parameters()):
-            logger.warning("Backbone parameters are trainable: saving the full model so nothing trained is lost.")
-            full = True
-        ignored = self._keys_to_ignore_on_save
-        if full:
-            self._keys_to_ignore_on_save = set()
-        try:
-            return super().save_pretrained(save_directory, *args, **kwargs)
-        finally:
-            self._keys_to_ignore_on_save = ignored
+def save_pretrained(
+    model: Any, stock_save: Callable[..., Any], save_directory: str | os.PathLike, *args: Any,
+    save_base_model: bool = False, **kwargs: Any,
+) -> Any:  # fmt: skip
+    """transformers' save of what trained (prefix/prompt + head), or of everything where nothing else is safe."""
+    full = save_base_model
+    if not full and not model.config.base_model_name_or_path:
+        logger.warning(
+            "This model was not loaded with from_pretrained, so no base model is known to point to; "
+            "saving the full model (backbone included) so the checkpoint can be reloaded."
+        )
+        full = True
+    if not full and any(p.requires_grad for m in model.frozen_modules().values() for p in m.parameters()):
+        logger.warning("Backbone parameters are trainable: saving the full model so nothing trained is lost.")
+        full = True
+    ignored = model._keys_to_ignore_on_save
+    if full:
+        model._keys_to_ignore_on_save = set()
+    try:
+        return stock_save(save_directory, *args, **kwargs)
+    finally:
+        model._keys_to_ignore_on_save = ignored
 
-    @classmethod
-    def _load_backbone(cls, source: str, *model_args: Any, config: PreTrainedConfig, **kwargs: Any):
-        """transformers' ``from_pretrained`` of our class on the backbone weights in ``source``."""
-        gguf_file = kwargs.get("gguf_file")
-        with _gguf_model_type(config, gguf_file):
-            model, info = super().from_pretrained(
-                source, *model_args, config=config, output_loading_info=True, _defer_prompt_init=True, **kwargs
-            )
-        if gguf_file:
-            model.config.__dict__.pop("model_type", None)  # the loaded copy of the config, too
-            if all(p.is_floating_point() for p in model.parameters()):
-                # transformers dequantised the GGUF weights into plain float tensors: the model is an
-                # ordinary one, and calling it quantized would only stop Trainer and save_pretrained.
-                model.hf_quantizer = None
-                model.is_quantized = False
-                model.config.__dict__.pop("quantization_config", None)
-        return model, info
 
-    @classmethod
-    def from_pretrained(
-        cls,
-        pretrained_model_name_or_path: str | os.PathLike,
-        *model_args: Any,
-        base_model_name_or_path: str | os.PathLike | None = None,
-        tokenizer: Any = None,
-        **kwargs: Any,
-    ):
-        """Load a stock backbone checkpoint (starting prefix tuning) or a saved prefix model.
+def _load_backbone(stock_load: Callable[..., Any], source: str, *model_args: Any, config: PreTrainedConfig,
+                   **kwargs: Any) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+    """transformers' ``from_pretrained`` of the prefix class on the backbone weights in ``source``."""
+    gguf_file = kwargs.get("gguf_file")
+    with _gguf_model_type(config, gguf_file):
+        model, info = stock_load(
+            source, *model_args, config=config, output_loading_info=True, _defer_prompt_init=True, **kwargs
+        )
+    if gguf_file:
+        model.config.__dict__.pop("model_type", None)  # the loaded copy of the config, too
+        if all(p.is_floating_point() for p in model.parameters()):
+            # transformers dequantised the GGUF weights into plain float tensors: the model is an
+            # ordinary one, and calling it quantized would only stop Trainer and save_pretrained.
+            model.hf_quantizer = None
+            model.is_quantized = False
+            model.config.__dict__.pop("quantization_config", None)
+    return model, info
 
-        A prefix-only checkpoint is recognised by its weights file holding no backbone tensors;
-        its backbone is loaded from ``config.base_model_name_or_path`` (or the
-        ``base_model_name_or_path`` argument, for a base that moved) and must have the shape
-        the prefix was trained for. Keyword arguments naming config fields (``pre_seq_len``,
-        ``num_labels``, ...) override the config, as in transformers.
-        """
-        path = os.fspath(pretrained_model_name_or_path)
-        hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
-        want_info = kwargs.pop("output_loading_info", False)
-        config = kwargs.pop("config", None)
-        peft_adapter = None
-        if config is None and check_peft_adapter_type(path, hub_kwargs) is not None:
-            # A peft prefix/prompt-tuning adapter: the base named in it, the virtual tokens from it.
-            config_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in PREFIX_FIELDS}
-            config, peft_adapter = peft_task(cls.config_class, path, hub_kwargs, base_model_name_or_path,
-                                             **config_kwargs)  # fmt: skip
-        local_config = os.path.join(path, hub_kwargs.get("subfolder", ""), "config.json")
-        if (
-            config is None
-            and os.path.isdir(path)
-            and not hub_kwargs.get("gguf_file")
-            and not os.path.isfile(local_config)
-        ):
+
+def from_pretrained(
+    cls: Any,
+    stock_load: Callable[..., Any],
+    pretrained_model_name_or_path: str | os.PathLike,
+    *model_args: Any,
+    base_model_name_or_path: str | os.PathLike | None = None,
+    tokenizer: Any = None,
+    **kwargs: Any,
+) -> Any:
+    """A prefix model of class ``cls`` from a stock backbone checkpoint, a prefix-only save or a peft adapter."""
+    path = os.fspath(pretrained_model_name_or_path)
+    hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
+    want_info = kwargs.pop("output_loading_info", False)
+    config = kwargs.pop("config", None)
+    peft_adapter = None
+    if config is None and check_peft_adapter_type(path, hub_kwargs) is not None:
+        # A peft prefix/prompt-tuning adapter: the base named in it, the virtual tokens from it.
+        config_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in PREFIX_FIELDS}
+        config, peft_adapter = peft_task(cls.config_class, path, hub_kwargs, base_model_name_or_path, **config_kwargs)
+    local_config = os.path.join(path, hub_kwargs.get("subfolder", ""), "config.json")
+    if config is None and os.path.isdir(path) and not hub_kwargs.get("gguf_file") and not os.path.isfile(local_config):
+        raise InputError(
+            f"{path} has no config.json: a model folder needs the config beside its weights (save_pretrained "
+            "writes both); copy it back or pass config=..."
+        )
+    if config is None:
+        config, kwargs = cls.config_class.from_pretrained(path, return_unused_kwargs=True, **kwargs)
+        kwargs.update(hub_kwargs)
+    config = cls._as_prefix_config(config)
+    if "hidden_dropout_prob" in kwargs:  # the prefix dropout, also for configs without the field (decoders)
+        config.hidden_dropout_prob = kwargs.pop("hidden_dropout_prob")
+    validate_prefix_config(config)
+    reads_text = config.prompt_init == "text" if config.prefix_method == "prompt" else config.prefix_init == "text"
+    if reads_text and tokenizer is None:
+        tokenizer = _try_tokenizer(path, hub_kwargs)
+
+    adapter_files = None if peft_adapter else prefix_only_weights_files(path, cls.base_model_prefix, hub_kwargs)
+    if adapter_files is None and peft_adapter is None:
+        if not config.base_model_name_or_path:
+            config.base_model_name_or_path = os.path.abspath(path) if os.path.isdir(path) else path
+            # A GGUF base (weights dequantised on load) is found again through its file name.
+            config.base_model_gguf_file = hub_kwargs.get("gguf_file")
+        model, info = _load_backbone(stock_load, path, *model_args, config=config, **kwargs)
+        missing = set(info["missing_keys"])
+    else:
+        base = os.fspath(base_model_name_or_path or config.base_model_name_or_path or "")
+        if not base:
             raise InputError(
-                f"{path} has no config.json: a model folder needs the config beside its weights (save_pretrained "
-                "writes both); copy it back or pass config=..."
+                f"{path} holds a prefix-only checkpoint but its config names no base_model_name_or_path; "
+                "pass base_model_name_or_path=... to from_pretrained"
             )
-        if config is None:
-            config, kwargs = cls.config_class.from_pretrained(path, return_unused_kwargs=True, **kwargs)
-            kwargs.update(hub_kwargs)
-        config = cls._as_prefix_config(config)
-        if "hidden_dropout_prob" in kwargs:  # the prefix dropout, also for configs without the field (decoders)
-            config.hidden_dropout_prob = kwargs.pop("hidden_dropout_prob")
-        validate_prefix_config(config)
-        reads_text = config.prompt_init == "text" if config.prefix_method == "prompt" else config.prefix_init == "text"
-        if reads_text and tokenizer is None:
-            tokenizer = _try_tokenizer(path, hub_kwargs)
+        config.base_model_name_or_path = base
+        if getattr(config, "base_model_gguf_file", None):
+            kwargs.setdefault("gguf_file", config.base_model_gguf_file)
+            hub_kwargs = {**hub_kwargs, "gguf_file": kwargs["gguf_file"]}
+        _check_base_shape(config, base, path, hub_kwargs)
+        adapter_state = peft_adapter or _read_weights(adapter_files)
+        # The backbone's load report would call the prefix and head "newly initialised"; they
+        # are loaded from the checkpoint right below, so keep that report quiet.
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            model, info = _load_backbone(stock_load, base, *model_args, config=config, **kwargs)
+        finally:
+            hf_logging.set_verbosity(verbosity)
+        _load_adapter_state(model, adapter_state, path)
+        missing = set(info["missing_keys"]) - set(adapter_state)
+    _check_backbone_loaded(model, missing, base_model_name_or_path or config.base_model_name_or_path or path)
+    model.freeze_backbone()
+    model.upcast_trainable_parameters()
+    if model.prefix_method == "prompt" and any(key.startswith("prompt_encoder.") for key in missing):
+        model.init_prompt(tokenizer)
+    if model.prefix_method == "prefix" and any(key.startswith("prefix_encoder.") for key in missing):
+        model.init_prefix(tokenizer)
+    if want_info:
+        info["missing_keys"] = sorted(missing)
+        return model, info
+    return model
 
-        adapter_files = None if peft_adapter else prefix_only_weights_files(path, cls.base_model_prefix, hub_kwargs)
-        if adapter_files is None and peft_adapter is None:
-            if not config.base_model_name_or_path:
-                config.base_model_name_or_path = os.path.abspath(path) if os.path.isdir(path) else path
-                # A GGUF base (weights dequantised on load) is found again through its file name.
-                config.base_model_gguf_file = hub_kwargs.get("gguf_file")
-            model, info = cls._load_backbone(path, *model_args, config=config, **kwargs)
-            missing = set(info["missing_keys"])
-        else:
-            base = os.fspath(base_model_name_or_path or config.base_model_name_or_path or "")
-            if not base:
-                raise InputError(
-                    f"{path} holds a prefix-only checkpoint but its config names no base_model_name_or_path; "
-                    "pass base_model_name_or_path=... to from_pretrained"
-                )
-            config.base_model_name_or_path = base
-            if getattr(config, "base_model_gguf_file", None):
-                kwargs.setdefault("gguf_file", config.base_model_gguf_file)
-                hub_kwargs = {**hub_kwargs, "gguf_file": kwargs["gguf_file"]}
-            _check_base_shape(config, base, path, hub_kwargs)
-            adapter_state = peft_adapter or {k: v for file in adapter_files for k, v in load_file(file).items()}
-            # The backbone's load report would call the prefix and head "newly initialised"; they
-            # are loaded from the checkpoint right below, so keep that report quiet.
-            verbosity = hf_logging.get_verbosity()
-            hf_logging.set_verbosity_error()
-            try:
-                model, info = cls._load_backbone(base, *model_args, config=config, **kwargs)
-            finally:
-                hf_logging.set_verbosity(verbosity)
-            _load_adapter_state(model, adapter_state, path)
-            missing = set(info["missing_keys"]) - set(adapter_state)
-        _check_backbone_loaded(model, missing, base_model_name_or_path or config.base_model_name_or_path or path)
-        model.freeze_backbone()
-        model.upcast_trainable_parameters()
-        if model.prefix_method == "prompt" and any(key.startswith("prompt_encoder.") for key in missing):
-            model.init_prompt(tokenizer)
-        if model.prefix_method == "prefix" and any(key.startswith("prefix_encoder.") for key in missing):
-            model.init_prefix(tokenizer)
-        if want_info:
-            info["missing_keys"] = sorted(missing)
-            return model, info
-        return model
+
+def checkpoint_kind(path: str, config: PreTrainedConfig | None, hub_kwargs: dict[str, Any],
+                    base_model_name_or_path: str | os.PathLike | None = None) -> tuple[str, str | None]:  # fmt: skip
+    """``(model_type, saved method or None)`` of what ``from_pretrained(path)`` would load: a config given, a
+    peft adapter (its base's type, its method) or a model folder (stock, or saved by a prefix model)."""
+    if isinstance(config, PreTrainedConfig):
+        return config.model_type, getattr(config, "prefix_method", None)
+    peft_adapter = None if config is not None else check_peft_adapter_type(path, hub_kwargs)
+    if peft_adapter is not None:
+        base = base_model_name_or_path or peft_adapter.get("base_model_name_or_path") or ""
+        if not os.path.isdir(os.fspath(base)):
+            raise InputError(
+                f"the peft adapter in {path} names the base model {base or None!r}, which is not a local folder; "
+                "pass base_model_name_or_path=<folder of the base model>"
+            )
+        model_type = PreTrainedConfig.get_config_dict(os.fspath(base))[0].get("model_type", "")
+        return model_type, PEFT_TYPES[peft_adapter["peft_type"]]
+    config_dict, _ = PreTrainedConfig.get_config_dict(path, **hub_kwargs)
+    return config_dict.get("model_type", ""), config_dict.get("prefix_method")
+
+
+def read_task_checkpoint(config_class: type[PreTrainedConfig], path: str, backbone_prefix: str,
+                         hub_kwargs: dict[str, Any]) -> tuple[PreTrainedConfig, dict[str, torch.Tensor]]:  # fmt: skip
+    """One task's config and tensors, from a prefix-only save or a peft adapter (``load_prefix``)."""
+    if check_peft_adapter_type(path, hub_kwargs) is not None:
+        config, state = peft_task(config_class, path, hub_kwargs)
+        config.architectures = None
+        return config, state
+    config = config_class.from_pretrained(path, **hub_kwargs)
+    files = prefix_only_weights_files(path, backbone_prefix, hub_kwargs)
+    if files is None:
+        raise InputError(
+            f"{path} is not a prefix-only checkpoint (it holds backbone weights, or no prefix): load_prefix adds a "
+            "task saved by save_pretrained or save_prefix"
+        )
+    return config, _read_weights(files)
+
+
+def write_task_checkpoint(config: PreTrainedConfig, state: dict[str, torch.Tensor],
+                          save_directory: str | os.PathLike) -> None:  # fmt: skip
+    """One task as a prefix-only checkpoint folder: ``config.json`` and ``model.safetensors`` (``save_prefix``)."""
+    os.makedirs(save_directory, exist_ok=True)
+    config.save_pretrained(save_directory)
+    save_file(state, os.path.join(save_directory, "model.safetensors"), metadata={"format": "pt"})
+
+
+def _read_weights(files: list[str]) -> dict[str, torch.Tensor]:
+    return {key: tensor for file in files for key, tensor in load_file(file).items()}
 
 
 def _check_backbone_loaded(model: Any, missing: set[str], source: str) -> None:

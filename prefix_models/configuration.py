@@ -1,8 +1,8 @@
 """Prefix hyper-parameters as fields of the Hugging Face config, and their validation.
 
-Each backbone config class (``BertConfig``, ``RobertaConfig``, ...) gets two siblings made here,
-one per method (``BertPrefixConfig`` and ``BertPromptConfig``). They add the prefix fields, so the
-fields load, save and override like any other config field::
+Each backbone config class (``BertConfig``, ``RobertaConfig``, ...) has two siblings, one per method
+(``BertPrefixConfig`` and ``BertPromptConfig``, in ``named_classes.py``). They add the fields of
+:class:`PrefixConfigMixin`, so the fields load, save and override like any other config field::
 
     BertPrefixForSequenceClassification.from_pretrained(path, pre_seq_len=16, num_labels=3)
 
@@ -13,7 +13,8 @@ checkpoint tells the stock ``AutoModelFor*`` classes which of our classes to bui
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
 from transformers import PreTrainedConfig
 
@@ -31,109 +32,112 @@ VIRTUAL_TOKEN_POSITIONS = ("none", "peft")
 # The attention an encoder-decoder's prefix can reach: encoder self-, decoder self- and cross-attention.
 ATTENTION_KINDS = ("encoder", "decoder", "cross")
 
-# Field name -> (annotation, default). The annotations make them dataclass fields of the config.
-PREFIX_FIELDS: dict[str, tuple[Any, Any]] = {
+@dataclass(repr=False, kw_only=True)
+class PrefixConfigMixin:
+    """The prefix/prompt-tuning fields a prefix config adds to its backbone's config (``BertPrefixConfig`` is
+    ``PrefixConfigMixin`` + ``BertConfig``); ``hidden_dropout_prob`` is also the dropout applied to the prefix.
+
+    A plain backbone checkpoint (``model_type`` ``bert``) reads into the prefix config as is: that is how
+    prefix tuning starts. A checkpoint of another model type is refused by name.
+    """
+
     # Which tuning method the model runs (methods.py): "prefix" (every layer) or "prompt" (input layer).
-    "prefix_method": (str, "prefix"),
-    "pre_seq_len": (int, 16),
-    "prefix_projection": (bool, False),
-    "prefix_hidden_size": (int, 512),
-    "prompt_init": (str, "random"),
-    "prompt_init_text": (str | None, None),
+    prefix_method: str = "prefix"
+    pre_seq_len: int = 16
+    prefix_projection: bool = False
+    prefix_hidden_size: int = 512
+    prompt_init: str = "random"
+    prompt_init_text: str | None = None
     # Prefix tuning: start the prefix as the backbone's own keys/values of a text (Li & Liang), or random.
-    "prefix_init": (str, "random"),
-    "prefix_init_text": (str | None, None),
+    prefix_init: str = "random"
+    prefix_init_text: str | None = None
     # What the sequence-level heads (classification, multiple choice) read: see modeling_encoder.pool_features.
-    "classifier_pooling": (str, "pooler"),
+    classifier_pooling: str = "pooler"
     # Encoder-decoders: which attention kinds get a prefix (None: all of ATTENTION_KINDS).
-    "prefix_kinds": (list[str] | None, None),
+    prefix_kinds: list[str] | None = None
     # Which layers carry a prefix (None: all). Indices count from 0 at the bottom; negative ones from the top
     # (-1 is the last), so [-3, -2, -1] is "the top 3" of every stack, whatever its depth. Layers left out run
     # the stock attention, and with nothing trainable below the lowest one no activations are kept there.
-    "prefix_layers": (list[int] | None, None),
+    prefix_layers: list[int] | None = None
     # Where real tokens sit relative to the virtual ones (peft_interop.py): decoders only.
-    "virtual_token_positions": (str, "none"),
+    virtual_token_positions: str = "none"
     # Further named prefixes on the same backbone (named_prefixes.py): name -> that task's config (a diff dict).
-    "prefix_tasks": (dict[str, dict] | None, None),
+    prefix_tasks: dict[str, dict] | None = None
     # Where the frozen backbone comes from; a prefix-only checkpoint reloads it from here.
-    "base_model_name_or_path": (str | None, None),
+    base_model_name_or_path: str | None = None
     # ... and the GGUF file in it, for a base loaded from GGUF (which cannot be re-saved).
-    "base_model_gguf_file": (str | None, None),
+    base_model_gguf_file: str | None = None
+
+    # The backbone's own model type (``bert``): a class attribute, never serialised.
+    base_model_type: ClassVar[str]
+
+    @classmethod
+    def get_config_dict(cls, pretrained_model_name_or_path: Any, **kwargs: Any) -> tuple[dict, dict]:
+        # A plain backbone checkpoint says model_type "bert"; reading it into BertPrefixConfig is the
+        # normal way to start prefix tuning, so take it as ours instead of letting transformers warn
+        # that the model types differ.
+        config_dict, kwargs = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
+        found = config_dict.get("model_type")
+        if found in our_model_types(cls.base_model_type):
+            if found != cls.base_model_type and "prefix_method" not in config_dict:
+                # A save that predates the method field: the model type says which it was.
+                config_dict = {**config_dict, "prefix_method": found.rsplit("_", 1)[1]}
+            config_dict = {**config_dict, "model_type": cls.model_type}
+        elif found is not None and not kwargs.get("gguf_file"):
+            # Otherwise transformers only warns, and the backbone is built from the wrong config with
+            # every pretrained tensor missing: a random model that trains as if nothing were wrong.
+            raise InputError(
+                f"{pretrained_model_name_or_path} holds a {found!r} checkpoint; the {cls.base_model_type} "
+                f"{cls.prefix_method} classes ({cls.__name__}) load {cls.base_model_type!r} checkpoints and their "
+                f"own {cls.model_type!r} saves. The AutoPrefixModelFor* classes pick the class from the "
+                "checkpoint's model_type"
+            )
+        return config_dict, kwargs
+
+
+# Field name -> (annotation, default): the fields above.
+PREFIX_FIELDS: dict[str, tuple[Any, Any]] = {
+    field.name: (field.type, field.default) for field in fields(PrefixConfigMixin)
 }
-
-
-_CLASSES: dict[tuple[type, str], type[PreTrainedConfig]] = {}
+# Config classes made on demand, for backbones without a named class (decoders accepted by capability).
+_MADE: dict[tuple[type, str], type[PreTrainedConfig]] = {}
 
 
 def make_prefix_config_class(base: type[PreTrainedConfig], method: str = "prefix") -> type[PreTrainedConfig]:
-    """``{Base}PrefixConfig``: the one config of a backbone with prefixes, ``base`` plus the prefix fields
+    """``{Base}PrefixConfig``: the config of a backbone with prefixes, ``base`` plus the prefix fields
     (the method among them, ``prefix_method``) and its own model type (``bert_prefix``).
 
-    ``method="prompt"`` gives its alias ``{Base}PromptConfig``: the same config with ``prefix_method``
+    ``method="prompt"`` gives its sibling ``{Base}PromptConfig``: the same config with ``prefix_method``
     defaulting to ``"prompt"`` and the model type ``bert_prompt``, under which prompt models are saved, so the
-    stock Auto classes find the prompt classes.
+    stock Auto classes find the prompt classes. The named classes (``named_classes.py``) are returned as they
+    are; other backbones get a class made here, once.
     """
     if method not in PREFIX_METHODS:
         raise InputError(f"method must be one of {PREFIX_METHODS}, got {method!r}")
-    if (base, method) in _CLASSES:
-        return _CLASSES[base, method]
+    from . import named_classes  # the named classes import this module
+
     stem = base.__name__.removesuffix("Config")
-    if method == "prefix":
-        namespace: dict[str, Any] = {
-            "__module__": __name__,
-            "__doc__": (
-                f"{base.__name__} plus the prefix/prompt-tuning fields ({', '.join(PREFIX_FIELDS)}); "
-                "`hidden_dropout_prob` is also the dropout applied to the prefix."
-            ),
-            "__annotations__": {field: annotation for field, (annotation, _) in PREFIX_FIELDS.items()},
-            "model_type": f"{base.model_type}_prefix",
-            # A plain class attribute (not a dataclass field, so never serialised).
-            "base_model_type": base.model_type,
-            "get_config_dict": classmethod(_get_config_dict),
-        }
-        namespace.update({field: default for field, (_, default) in PREFIX_FIELDS.items()})
-        config_class = type(f"{stem}PrefixConfig", (base,), namespace)
-        config_class._prefix_canonical = config_class
-    else:
-        canonical = make_prefix_config_class(base, "prefix")
-        config_class = type(f"{stem}PromptConfig", (canonical,), {
-            "__module__": __name__,
-            "__doc__": f"{canonical.__name__} with prefix_method defaulting to 'prompt' (model type "
-                       f"{base.model_type}_prompt).",
-            "__annotations__": {"prefix_method": str},
-            "model_type": f"{base.model_type}_prompt",
-            "prefix_method": "prompt",
-        })  # fmt: skip
-    _CLASSES[base, method] = config_class
-    return config_class
+    named = getattr(named_classes, f"{stem}{method.capitalize()}Config", None)
+    if named is not None and issubclass(named, base):
+        return named
+    if (base, method) not in _MADE:
+        prefix = _MADE.get((base, "prefix")) or type(
+            f"{stem}PrefixConfig", (PrefixConfigMixin, base),
+            {"__module__": __name__, "model_type": f"{base.model_type}_prefix", "base_model_type": base.model_type},
+        )  # fmt: skip
+        _MADE[base, "prefix"] = prefix
+        if method == "prompt":
+            _MADE[base, "prompt"] = type(
+                f"{stem}PromptConfig", (prefix,),
+                {"__module__": __name__, "__annotations__": {"prefix_method": "str"},
+                 "model_type": f"{base.model_type}_prompt", "prefix_method": "prompt"},
+            )  # fmt: skip
+    return _MADE[base, method]
 
 
 def our_model_types(base_model_type: str) -> tuple[str, ...]:
     """The model types a backbone's prefix configs read: its own and its saved prefix/prompt types."""
     return (base_model_type, *(f"{base_model_type}_{method}" for method in PREFIX_METHODS))
-
-
-def _get_config_dict(cls, pretrained_model_name_or_path, **kwargs):
-    # A plain backbone checkpoint says model_type "bert"; reading it into BertPrefixConfig is the
-    # normal way to start prefix tuning, so take it as ours instead of letting transformers warn
-    # that the model types differ.
-    config_dict, kwargs = super(cls._prefix_canonical, cls).get_config_dict(pretrained_model_name_or_path, **kwargs)
-    found = config_dict.get("model_type")
-    if found in our_model_types(cls.base_model_type):
-        if found != cls.base_model_type and "prefix_method" not in config_dict:
-            # Saved before the method became a field: the model type says which it was.
-            config_dict = {**config_dict, "prefix_method": found.rsplit("_", 1)[1]}
-        config_dict = {**config_dict, "model_type": cls.model_type}
-    elif found is not None and not kwargs.get("gguf_file"):
-        # Otherwise transformers only warns, and the backbone is built from the wrong config with
-        # every pretrained tensor missing: a random model that trains as if nothing were wrong.
-        raise InputError(
-            f"{pretrained_model_name_or_path} holds a {found!r} checkpoint; the {cls.base_model_type} "
-            f"{cls.prefix_method} classes ({cls.__name__}) load {cls.base_model_type!r} checkpoints and their own "
-            f"{cls.model_type!r} saves. The AutoPrefixModelFor* classes pick the class from the checkpoint's "
-            "model_type"
-        )
-    return config_dict, kwargs
 
 
 def attention_layer_counts(config: PreTrainedConfig) -> dict[str, int]:

@@ -1,15 +1,20 @@
-"""Which backbones prefix models exist for, and their named classes.
+"""Which backbones prefix models exist for, and the source of their named classes.
 
-One row per family says which transformers classes make it up; every class here is the same
-composition, written once: a task mixin (``modeling_tasks.py``, or ``modeling_causal_lm.py``) +
-the family's ``*PreTrainedModel`` (weight init, ``base_model_prefix``: the attribute stock
-checkpoints load the backbone into; for decoder LMs the family's stock LM class, whose forward, head
-and loss they run) + a config class carrying the method (``BertPrefixConfig``,
-``BertPromptConfig``; ``configuration.py``). The names are those a transformers user would guess::
+One row per family says which transformers classes make it up. Every named class is the same
+composition: a task class (``modeling_tasks.py``, ``modeling_causal_lm.py``, ``modeling_seq2seq.py``) +
+the family's ``*PreTrainedModel`` (weight init, ``base_model_prefix``: the attribute stock checkpoints
+load the backbone into; for decoder LMs the family's stock LM class, whose forward, head and loss they
+run) + a config class carrying the method (``BertPrefixConfig``, ``BertPromptConfig``). The names are
+those a transformers user would guess::
 
     BertPrefixForSequenceClassification, DebertaV2PromptForTokenClassification,
     Qwen2PrefixForCausalLM, GPT2PrefixLMHeadModel (GPT-2's LM class name, as in transformers),
     T5PrefixForConditionalGeneration, BartPrefixForConditionalGeneration, ...
+
+They are written out as class statements in ``named_classes.py``, generated from the tables here:
+after changing a table, run ``python -m prefix_models generate`` (``tests/test_named_classes.py``
+checks that the file is what the tables give). Decoders outside the tables are accepted by
+capability (:func:`decoder_family_by_capability`); their classes are made when a checkpoint asks.
 
 A family is supported when its attention dispatches through transformers' ``AttentionInterface``
 (where ``injection.py`` adds the prefix) or, for DeBERTa-v2 and MPNet, which compute attention
@@ -18,6 +23,8 @@ themselves, through the replacement attention in ``attention_patches.py``.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from dataclasses import dataclass
 
@@ -82,22 +89,9 @@ ENCODER_TASKS = {
 }
 
 __all__: list[str] = ["DECODER_FAMILIES", "ENCODER_FAMILIES", "ENCODER_TASKS", "SEQ2SEQ_FAMILIES", "Family"]
-
-
-def _define(name: str, bases: tuple[type, ...], attributes: dict) -> type:
-    """Create ``name`` in this module (importable and picklable by that name)."""
-    cls = type(name, bases, {"__module__": __name__, "__qualname__": name, **attributes})
-    globals()[name] = cls
-    __all__.append(name)
-    return cls
-
-
-def _config(family: Family, method: str) -> type[PreTrainedConfig]:
-    config = make_prefix_config_class(family.config, method)
-    config.__module__ = __name__
-    globals()[config.__name__] = config
-    __all__.append(config.__name__)
-    return config
+# Classes made on demand for decoders outside DECODER_FAMILIES (decoder_family_by_capability).
+CAPABILITY_CLASSES: dict[str, type[PreTrainedModel]] = {}
+NAMED_CLASSES_FILE = os.path.join(os.path.dirname(__file__), "named_classes.py")
 
 
 def decoder_family_by_capability(model_type: str) -> Family | None:
@@ -124,46 +118,106 @@ def decoder_family_by_capability(model_type: str) -> Family | None:
 
 
 def define_decoder_classes(family: Family) -> None:
-    """``{Name}PrefixForCausalLM`` and ``{Name}PromptForCausalLM`` for ``family``, in this module."""
+    """``{Name}PrefixForCausalLM`` and ``{Name}PromptForCausalLM`` for a decoder accepted by capability, kept in
+    :data:`CAPABILITY_CLASSES` (the named decoders' classes are in ``named_classes.py``)."""
     for method in ("prefix", "prompt"):
-        name = (family.lm_class_name or f"{family.name}PrefixForCausalLM").replace("Prefix", method.capitalize())
-        if name in globals():
-            continue
-        _define(
-            name,
-            (PrefixModelForCausalLM, family.pretrained),
-            {
+        name = f"{family.name}{method.capitalize()}ForCausalLM"
+        if name not in CAPABILITY_CLASSES:
+            CAPABILITY_CLASSES[name] = type(name, (PrefixModelForCausalLM, family.pretrained), {
+                "__module__": __name__, "__qualname__": name,
                 "__doc__": f"{family.pretrained.__name__} with {method} tuning. {PrefixModelForCausalLM.__doc__}",
-                "config_class": _config(family, method),
-            },
-        )
+                "config_class": make_prefix_config_class(family.config, method),
+            })  # fmt: skip
 
 
-for _family in ENCODER_FAMILIES:
-    for _method in ("prefix", "prompt"):
-        _config_class = _config(_family, _method)
-        for _task, _mixin in ENCODER_TASKS.items():
-            _define(
-                f"{_family.name}{_method.capitalize()}For{_task}",
-                (_mixin, _family.pretrained),
-                {
-                    "__doc__": f"{_family.backbone.__name__} with {_method} tuning. {_mixin.__doc__}",
-                    "config_class": _config_class,
-                    "backbone_class": _family.backbone,
-                },
-            )
+# -- the source of named_classes.py ----------------------------------------------------------------------
 
-for _family in DECODER_FAMILIES:
-    define_decoder_classes(_family)
 
-for _family in SEQ2SEQ_FAMILIES:
-    for _method in ("prefix", "prompt"):
-        _define(
-            f"{_family.name}{_method.capitalize()}ForConditionalGeneration",
-            (PrefixModelForSeq2SeqLM, _family.pretrained),
-            {
-                "__doc__": f"{_family.backbone.__name__} with {_method} tuning. {PrefixModelForSeq2SeqLM.__doc__}",
-                "config_class": _config(_family, _method),
-                "backbone_class": _family.backbone,
-            },
-        )
+def _model_class(name: str, task: type, family: Family, method: str, backbone: bool) -> list[str]:
+    base = family.backbone if backbone else family.pretrained
+    lines = [
+        f"class {name}({task.__name__}, {family.pretrained.__name__}):",
+        f'    """{base.__name__} with {method} tuning: ``{task.__name__}``."""',
+        "",
+        f"    config_class = {family.name}{method.capitalize()}Config",
+    ]
+    if backbone:
+        lines.append(f"    backbone_class = {family.backbone.__name__}")
+    return lines
+
+
+def _config_classes(family: Family) -> list[list[str]]:
+    stock = family.config.__name__
+    return [
+        [
+            f"class {family.name}PrefixConfig(PrefixConfigMixin, {stock}):",
+            f'    """{stock} plus the prefix/prompt-tuning fields of ``PrefixConfigMixin``."""',
+            "",
+            f'    model_type = "{family.config.model_type}_prefix"',
+            f'    base_model_type = "{family.config.model_type}"',
+        ],
+        [
+            f"class {family.name}PromptConfig({family.name}PrefixConfig):",
+            f'    """{family.name}PrefixConfig with ``prefix_method`` defaulting to ``"prompt"``."""',
+            "",
+            f'    model_type = "{family.config.model_type}_prompt"',
+            '    prefix_method: str = "prompt"',
+        ],
+    ]
+
+
+def named_classes_source() -> str:
+    """The text of ``named_classes.py``: a config pair per family and a model class per family, task and method."""
+    blocks: list[list[str]] = []
+    for family in ENCODER_FAMILIES:
+        blocks += _config_classes(family)
+        for method in ("prefix", "prompt"):
+            for task_name, task in ENCODER_TASKS.items():
+                name = f"{family.name}{method.capitalize()}For{task_name}"
+                blocks.append(_model_class(name, task, family, method, backbone=True))
+    for family in DECODER_FAMILIES:
+        blocks += _config_classes(family)
+        for method in ("prefix", "prompt"):
+            name = (family.lm_class_name or f"{family.name}PrefixForCausalLM").replace("Prefix", method.capitalize())
+            blocks.append(_model_class(name, PrefixModelForCausalLM, family, method, backbone=False))
+    for family in SEQ2SEQ_FAMILIES:
+        blocks += _config_classes(family)
+        for method in ("prefix", "prompt"):
+            name = f"{family.name}{method.capitalize()}ForConditionalGeneration"
+            blocks.append(_model_class(name, PrefixModelForSeq2SeqLM, family, method, backbone=True))
+    used = "\n".join(line for block in blocks for line in block)
+    families = (*ENCODER_FAMILIES, *DECODER_FAMILIES, *SEQ2SEQ_FAMILIES)
+    stock = {cls.__name__ for f in families for cls in (f.config, f.backbone, f.pretrained)}
+    stock = sorted((name for name in stock if re.search(rf"\b{name}\b", used)), key=str.lower)
+    tasks = sorted({task.__name__ for task in ENCODER_TASKS.values()})
+    names = [block[0].split("(")[0].removeprefix("class ") for block in blocks]
+    header = [
+        '"""The named prefix and prompt classes, one per backbone family, task and method, and their configs.',
+        "",
+        "Generated from the tables in ``families.py`` by ``python -m prefix_models generate``; edit those, not",
+        'this file (``tests/test_named_classes.py`` checks that the two agree)."""',
+        "",
+        "from transformers import (",
+        *(f"    {name}," for name in stock),
+        ")",
+        "",
+        "from .configuration import PrefixConfigMixin",
+        "from .modeling_causal_lm import PrefixModelForCausalLM",
+        "from .modeling_seq2seq import PrefixModelForSeq2SeqLM",
+        "from .modeling_tasks import (",
+        *(f"    {name}," for name in tasks),
+        ")",
+        "",
+        "__all__ = [",
+        *(f'    "{name}",' for name in names),
+        "]",
+    ]
+    body = "\n\n\n".join("\n".join(block) for block in blocks)
+    return "\n".join(header) + "\n\n\n" + body + "\n"
+
+
+def write_named_classes() -> str:
+    """Rewrite ``named_classes.py`` from the tables; returns its path."""
+    with open(NAMED_CLASSES_FILE, "w", encoding="utf-8") as handle:
+        handle.write(named_classes_source())
+    return NAMED_CLASSES_FILE

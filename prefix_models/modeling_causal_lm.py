@@ -20,16 +20,15 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import PreTrainedConfig
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from .attachment import context_length
 from .errors import InputError
-from .modeling_utils import PrefixModelMixin
+from .modeling_utils import PrefixPreTrainedModel
 from .named_prefixes import PrefixNames, names_as_positions, take_prefix_names
 
 
-class PrefixModelForCausalLM(PrefixModelMixin):
+class PrefixModelForCausalLM(PrefixPreTrainedModel):
     """A frozen decoder and its frozen output layer (the family's stock LM), with a trainable prefix or
     prompt; trains with the family's causal-LM loss and generates with ``generate()``."""
 
@@ -39,10 +38,6 @@ class PrefixModelForCausalLM(PrefixModelMixin):
     _peft_positions_supported = True
     # The loss takes Trainer's num_items_in_batch (tokens across devices and accumulation steps).
     accepts_loss_kwargs = True
-
-    def __init__(self, config: PreTrainedConfig, **kwargs: Any):
-        super().__init__(config, **kwargs)
-        self.post_init_prefix()
 
     def _output_layer_name(self) -> str:
         head = self.get_output_embeddings()

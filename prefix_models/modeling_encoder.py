@@ -1,5 +1,5 @@
 """The forward through a frozen encoder with a prefix or a prompt, and the pooling the sequence-level
-heads read: what the four encoder task mixins (``modeling_tasks.py``) share."""
+heads read: what the four encoder task classes (``modeling_tasks.py``) share, as functions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from .modeling_utils import PrefixModelMixin
 from .named_prefixes import Route, take_prefix_names
 
 
@@ -53,45 +52,47 @@ class Encoded:
         return pool_features(backbone, self.sequence_output[rows], mask, pooling)
 
 
-class PrefixModelForEncoder(PrefixModelMixin):
-    """A prefix/prompt model over a frozen encoder: ``encode`` gives the real tokens' features."""
+def batch_route(model: Any, prefix_names: Any, reference: torch.Tensor | None, kwargs: dict[str, Any]) -> Route | None:
+    """The batch's route (``prefix_names``, or peft's ``adapter_names`` popped from ``kwargs``)."""
+    prefix_names = take_prefix_names(prefix_names, kwargs)
+    if reference is None:  # encode() names the missing input
+        return None
+    return model.route_prefixes(prefix_names, reference.shape[0], reference.device)
 
-    def _route(self, prefix_names: Any, reference: torch.Tensor | None, kwargs: dict[str, Any]) -> Route | None:
-        """The batch's route (``prefix_names``, or peft's ``adapter_names`` from ``kwargs``)."""
-        prefix_names = take_prefix_names(prefix_names, kwargs)
-        if reference is None:  # encode() names the missing input
-            return None
-        return self.route_prefixes(prefix_names, reference.shape[0], reference.device)
 
-    def pooled_features(self, encoded: Encoded, rows: torch.Tensor | None = None, config: Any = None) -> torch.Tensor:
-        """What a sequence-level head reads (for ``rows``): pooled as the task's config (default: the model's) says."""
-        return encoded.pooled(self.base_model, (config or self.config).classifier_pooling, rows)
+# ``encode`` and ``pooled_features`` are methods of each encoder task class (``modeling_tasks.py``).
 
-    def encode(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        prefix_attention_mask: torch.Tensor | None = None,
-        route: Route | None = None,
-        **kwargs: Any,
-    ) -> Encoded:
-        """Run the backbone (which adds the prefix or prompt) and return the real tokens' features.
 
-        ``prefix_attention_mask`` (``(batch, pre_seq_len)``, default ones) masks virtual tokens;
-        zeros make the model its plain backbone plus head. ``route`` gives each example its named prefix.
-        """
-        outputs = self.base_model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            prefix_attention_mask=prefix_attention_mask,
-            prefix_names=route,
-            return_dict=True,
-            **kwargs,
-        )
-        return Encoded(outputs.last_hidden_state, outputs.hidden_states, outputs.attentions, attention_mask)
+def encode(
+    self: Any,
+    input_ids: torch.Tensor | None = None,
+    attention_mask: torch.Tensor | None = None,
+    token_type_ids: torch.Tensor | None = None,
+    position_ids: torch.Tensor | None = None,
+    inputs_embeds: torch.Tensor | None = None,
+    prefix_attention_mask: torch.Tensor | None = None,
+    route: Route | None = None,
+    **kwargs: Any,
+) -> Encoded:
+    """Run the backbone (which adds the prefix or prompt) and return the real tokens' features.
+
+    ``prefix_attention_mask`` (``(batch, pre_seq_len)``, default ones) masks virtual tokens;
+    zeros make the model its plain backbone plus head. ``route`` gives each example its named prefix.
+    """
+    outputs = self.base_model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        token_type_ids=token_type_ids,
+        position_ids=position_ids,
+        inputs_embeds=inputs_embeds,
+        prefix_attention_mask=prefix_attention_mask,
+        prefix_names=route,
+        return_dict=True,
+        **kwargs,
+    )
+    return Encoded(outputs.last_hidden_state, outputs.hidden_states, outputs.attentions, attention_mask)
+
+
+def pooled_features(self: Any, encoded: Encoded, rows: torch.Tensor | None = None, config: Any = None) -> torch.Tensor:
+    """What a sequence-level head reads (for ``rows``): pooled as the task's config (default: the model's) says."""
+    return encoded.pooled(self.base_model, (config or self.config).classifier_pooling, rows)

@@ -22,28 +22,24 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import GenerationMixin, PreTrainedConfig
+from transformers import GenerationMixin
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 from transformers.utils import can_return_tuple
 
 from .attachment import attach
 from .encoders import prefix_layout
 from .errors import InputError
-from .modeling_utils import PrefixModelMixin
+from .modeling_utils import PrefixPreTrainedModel
 from .named_prefixes import PrefixNames, names_as_positions, take_prefix_names
 
 
-class PrefixModelForSeq2SeqLM(PrefixModelMixin, GenerationMixin):
+class PrefixModelForSeq2SeqLM(PrefixPreTrainedModel, GenerationMixin):
     """A frozen encoder-decoder LM with a trainable prefix on its encoder self-, decoder self- and
     cross-attention; trains with the stock loss on ``labels`` and generates with ``generate()``."""
 
     # The stock ForConditionalGeneration lives here; checkpoints of it load with this prefix added.
     base_model_prefix = "seq2seq"
     accepts_loss_kwargs = False
-
-    def __init__(self, config: PreTrainedConfig, **kwargs: Any):
-        super().__init__(config, **kwargs)
-        self.post_init_prefix()
 
     @classmethod
     def can_generate(cls) -> bool:

@@ -1,6 +1,6 @@
-"""The four tasks as mixins: which head sits on which features, and which transformers output.
+"""The four encoder tasks: which head sits on which features, and which transformers output.
 
-Each mixin is backbone- and method-agnostic; ``families.py`` combines them with each backbone's
+Each task class is backbone- and method-agnostic; ``families.py`` combines it with each backbone's
 ``*PreTrainedModel`` and a config class. With ``prefix_names`` (one per example) each example also runs
 its own task's head (``named_prefixes.py``); per-task losses are averaged weighted by their examples.
 """
@@ -8,10 +8,9 @@ its own task's head (``named_prefixes.py``); per-task losses are averaged weight
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
-from torch import nn
 from transformers import PreTrainedConfig
 from transformers.modeling_outputs import (
     ModelOutput,
@@ -30,7 +29,8 @@ from task_heads import (
 )
 
 from .errors import InputError
-from .modeling_encoder import PrefixModelForEncoder
+from .modeling_encoder import batch_route, encode, pooled_features
+from .modeling_utils import PrefixPreTrainedModel
 from .named_prefixes import DEFAULT_PREFIX, PrefixEnsemble, PrefixNames, Route, scatter_rows
 
 
@@ -71,79 +71,74 @@ def _rows(tensor: torch.Tensor | None, rows: torch.Tensor | None) -> torch.Tenso
     return tensor if tensor is None or rows is None else tensor[rows]
 
 
-class _PrefixModelForClassification(PrefixModelForEncoder):
-    """A linear head on the pooled first real token (sequence tasks) or on every real token."""
-
-    head_class: ClassVar[type[nn.Module]]
-    output_class: ClassVar[type[ModelOutput]]
-    reads_pooled_output: ClassVar[bool]
-    head_attribute = "classifier"
-
-    def __init__(self, config: PreTrainedConfig, **kwargs: Any):
-        super().__init__(config, **kwargs)
-        self.num_labels = self.config.num_labels
-        self.classifier = self.build_head(self.config)
-        self.post_init_prefix()
-
-    def build_head(self, config: PreTrainedConfig) -> nn.Module:
-        return self.head_class(config)
-
-    def prefix_ensemble(self, prefix_names: list[str]) -> PrefixEnsemble:
-        """A module that runs each input through every prefix in ``prefix_names`` (one batch) and
-        averages their probabilities (:class:`~prefix_models.named_prefixes.PrefixEnsemble`)."""
-        return PrefixEnsemble(self, prefix_names)
-
-    @can_return_tuple
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        prefix_names: PrefixNames | None = None,
-        **kwargs: Any,
-    ) -> ModelOutput:
-        """``prefix_names`` (one per example, names or positions in ``model.prefix_names``) routes each
-        example to its task's prefix and head; ``logits`` are then as wide as the widest head, ``-inf``
-        past a row's own labels."""
-        route = self._route(prefix_names, input_ids if input_ids is not None else inputs_embeds, kwargs)
-        encoded = self.encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, route=route,
-                              **kwargs)  # fmt: skip
-
-        def head_forward(name: str, rows: torch.Tensor | None):
-            head, config = self.task_modules(name)["classifier"], self.prefix_config(name)
-            if self.reads_pooled_output:
-                features = self.pooled_features(encoded, rows, config)
-            else:
-                features = _rows(encoded.sequence_output, rows)
-            logits = head(features)
-            task_labels = _rows(labels, rows)
-            if task_labels is not None and rows is not None:
-                task_labels = _task_labels(task_labels, config)
-            return (logits,), (head.loss(logits, task_labels) if task_labels is not None else None)
-
-        (logits,), loss = mixed_batch_heads(route, len(encoded.sequence_output), head_forward)
-        return self.output_class(
-            loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
-        )
+def prefix_ensemble(self: Any, prefix_names: list[str]) -> PrefixEnsemble:
+    """A module that runs each input through every prefix in ``prefix_names`` (one batch) and
+    averages their probabilities (:class:`~prefix_models.named_prefixes.PrefixEnsemble`)."""
+    return PrefixEnsemble(self, prefix_names)
 
 
-class PrefixModelForSequenceClassification(_PrefixModelForClassification):
+@can_return_tuple
+def classification_forward(
+    self: Any,
+    input_ids: torch.Tensor | None = None,
+    attention_mask: torch.Tensor | None = None,
+    token_type_ids: torch.Tensor | None = None,
+    position_ids: torch.Tensor | None = None,
+    inputs_embeds: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+    prefix_names: PrefixNames | None = None,
+    **kwargs: Any,
+) -> ModelOutput:
+    """A linear head on the pooled first real token (sequence tasks) or on every real token.
+
+    ``prefix_names`` (one per example, names or positions in ``model.prefix_names``) routes each
+    example to its task's prefix and head; ``logits`` are then as wide as the widest head, ``-inf``
+    past a row's own labels."""
+    route = batch_route(self, prefix_names, input_ids if input_ids is not None else inputs_embeds, kwargs)
+    encoded = self.encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, route=route,
+                          **kwargs)  # fmt: skip
+
+    def head_forward(name: str, rows: torch.Tensor | None):
+        head, config = self.task_modules(name)["classifier"], self.prefix_config(name)
+        if self.reads_pooled_output:
+            features = self.pooled_features(encoded, rows, config)
+        else:
+            features = _rows(encoded.sequence_output, rows)
+        logits = head(features)
+        task_labels = _rows(labels, rows)
+        if task_labels is not None and rows is not None:
+            task_labels = _task_labels(task_labels, config)
+        return (logits,), (head.loss(logits, task_labels) if task_labels is not None else None)
+
+    (logits,), loss = mixed_batch_heads(route, len(encoded.sequence_output), head_forward)
+    return self.output_class(
+        loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
+    )
+
+
+class PrefixModelForSequenceClassification(PrefixPreTrainedModel):
     """Pooled first real token -> linear head; regression, single- or multi-label by ``problem_type``."""
 
+    head_attribute = "classifier"
     head_class = SequenceClassificationHead
     output_class = SequenceClassifierOutput
     reads_pooled_output = True
+    encode = encode
+    pooled_features = pooled_features
+    forward = classification_forward
+    prefix_ensemble = prefix_ensemble
 
 
-class PrefixModelForTokenClassification(_PrefixModelForClassification):
+class PrefixModelForTokenClassification(PrefixPreTrainedModel):
     """Every real token -> linear head; labels ``-100`` are ignored by the loss."""
 
+    head_attribute = "classifier"
     head_class = TokenClassificationHead
     output_class = TokenClassifierOutput
     reads_pooled_output = False
+    encode = encode
+    forward = classification_forward
+    prefix_ensemble = prefix_ensemble
 
 
 def _flatten_choices(tensor: torch.Tensor | None, keep_dims: int = 1) -> torch.Tensor | None:
@@ -153,18 +148,13 @@ def _flatten_choices(tensor: torch.Tensor | None, keep_dims: int = 1) -> torch.T
     return tensor.reshape(-1, *tensor.shape[-keep_dims:])
 
 
-class PrefixModelForMultipleChoice(PrefixModelForEncoder):
+class PrefixModelForMultipleChoice(PrefixPreTrainedModel):
     """Each (example, choice) pair is encoded with the prefix and scored; softmax over choices."""
 
     head_attribute = "classifier"
-
-    def __init__(self, config: PreTrainedConfig, **kwargs: Any):
-        super().__init__(config, **kwargs)
-        self.classifier = self.build_head(self.config)
-        self.post_init_prefix()
-
-    def build_head(self, config: PreTrainedConfig) -> nn.Module:
-        return MultipleChoiceHead(config)
+    head_class = MultipleChoiceHead
+    encode = encode
+    pooled_features = pooled_features
 
     @can_return_tuple
     def forward(
@@ -185,7 +175,7 @@ class PrefixModelForMultipleChoice(PrefixModelForEncoder):
                 f"{None if reference is None else tuple(reference.shape)}"
             )
         num_choices = reference.shape[1]
-        route = self._route(prefix_names, reference, kwargs)  # one name per example, shared by its choices
+        route = batch_route(self, prefix_names, reference, kwargs)  # one name per example, shared by its choices
         encoded = self.encode(
             _flatten_choices(input_ids),
             _flatten_choices(attention_mask),
@@ -211,18 +201,12 @@ class PrefixModelForMultipleChoice(PrefixModelForEncoder):
         )
 
 
-class PrefixModelForQuestionAnswering(PrefixModelForEncoder):
+class PrefixModelForQuestionAnswering(PrefixPreTrainedModel):
     """Every real token -> span start and end logits (extractive QA, SQuAD-style)."""
 
     head_attribute = "qa_outputs"
-
-    def __init__(self, config: PreTrainedConfig, **kwargs: Any):
-        super().__init__(config, **kwargs)
-        self.qa_outputs = self.build_head(self.config)
-        self.post_init_prefix()
-
-    def build_head(self, config: PreTrainedConfig) -> nn.Module:
-        return QuestionAnsweringHead(config)
+    head_class = QuestionAnsweringHead
+    encode = encode
 
     @can_return_tuple
     def forward(
@@ -237,7 +221,7 @@ class PrefixModelForQuestionAnswering(PrefixModelForEncoder):
         prefix_names: PrefixNames | None = None,
         **kwargs: Any,
     ) -> QuestionAnsweringModelOutput:
-        route = self._route(prefix_names, input_ids if input_ids is not None else inputs_embeds, kwargs)
+        route = batch_route(self, prefix_names, input_ids if input_ids is not None else inputs_embeds, kwargs)
         encoded = self.encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, route=route,
                               **kwargs)  # fmt: skip
         has_positions = start_positions is not None and end_positions is not None

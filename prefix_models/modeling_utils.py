@@ -1,19 +1,22 @@
-"""What every prefix / prompt model class is built from: the backbone, the tuning method component
-(``methods.py``, chosen by ``config.prefix_method``: it builds the prefix or prompt encoder) and
-``get_prompt``, the one place that builds what a batch gets. Freezing lives in ``training_state.py``,
-checkpoints in ``checkpoints.py``, the forward of each model kind in ``modeling_encoder.py``,
-``modeling_causal_lm.py`` and ``modeling_seq2seq.py``.
+"""What every prefix / prompt model class is built from: :class:`PrefixPreTrainedModel`, the backbone
+plus the tuning method component (``methods.py``, chosen by ``config.prefix_method``: it builds the prefix
+or prompt encoder) plus the task's head, and ``get_prompt``, the one place that builds what a batch gets.
 
-A concrete class is a task mixin + the backbone's ``*PreTrainedModel`` (a decoder LM: the family's stock
-``*ForCausalLM``; ``families.py``), plus three class attributes: ``config_class`` (which also fixes the
-method, prefix or prompt), ``backbone_class`` (None where the stock class builds the backbone) and,
-inherited from transformers, ``base_model_prefix`` (``"bert"``, ``"model"``): the attribute that holds
-the backbone, named as in transformers so stock checkpoints load into it. The backbone module applies
-the method on every call (``attachment.py``).
+The class is the index of what a prefix model can do; each concept's code has one home, which its methods
+call: named tasks in ``named_prefixes.py``, what trains in ``training_state.py``, checkpoints in
+``checkpoints.py``, the backbone's application of the method in ``attachment.py``. The task classes
+(``modeling_tasks.py``, ``modeling_causal_lm.py``, ``modeling_seq2seq.py``) add the head and ``forward``.
+
+A named class (``named_classes.py``) is a task class + the backbone's ``*PreTrainedModel`` (a decoder LM:
+the family's stock ``*ForCausalLM``), plus two class attributes: ``config_class`` (which also fixes the
+method, prefix or prompt) and ``backbone_class`` (None where the stock class builds the backbone).
+``base_model_prefix`` (``"bert"``, ``"model"``), inherited from transformers, names the attribute that holds
+the backbone, as in transformers, so stock checkpoints load into it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -22,23 +25,22 @@ import torch
 from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 
+from . import checkpoints, named_prefixes, training_state
 from .attachment import attach, prefix_disabled
-from .checkpoints import CheckpointMixin
 from .configuration import our_model_types, validate_prefix_config
 from .errors import InputError
-from .injection import (
-    use_attention_implementation,
-)
+from .injection import use_attention_implementation
 from .methods import tuning_method
-from .named_prefixes import NamedPrefixMixin, PrefixNames, Route
+from .named_prefixes import DEFAULT_PREFIX, PrefixNames, Route
+from .peft_interop import save_peft_adapter
 from .prompt import PrefixKeyValues
-from .training_state import TrainingStateMixin
 
-__all__ = ["PrefixModelMixin"]
+__all__ = ["PrefixPreTrainedModel"]
 
 
-class PrefixModelMixin(NamedPrefixMixin, TrainingStateMixin, CheckpointMixin):
-    """Backbone + prefix (or prompt) encoder; the task mixins add the head and ``forward``."""
+class PrefixPreTrainedModel(PreTrainedModel):
+    """Backbone + prefix (or prompt) encoder + the task's head, if any; the task classes say which head
+    and write ``forward``. What each part does lives in its own module; the methods here name it."""
 
     backbone_class: ClassVar[type[PreTrainedModel] | None]
     # How the backbone applies the method (attachment.py): "encoder" or "decoder".
@@ -50,6 +52,10 @@ class PrefixModelMixin(NamedPrefixMixin, TrainingStateMixin, CheckpointMixin):
     accepts_loss_kwargs: ClassVar[bool] = False
     # Whether the forward can shift real tokens' positions as peft does (virtual_token_positions="peft").
     _peft_positions_supported: ClassVar[bool] = False
+    # The attribute holding the task head (``classifier``, ``qa_outputs``) and its class (``task_heads/``);
+    # None for language models.
+    head_attribute: ClassVar[str | None] = None
+    head_class: ClassVar[type[nn.Module] | None] = None
 
     def __init__(self, config: PreTrainedConfig, tokenizer: Any = None, _defer_prompt_init: bool = False):
         config = self._as_prefix_config(config)
@@ -65,11 +71,19 @@ class PrefixModelMixin(NamedPrefixMixin, TrainingStateMixin, CheckpointMixin):
         self.tuning = tuning_method(config.prefix_method)
         self.tuning.build(self, config)
         self._attach_backbones()
-        # Further named tasks on the same backbone (named_prefixes.py), filled by post_init_prefix / load_prefix.
+        # Further named tasks on the same backbone (named_prefixes.py), filled by _post_init_prefix / load_prefix.
         self.prefix_bank = nn.ModuleDict()
         # Prompt init from vocabulary rows needs loaded word embeddings: from_pretrained defers it.
         self._prompt_tokenizer = None if _defer_prompt_init else tokenizer
         self._defer_prompt_init = _defer_prompt_init
+        if self.head_attribute:
+            self.num_labels = config.num_labels
+            setattr(self, self.head_attribute, self.build_head(config))
+        self._post_init_prefix()
+
+    def build_head(self, config: PreTrainedConfig) -> nn.Module | None:
+        """A new head (``head_class``) for a task with this config."""
+        return self.head_class(config) if self.head_class is not None else None
 
     def _attach_backbones(self) -> None:
         attach(self, self.base_model, self.backbone_role)
@@ -112,10 +126,10 @@ class PrefixModelMixin(NamedPrefixMixin, TrainingStateMixin, CheckpointMixin):
             )
         return config
 
-    def post_init_prefix(self) -> None:
+    def _post_init_prefix(self) -> None:
         """Finish construction: the named tasks the config lists, transformers' weight init, then freeze the
         backbone, then the prompt init."""
-        self._build_prefix_bank()
+        named_prefixes.build_prefix_bank(self)
         self.post_init()
         self.freeze_backbone()
         self.tuning.finish(self)
@@ -141,3 +155,128 @@ class PrefixModelMixin(NamedPrefixMixin, TrainingStateMixin, CheckpointMixin):
         """
         device = self.base_model.get_input_embeddings().weight.device
         return self.tuning.get_prompt(self, batch_size, self.route_prefixes(prefix_names, batch_size, device))
+
+    # -- named tasks on one backbone (named_prefixes.py) -------------------------------------------
+    @property
+    def prefix_names(self) -> list[str]:
+        """Every prefix this model can route to: its own (``"default"``) first, then the loaded ones by name
+        (sorted: config.json sorts its keys, so this order survives save and reload, and with it the
+        positions ``prefix_names`` may be given as)."""
+        return [DEFAULT_PREFIX, *sorted(self.prefix_bank.keys())]
+
+    def prefix_config(self, name: str = DEFAULT_PREFIX) -> PreTrainedConfig:
+        """The config of the task ``name`` (its ``pre_seq_len``, ``num_labels``, ``id2label``, ...)."""
+        named_prefixes.check_known(self, name)
+        return self.config if name == DEFAULT_PREFIX else self.prefix_bank[name].config
+
+    def task_modules(self, name: str) -> dict[str, nn.Module]:
+        """``{"prefix_encoder": ..., "classifier": ...}`` of the task ``name``: what trains for it."""
+        return named_prefixes.task_modules(self, name)
+
+    def add_prefix(self, name: str, tokenizer: Any = None, **config_fields: Any) -> None:
+        """Add a new task ``name``, freshly initialised, to train beside the others.
+
+        Its config is the model's own with ``config_fields`` changed (``pre_seq_len``, ``num_labels``,
+        ``id2label``, ``problem_type``, ``prefix_projection``, ``classifier_pooling``, ...). It starts as its
+        config's ``prefix_init`` / ``prompt_init`` says; a text init reads its text with ``tokenizer``.
+        """
+        named_prefixes.add_prefix(self, name, tokenizer, **config_fields)
+
+    def load_prefix(self, path: str | os.PathLike, name: str, **kwargs: Any) -> None:
+        """Add the prefix (or prompt) and head saved in ``path`` as the task ``name``.
+
+        ``path`` is a one-task prefix checkpoint (``save_pretrained`` or ``save_prefix``) of the same base
+        model and method, or a peft adapter. Everything is checked before the model changes; hub keyword
+        arguments (``revision``, ``token``, ...) are passed on. The new task's parameters are trainable.
+        """
+        named_prefixes.load_prefix(self, path, name, **kwargs)
+
+    def save_prefix(self, name: str, save_directory: str | os.PathLike) -> None:
+        """Write the task ``name`` alone as a prefix checkpoint (config + prefix + head; the base by
+        reference), which ``from_pretrained``, the Auto classes and ``load_prefix`` read."""
+        named_prefixes.save_prefix(self, name, save_directory)
+
+    def save_peft_adapter(self, save_directory: str | os.PathLike, prefix_name: str = DEFAULT_PREFIX) -> None:
+        """Write the task ``prefix_name`` as a peft adapter folder (decoder LMs; see ``peft_interop.py``)."""
+        save_peft_adapter(self, save_directory, prefix_name)
+
+    def delete_prefix(self, name: str) -> None:
+        """Remove a loaded task (the model's own, ``"default"``, stays)."""
+        named_prefixes.delete_prefix(self, name)
+
+    def prefix_index(self, prefix_names: PrefixNames) -> torch.Tensor:
+        """Names -> their positions in ``prefix_names`` (a 1-D integer tensor is taken as such positions)."""
+        return named_prefixes.prefix_index(self, prefix_names)
+
+    def route_prefixes(
+        self, prefix_names: PrefixNames | Route | None, batch_size: int, device: torch.device | None = None
+    ) -> Route | None:
+        """The :class:`~prefix_models.named_prefixes.Route` of a batch (None: every row runs the model's own
+        prefix, as without names)."""
+        return named_prefixes.route_prefixes(self, prefix_names, batch_size, device)
+
+    # -- what trains (training_state.py) -------------------------------------------------------------
+    def frozen_modules(self) -> dict[str, nn.Module]:
+        """The pretrained parts that stay frozen and out of prefix checkpoints, by attribute name:
+        the backbone (a causal LM adds its pretrained output layer)."""
+        return {self.base_model_prefix: self.base_model}
+
+    def freeze_backbone(self) -> None:
+        """Stop gradients to every backbone parameter; only the prefix/prompt and the head train (again after
+        ``from_pretrained``, which re-creates parameters)."""
+        training_state.freeze_backbone(self)
+
+    def upcast_trainable_parameters(self) -> None:
+        """Keep what trains in float32 over a bfloat16/float16 backbone."""
+        training_state.upcast_trainable_parameters(self)
+
+    def num_trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def merge_prefix_projection(self) -> None:
+        """Fold the reparameterisation MLP into a plain prefix table (outputs unchanged), for the model's
+        own prefix and every named one; afterwards ``save_pretrained`` writes only the table."""
+        training_state.merge_prefix_projection(self)
+
+    def init_prefix(self, tokenizer: Any = None, task: nn.Module | None = None) -> None:
+        """(Re)initialise the prefix as ``config.prefix_init`` says (``text``: the backbone's own keys and
+        values of ``config.prefix_init_text``, read with ``tokenizer``; ``random``: transformers' init)."""
+        training_state.init_prefix(self, tokenizer, task)
+
+    def init_prompt(self, tokenizer: Any = None, task: nn.Module | None = None) -> None:
+        """(Re)initialise the soft prompt as ``config.prompt_init`` says (``random``, ``vocab`` or ``text``)."""
+        training_state.init_prompt(self, tokenizer, task)
+
+    # -- checkpoints (checkpoints.py) ----------------------------------------------------------------
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, save_base_model: bool = False,
+                        **kwargs: Any) -> Any:  # fmt: skip
+        """Save the config and what trained (prefix/prompt + head); ``save_base_model=True`` saves everything.
+
+        The config records ``base_model_name_or_path`` so ``from_pretrained`` can rebuild the
+        frozen backbone. The full model is written anyway when there is no base to point to (a
+        model built from a config) or when backbone parameters were unfrozen and trained.
+        """
+        return checkpoints.save_pretrained(self, super().save_pretrained, save_directory, *args,
+                                           save_base_model=save_base_model, **kwargs)  # fmt: skip
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *model_args: Any,
+        base_model_name_or_path: str | os.PathLike | None = None,
+        tokenizer: Any = None,
+        **kwargs: Any,
+    ) -> PrefixPreTrainedModel:
+        """Load a stock backbone checkpoint (starting prefix tuning), a saved prefix model or a peft adapter.
+
+        A prefix-only checkpoint is recognised by its weights file holding no backbone tensors;
+        its backbone is loaded from ``config.base_model_name_or_path`` (or the
+        ``base_model_name_or_path`` argument, for a base that moved) and must have the shape
+        the prefix was trained for. Keyword arguments naming config fields (``pre_seq_len``,
+        ``num_labels``, ...) override the config, as in transformers.
+        """
+        return checkpoints.from_pretrained(
+            cls, super().from_pretrained, pretrained_model_name_or_path, *model_args,
+            base_model_name_or_path=base_model_name_or_path, tokenizer=tokenizer, **kwargs,
+        )  # fmt: skip

@@ -26,20 +26,18 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedConfig
 from transformers.modeling_outputs import ModelOutput, SequenceClassifierOutput, TokenClassifierOutput
 
-from .checkpoints import HUB_KWARGS, SHAPE_FIELDS, prefix_only_weights_files
+from .checkpoints import HUB_KWARGS, SHAPE_FIELDS, read_task_checkpoint, write_task_checkpoint
 from .configuration import validate_prefix_config
 from .encoders import prefix_rows
 from .errors import InputError
-from .peft_interop import check_peft_adapter_type, peft_task, save_peft_adapter
 
 DEFAULT_PREFIX = "default"
 # Names become module paths (prefix_bank.<name>) and checkpoint keys.
@@ -129,243 +127,231 @@ def _same_base(ours: str | None, theirs: str | None) -> bool:
     return normal(ours) == normal(theirs)
 
 
-class NamedPrefixMixin:
-    """``load_prefix`` / ``save_prefix`` / ``delete_prefix`` / ``prefix_names`` and per-example routing."""
+# The functions below are the named-prefix half of every prefix model (``modeling_utils.PrefixPreTrainedModel``
+# calls them by the same names): ``model`` is that model.
 
-    # The attribute holding the task head (``classifier``, ``qa_outputs``); None for language models.
-    head_attribute: ClassVar[str | None] = None
 
-    def build_head(self, config: PreTrainedConfig) -> nn.Module | None:
-        """A new head for a task with this config (the task mixins say which)."""
-        return None
+def task_modules(model: nn.Module, name: str) -> dict[str, nn.Module]:
+    """``{"prefix_encoder": ..., "classifier": ...}`` of the task ``name``: what trains for it."""
+    check_known(model, name)
+    owner = model if name == DEFAULT_PREFIX else model.prefix_bank[name]
+    attributes = [model.tuning.encoder_attribute, *([model.head_attribute] if model.head_attribute else [])]
+    return {attribute: getattr(owner, attribute) for attribute in attributes}
 
-    # -- what is loaded --------------------------------------------------------------------------
-    @property
-    def prefix_names(self) -> list[str]:
-        """Every prefix this model can route to: its own (``"default"``) first, then the loaded ones by name
-        (sorted: config.json sorts its keys, so this order survives save and reload, and with it the
-        positions ``prefix_names`` may be given as)."""
-        return [DEFAULT_PREFIX, *sorted(self.prefix_bank.keys())]
 
-    def prefix_config(self, name: str = DEFAULT_PREFIX) -> PreTrainedConfig:
-        """The config of the task ``name`` (its ``pre_seq_len``, ``num_labels``, ``id2label``, ...)."""
-        self._check_known(name)
-        return self.config if name == DEFAULT_PREFIX else self.prefix_bank[name].config
+def check_known(model: nn.Module, name: Any) -> None:
+    if name != DEFAULT_PREFIX and name not in model.prefix_bank:
+        raise InputError(f"unknown prefix name {name!r}; this model has {model.prefix_names} (load_prefix adds more)")
 
-    def task_modules(self, name: str) -> dict[str, nn.Module]:
-        """``{"prefix_encoder": ..., "classifier": ...}`` of the task ``name``: what trains for it."""
-        self._check_known(name)
-        owner = self if name == DEFAULT_PREFIX else self.prefix_bank[name]
-        attributes = [self.tuning.encoder_attribute, *([self.head_attribute] if self.head_attribute else [])]
-        return {attribute: getattr(owner, attribute) for attribute in attributes}
 
-    def _check_known(self, name: Any) -> None:
-        if name != DEFAULT_PREFIX and name not in self.prefix_bank:
+def new_task(model: nn.Module, config: PreTrainedConfig) -> TaskPrefix:
+    """A task's modules, freshly built for ``config``: its encoder and, where the model has one, its head."""
+    modules = {model.tuning.encoder_attribute: model.tuning.make_encoder(config)}
+    if model.head_attribute:
+        modules[model.head_attribute] = model.build_head(config)
+    return TaskPrefix(config, modules)
+
+
+def _task_config(model: nn.Module, values: dict[str, Any]) -> PreTrainedConfig:
+    config = model.config_class.from_dict({**values, "prefix_tasks": None})
+    config.base_model_name_or_path = model.config.base_model_name_or_path
+    return config
+
+
+def build_prefix_bank(model: nn.Module) -> None:
+    """The tasks ``config.prefix_tasks`` lists (a model saved while holding several): rebuilt empty at
+    construction; ``from_pretrained`` then loads their tensors with the rest of the checkpoint."""
+    for name, values in (model.config.prefix_tasks or {}).items():
+        model.prefix_bank[name] = new_task(model, _task_config(model, values))
+
+
+def _check_new_name(model: nn.Module, name: Any) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InputError(f"a prefix name is letters, digits, '_' or '-'; got {name!r}")
+    if name == DEFAULT_PREFIX or name in model.prefix_bank:
+        raise InputError(
+            f"a prefix named {name!r} is already loaded ({model.prefix_names}); delete_prefix it first or pick "
+            "another name"
+        )
+
+
+def add_prefix(model: nn.Module, name: str, tokenizer: Any = None, **config_fields: Any) -> None:
+    """A new task ``name``, freshly initialised: the model's config with ``config_fields`` changed."""
+    _check_new_name(model, name)
+    unknown = sorted(key for key in config_fields if not hasattr(model.config, key))
+    if unknown:
+        raise InputError(f"add_prefix got {unknown}, which are not fields of {type(model.config).__name__}")
+    values = _stored(model.config)
+    if "num_labels" in config_fields and "id2label" not in config_fields:  # labels follow the new count
+        values = {key: value for key, value in values.items() if key not in ("id2label", "label2id")}
+    config = _task_config(model, {**values, **config_fields})
+    validate_prefix_config(config)
+    if config.prefix_method != model.prefix_method:
+        raise InputError(
+            f"prefix_method={config.prefix_method!r}: every task of this model runs {model.prefix_method} tuning"
+        )
+    task = new_task(model, config).to(model.get_input_embeddings().weight.device)
+    task.apply(model._init_weights)  # as the model's own prefix and head were initialised
+    if config.prefix_method == "prompt":
+        model.init_prompt(tokenizer, task=task)
+    else:
+        model.init_prefix(tokenizer, task=task)
+    _register_task(model, name, task, config)
+
+
+def _register_task(model: nn.Module, name: str, task: TaskPrefix, config: PreTrainedConfig) -> None:
+    encoder = task_modules(model, DEFAULT_PREFIX)[model.tuning.encoder_attribute]
+    task.train(model.training)  # a new module is in training mode: follow the model's (dropout)
+    model.prefix_bank[name] = task.to(next(encoder.parameters()).device)
+    model.config.prefix_tasks = {**(model.config.prefix_tasks or {}), name: _stored(config)}
+
+
+def load_prefix(model: nn.Module, path: str | os.PathLike, name: str, **kwargs: Any) -> None:
+    """The one-task checkpoint in ``path`` as the task ``name``, checked before the model changes."""
+    _check_new_name(model, name)
+    hub_kwargs = {key: kwargs.pop(key) for key in HUB_KWARGS if key in kwargs}
+    if kwargs:
+        raise InputError(
+            f"load_prefix got unexpected arguments {sorted(kwargs)}; it takes hub options {list(HUB_KWARGS)}"
+        )
+    config, state = read_task_checkpoint(model.config_class, os.fspath(path), model.base_model_prefix, hub_kwargs)
+    _check_task_fits(model, config, os.fspath(path))
+    task = new_task(model, config)
+    expected = task.state_dict()
+    problems = sorted(set(state) ^ set(expected)) + [
+        f"{key}: checkpoint {tuple(state[key].shape)}, model {tuple(expected[key].shape)}"
+        for key in set(state) & set(expected)
+        if state[key].shape != expected[key].shape
+    ]
+    if problems:
+        raise InputError(
+            f"the checkpoint in {path} does not hold the tensors of a {type(model).__name__} task: {problems[:6]}"
+        )
+    task.load_state_dict(state)
+    _register_task(model, name, task, config)
+
+
+def _check_task_fits(model: nn.Module, config: PreTrainedConfig, path: str) -> None:
+    """Refuse a task of another method, task kind, base model or shape, naming both sides."""
+    if config.prefix_method != model.prefix_method:
+        raise InputError(
+            f"{path} holds a {config.prefix_method}-tuning task; this model runs {model.prefix_method} tuning, and "
+            "one batch cannot mix the two"
+        )
+    if config.prefix_tasks:
+        raise InputError(
+            f"{path} holds several prefixes ({[DEFAULT_PREFIX, *config.prefix_tasks]}); load it with "
+            "from_pretrained, or save_prefix one of them and load that"
+        )
+    if config.virtual_token_positions != model.config.virtual_token_positions:
+        raise InputError(
+            f"{path} runs real tokens at virtual_token_positions={config.virtual_token_positions!r}, this model "
+            f"at {model.config.virtual_token_positions!r}; one batch has one convention"
+        )
+    kind = _task_kind(type(model).__name__)
+    theirs = [_task_kind(name) for name in (config.architectures or [])]
+    if theirs and kind not in theirs:
+        raise InputError(
+            f"{path} holds a {config.architectures[0]} task; this model is a {type(model).__name__} (its heads "
+            f"read {kind})"
+        )
+    ours, base = model.config.base_model_name_or_path, config.base_model_name_or_path
+    if not _same_base(ours, base):
+        raise InputError(
+            f"{path} was trained on the base model {base!r}; this model's base is {ours!r}. A prefix only fits "
+            "the backbone it was trained with"
+        )
+    pairs = {field: (getattr(config, field, None), getattr(model.config, field, None)) for field in SHAPE_FIELDS}
+    shape = [f"{field}: {theirs} vs {ours}" for field, (theirs, ours) in pairs.items() if theirs != ours]
+    if shape:
+        raise InputError(f"{path} does not fit this model's backbone: {'; '.join(shape)}")
+
+
+def save_prefix(model: nn.Module, name: str, save_directory: str | os.PathLike) -> None:
+    """The task ``name`` alone as a prefix checkpoint (config + prefix + head; the base by reference)."""
+    modules = task_modules(model, name)
+    if not model.config.base_model_name_or_path:
+        raise InputError(
+            "save_prefix writes a prefix-only checkpoint that points at its base model, and this model has none "
+            "(it was built from a config): use save_pretrained"
+        )
+    config = copy.deepcopy(model.prefix_config(name))
+    config.prefix_tasks = None
+    config.base_model_name_or_path = model.config.base_model_name_or_path
+    config.base_model_gguf_file = getattr(model.config, "base_model_gguf_file", None)
+    config.architectures = [type(model).__name__]
+    state = {
+        f"{attribute}.{key}": tensor.detach().contiguous().clone()
+        for attribute, module in modules.items()
+        for key, tensor in module.state_dict().items()
+    }
+    write_task_checkpoint(config, state, save_directory)
+
+
+def delete_prefix(model: nn.Module, name: str) -> None:
+    check_known(model, name)
+    if name == DEFAULT_PREFIX:
+        raise InputError("the model's own prefix ('default') cannot be deleted")
+    del model.prefix_bank[name]
+    tasks = {key: value for key, value in (model.config.prefix_tasks or {}).items() if key != name}
+    model.config.prefix_tasks = tasks or None
+
+
+def prefix_index(model: nn.Module, prefix_names: PrefixNames) -> torch.Tensor:
+    """Names -> their positions in ``model.prefix_names`` (a 1-D integer tensor is taken as such positions)."""
+    known = model.prefix_names
+    if isinstance(prefix_names, torch.Tensor):
+        if prefix_names.dim() != 1 or prefix_names.is_floating_point() or prefix_names.dtype == torch.bool:
             raise InputError(
-                f"unknown prefix name {name!r}; this model has {self.prefix_names} (load_prefix adds more)"
+                "prefix_names as a tensor must be 1-D integer positions in model.prefix_names; got "
+                f"{prefix_names.dtype} of shape {tuple(prefix_names.shape)}"
             )
-
-    # -- building ----------------------------------------------------------------------------------
-    def _new_task(self, config: PreTrainedConfig) -> TaskPrefix:
-        modules = {self.tuning.encoder_attribute: self.tuning.make_encoder(config)}
-        if self.head_attribute:
-            modules[self.head_attribute] = self.build_head(config)
-        return TaskPrefix(config, modules)
-
-    def _task_config(self, values: dict[str, Any]) -> PreTrainedConfig:
-        config = self.config_class.from_dict({**values, "prefix_tasks": None})
-        config.base_model_name_or_path = self.config.base_model_name_or_path
-        return config
-
-    def _build_prefix_bank(self) -> None:
-        """The tasks ``config.prefix_tasks`` lists (a model saved while holding several): rebuilt empty at
-        construction; ``from_pretrained`` then loads their tensors with the rest of the checkpoint."""
-        for name, values in (self.config.prefix_tasks or {}).items():
-            self.prefix_bank[name] = self._new_task(self._task_config(values))
-
-    def _check_new_name(self, name: Any) -> None:
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise InputError(f"a prefix name is letters, digits, '_' or '-'; got {name!r}")
-        if name == DEFAULT_PREFIX or name in self.prefix_bank:
-            raise InputError(f"a prefix named {name!r} is already loaded ({self.prefix_names}); delete_prefix it "
-                             "first or pick another name")  # fmt: skip
-
-    def add_prefix(self, name: str, tokenizer: Any = None, **config_fields: Any) -> None:
-        """Add a new task ``name``, freshly initialised, to train beside the others.
-
-        Its config is the model's own with ``config_fields`` changed (``pre_seq_len``, ``num_labels``,
-        ``id2label``, ``problem_type``, ``prefix_projection``, ``classifier_pooling``, ...). It starts as its
-        config's ``prefix_init`` / ``prompt_init`` says; a text init reads its text with ``tokenizer``.
-        """
-        self._check_new_name(name)
-        unknown = sorted(key for key in config_fields if not hasattr(self.config, key))
-        if unknown:
-            raise InputError(f"add_prefix got {unknown}, which are not fields of {type(self.config).__name__}")
-        values = _stored(self.config)
-        if "num_labels" in config_fields and "id2label" not in config_fields:  # labels follow the new count
-            values = {key: value for key, value in values.items() if key not in ("id2label", "label2id")}
-        config = self._task_config({**values, **config_fields})
-        validate_prefix_config(config)
-        if config.prefix_method != self.prefix_method:
-            raise InputError(f"prefix_method={config.prefix_method!r}: every task of this model runs "
-                             f"{self.prefix_method} tuning")  # fmt: skip
-        task = self._new_task(config).to(self.get_input_embeddings().weight.device)
-        task.apply(self._init_weights)  # as the model's own prefix and head were initialised
-        if config.prefix_method == "prompt":
-            self.init_prompt(tokenizer, task=task)
-        else:
-            self.init_prefix(tokenizer, task=task)
-        self._register_task(name, task, config)
-
-    def _register_task(self, name: str, task: TaskPrefix, config: PreTrainedConfig) -> None:
-        encoder = self.task_modules(DEFAULT_PREFIX)[self.tuning.encoder_attribute]
-        task.train(self.training)  # a new module is in training mode: follow the model's (dropout)
-        self.prefix_bank[name] = task.to(next(encoder.parameters()).device)
-        self.config.prefix_tasks = {**(self.config.prefix_tasks or {}), name: _stored(config)}
-
-    # -- loading and saving one task -------------------------------------------------------------
-    def load_prefix(self, path: str | os.PathLike, name: str, **kwargs: Any) -> None:
-        """Add the prefix (or prompt) and head saved in ``path`` as the task ``name``.
-
-        ``path`` is a one-task prefix checkpoint (``save_pretrained`` or ``save_prefix``) of the same base
-        model and method. Everything is checked before the model changes; hub keyword arguments
-        (``revision``, ``token``, ...) are passed on. The new task's parameters are trainable.
-        """
-        self._check_new_name(name)
-        hub_kwargs = {key: kwargs.pop(key) for key in HUB_KWARGS if key in kwargs}
-        if kwargs:
-            raise InputError(f"load_prefix got unexpected arguments {sorted(kwargs)}; it takes hub options "
-                             f"{list(HUB_KWARGS)}")  # fmt: skip
-        path = os.fspath(path)
-        if check_peft_adapter_type(path, hub_kwargs) is not None:
-            config, state = peft_task(self.config_class, path, hub_kwargs)
-            config.architectures = None
-        else:
-            config = self.config_class.from_pretrained(path, **hub_kwargs)
-            files = prefix_only_weights_files(path, self.base_model_prefix, hub_kwargs)
-            if files is None:
-                raise InputError(f"{path} is not a prefix-only checkpoint (it holds backbone weights, or no prefix): "
-                                 "load_prefix adds a task saved by save_pretrained or save_prefix")  # fmt: skip
-            state = {key: tensor for file in files for key, tensor in load_file(file).items()}
-        self._check_task_fits(config, path)
-        task = self._new_task(config)
-        expected = task.state_dict()
-        problems = sorted(set(state) ^ set(expected)) + [
-            f"{key}: checkpoint {tuple(state[key].shape)}, model {tuple(expected[key].shape)}"
-            for key in set(state) & set(expected)
-            if state[key].shape != expected[key].shape
-        ]
-        if problems:
-            raise InputError(f"the checkpoint in {path} does not hold the tensors of a {type(self).__name__} task: "
-                             f"{problems[:6]}")  # fmt: skip
-        task.load_state_dict(state)
-        self._register_task(name, task, config)
-
-    def _check_task_fits(self, config: PreTrainedConfig, path: str) -> None:
-        """Refuse a task of another method, task kind, base model or shape, naming both sides."""
-        if config.prefix_method != self.prefix_method:
-            raise InputError(f"{path} holds a {config.prefix_method}-tuning task; this model runs {self.prefix_method} "
-                             "tuning, and one batch cannot mix the two")  # fmt: skip
-        if config.prefix_tasks:
-            raise InputError(f"{path} holds several prefixes ({[DEFAULT_PREFIX, *config.prefix_tasks]}); load it "
-                             "with from_pretrained, or save_prefix one of them and load that")  # fmt: skip
-        if config.virtual_token_positions != self.config.virtual_token_positions:
+        if len(prefix_names) and (prefix_names.min() < 0 or prefix_names.max() >= len(known)):
             raise InputError(
-                f"{path} runs real tokens at virtual_token_positions={config.virtual_token_positions!r}, this model "
-                f"at {self.config.virtual_token_positions!r}; one batch has one convention"
+                f"prefix_names positions must lie in [0, {len(known)}) for {known}; got {prefix_names.tolist()}"
             )
-        kind = _task_kind(type(self).__name__)
-        theirs = [_task_kind(name) for name in (config.architectures or [])]
-        if theirs and kind not in theirs:
-            raise InputError(f"{path} holds a {config.architectures[0]} task; this model is a {type(self).__name__} "
-                             f"(its heads read {kind})")  # fmt: skip
-        ours, base = self.config.base_model_name_or_path, config.base_model_name_or_path
-        if not _same_base(ours, base):
-            raise InputError(f"{path} was trained on the base model {base!r}; this model's base is {ours!r}. "
-                             "A prefix only fits the backbone it was trained with")  # fmt: skip
-        pairs = {field: (getattr(config, field, None), getattr(self.config, field, None)) for field in SHAPE_FIELDS}
-        shape = [f"{field}: {theirs} vs {ours}" for field, (theirs, ours) in pairs.items() if theirs != ours]
-        if shape:
-            raise InputError(f"{path} does not fit this model's backbone: {'; '.join(shape)}")
+        return prefix_names.long()
+    if isinstance(prefix_names, str) or not isinstance(prefix_names, Sequence):
+        raise InputError(f"prefix_names is a list with one prefix name per example; got {prefix_names!r}")
+    unknown = sorted({str(name) for name in prefix_names if name not in known})
+    if unknown:
+        raise InputError(f"unknown prefix names {unknown}; this model has {known} (load_prefix adds more)")
+    return torch.tensor([known.index(name) for name in prefix_names], dtype=torch.long)
 
-    def save_prefix(self, name: str, save_directory: str | os.PathLike) -> None:
-        """Write the task ``name`` alone as a prefix checkpoint (config + prefix + head; the base by
-        reference), which ``from_pretrained``, the Auto classes and ``load_prefix`` read."""
-        modules = self.task_modules(name)
-        if not self.config.base_model_name_or_path:
-            raise InputError("save_prefix writes a prefix-only checkpoint that points at its base model, and this "
-                             "model has none (it was built from a config): use save_pretrained")  # fmt: skip
-        config = copy.deepcopy(self.prefix_config(name))
-        config.prefix_tasks = None
-        config.base_model_name_or_path = self.config.base_model_name_or_path
-        config.base_model_gguf_file = getattr(self.config, "base_model_gguf_file", None)
-        config.architectures = [type(self).__name__]
-        state = {f"{attribute}.{key}": tensor.detach().contiguous().clone()
-                 for attribute, module in modules.items() for key, tensor in module.state_dict().items()}  # fmt: skip
-        os.makedirs(save_directory, exist_ok=True)
-        config.save_pretrained(save_directory)
-        save_file(state, os.path.join(save_directory, "model.safetensors"), metadata={"format": "pt"})
 
-    def save_peft_adapter(self, save_directory: str | os.PathLike, prefix_name: str = DEFAULT_PREFIX) -> None:
-        """Write the task ``prefix_name`` as a peft adapter folder (decoder LMs; see ``peft_interop.py``)."""
-        save_peft_adapter(self, save_directory, prefix_name)
+def route_prefixes(
+    model: nn.Module, prefix_names: PrefixNames | Route | None, batch_size: int, device: torch.device | None = None
+) -> Route | None:
+    """The :class:`Route` of a batch (None: every row runs the model's own prefix, as without names)."""
+    if prefix_names is None or isinstance(prefix_names, Route):
+        return prefix_names
+    index = prefix_index(model, prefix_names)
+    if len(index) != batch_size:
+        raise InputError(
+            f"prefix_names has {len(index)} entries, but the batch has {batch_size} examples: give one name per example"
+        )
+    names = tuple(model.prefix_names)
+    lengths = torch.tensor([model.prefix_config(name).pre_seq_len for name in names])[index]
+    length = int(lengths.max())
+    mask = (torch.arange(length) >= length - lengths.unsqueeze(1)).long()
+    rows = _shared_prefix_rows(model, [names[t] for t in index.unique().tolist()])
+    if device is not None:
+        index, mask = index.to(device), mask.to(device)
+    return Route(index, names, length, mask, rows)
 
-    def delete_prefix(self, name: str) -> None:
-        """Remove a loaded task (the model's own, ``"default"``, stays)."""
-        self._check_known(name)
-        if name == DEFAULT_PREFIX:
-            raise InputError("the model's own prefix ('default') cannot be deleted")
-        del self.prefix_bank[name]
-        tasks = {key: value for key, value in (self.config.prefix_tasks or {}).items() if key != name}
-        self.config.prefix_tasks = tasks or None
 
-    # -- routing ---------------------------------------------------------------------------------
-    def prefix_index(self, prefix_names: PrefixNames) -> torch.Tensor:
-        """Names -> their positions in ``prefix_names`` (a 1-D integer tensor is taken as such positions)."""
-        known = self.prefix_names
-        if isinstance(prefix_names, torch.Tensor):
-            if prefix_names.dim() != 1 or prefix_names.is_floating_point() or prefix_names.dtype == torch.bool:
-                raise InputError("prefix_names as a tensor must be 1-D integer positions in model.prefix_names; got "
-                                 f"{prefix_names.dtype} of shape {tuple(prefix_names.shape)}")  # fmt: skip
-            if len(prefix_names) and (prefix_names.min() < 0 or prefix_names.max() >= len(known)):
-                raise InputError(f"prefix_names positions must lie in [0, {len(known)}) for {known}; got "
-                                 f"{prefix_names.tolist()}")  # fmt: skip
-            return prefix_names.long()
-        if isinstance(prefix_names, str) or not isinstance(prefix_names, Sequence):
-            raise InputError(f"prefix_names is a list with one prefix name per example; got {prefix_names!r}")
-        unknown = sorted({str(name) for name in prefix_names if name not in known})
-        if unknown:
-            raise InputError(f"unknown prefix names {unknown}; this model has {known} (load_prefix adds more)")
-        return torch.tensor([known.index(name) for name in prefix_names], dtype=torch.long)
-
-    def route_prefixes(self, prefix_names: PrefixNames | Route | None, batch_size: int,
-                       device: torch.device | None = None) -> Route | None:  # fmt: skip
-        """The :class:`Route` of a batch (None: every row runs the model's own prefix, as without names)."""
-        if prefix_names is None or isinstance(prefix_names, Route):
-            return prefix_names
-        index = self.prefix_index(prefix_names)
-        if len(index) != batch_size:
-            raise InputError(f"prefix_names has {len(index)} entries, but the batch has {batch_size} examples: give "
-                             "one name per example")  # fmt: skip
-        names = tuple(self.prefix_names)
-        lengths = torch.tensor([self.prefix_config(name).pre_seq_len for name in names])[index]
-        length = int(lengths.max())
-        mask = (torch.arange(length) >= length - lengths.unsqueeze(1)).long()
-        rows = self._shared_prefix_rows([names[t] for t in index.unique().tolist()])
-        if device is not None:
-            index, mask = index.to(device), mask.to(device)
-        return Route(index, names, length, mask, rows)
-
-    def _shared_prefix_rows(self, present: list[str]) -> dict[int, int]:
-        """The layers every task of a batch carries its prefix on; tasks on different layers (``prefix_layers``)
-        cannot share a batch, since each layer either adds virtual tokens for every row or runs stock."""
-        by_task = {name: prefix_rows(self.prefix_config(name)) for name in present}
-        first = next(iter(by_task.values()))
-        if any(rows != first for rows in by_task.values()):
-            layers = ", ".join(f"{name}: prefix_layers={self.prefix_config(name).prefix_layers}" for name in present)
-            raise InputError(f"prefix_names puts tasks whose prefixes sit on different layers in one batch ({layers}); "
-                             "run them in separate batches")  # fmt: skip
-        return first
+def _shared_prefix_rows(model: nn.Module, present: list[str]) -> dict[int, int]:
+    """The layers every task of a batch carries its prefix on; tasks on different layers (``prefix_layers``)
+    cannot share a batch, since each layer either adds virtual tokens for every row or runs stock."""
+    by_task = {name: prefix_rows(model.prefix_config(name)) for name in present}
+    first = next(iter(by_task.values()))
+    if any(rows != first for rows in by_task.values()):
+        layers = ", ".join(f"{name}: prefix_layers={model.prefix_config(name).prefix_layers}" for name in present)
+        raise InputError(
+            f"prefix_names puts tasks whose prefixes sit on different layers in one batch ({layers}); run them in "
+            "separate batches"
+        )
+    return first
 
 
 def take_prefix_names(prefix_names: PrefixNames | None, kwargs: dict[str, Any]) -> PrefixNames | None:
@@ -378,7 +364,7 @@ def take_prefix_names(prefix_names: PrefixNames | None, kwargs: dict[str, Any]) 
     return adapter_names
 
 
-def names_as_positions(model: NamedPrefixMixin, kwargs: dict[str, Any]) -> None:
+def names_as_positions(model: nn.Module, kwargs: dict[str, Any]) -> None:
     """``generate(prefix_names=[...])``: names become a tensor of positions, which generate() hands to
     every step and repeats with the rows it expands (beams, several sequences per input)."""
     names = take_prefix_names(kwargs.pop("prefix_names", None), kwargs)

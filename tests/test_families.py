@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors import safe_open
 from tiny_families import EAGER_ONLY, ENCODER_CONFIGS, NO_TOKEN_TYPES, VOCAB
-from transformers import AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification
+from transformers import CONFIG_MAPPING, AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification
 
 import prefix_models as pm
 from prefix_models.families import ENCODER_FAMILIES, ENCODER_TASKS
@@ -70,7 +70,7 @@ def make(family: str, method: str, task: str = "SequenceClassification", attn="e
 
 def stock_backbone(model, attn: str):
     """The stock backbone class with the model's backbone weights, under the stock attention."""
-    config = model.config_class.__mro__[1](**model.config.to_dict())
+    config = CONFIG_MAPPING[model.config.base_model_type](**model.config.to_dict())
     stock = type(model.base_model)._from_config(config, attn_implementation=attn).eval()
     stock.load_state_dict(model.base_model.state_dict())
     return stock
@@ -89,7 +89,7 @@ def test_the_named_classes_and_auto_classes_cover_every_family():
         for method in METHODS:
             for task in ENCODER_TASKS:
                 cls = model_class(family.name, method, task)
-                assert cls.__module__ == "prefix_models.families" and cls.backbone_class is family.backbone
+                assert cls.__module__ == "prefix_models.named_classes" and cls.backbone_class is family.backbone
                 assert auto[task].model_class(model_type, method.lower()) is cls
 
 
