@@ -32,7 +32,9 @@ from transformers import (
 )
 
 from prefix_models.callbacks import BestMetricCallback
-from prefix_models.cli import (
+from prefix_models.errors import InputError
+from prefix_models.named_prefixes import DEFAULT_PREFIX
+from prefix_models.scripts import (
     DataArguments,
     ModelArguments,
     apply_method_defaults,
@@ -47,11 +49,9 @@ from prefix_models.cli import (
     setup_logging,
     train_and_save,
 )
-from prefix_models.errors import InputError
-from prefix_models.glue.data import check_splits, load_from_data_dir, load_from_files, load_from_hub
-from prefix_models.glue.features import MultipleChoiceCollator, metrics_function, tokenize, write_predictions
-from prefix_models.glue.tasks import MULTIPLE_CHOICE, REGRESSION, TASKS, get_task
-from prefix_models.named_prefixes import DEFAULT_PREFIX
+from prefix_models.scripts.glue.data import check_splits, load_from_data_dir, load_from_files, load_from_hub
+from prefix_models.scripts.glue.features import MultipleChoiceCollator, metrics_function, tokenize, write_predictions
+from prefix_models.scripts.glue.tasks import MULTIPLE_CHOICE, REGRESSION, TASKS, get_task
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,8 @@ from typing import Literal
 from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer, TrainingArguments, set_seed
 
 from prefix_models.callbacks import BestMetricCallback
-from prefix_models.cli import (
+from prefix_models.errors import InputError
+from prefix_models.scripts import (
     DataArguments,
     ModelArguments,
     apply_method_defaults,
@@ -45,8 +46,7 @@ from prefix_models.cli import (
     setup_logging,
     train_and_save,
 )
-from prefix_models.errors import InputError
-from prefix_models.ner.data import (
+from prefix_models.scripts.ner.data import (
     HUB_TASKS,
     SPLIT_FLAGS,
     check_labels,
@@ -60,7 +60,7 @@ from prefix_models.ner.data import (
     read_label_file,
     to_datasets,
 )
-from prefix_models.ner.features import metrics_function, predicted_tags, tokenize, write_conll
+from prefix_models.scripts.ner.features import metrics_function, predicted_tags, tokenize, write_conll
 
 logger = logging.getLogger(__name__)
 ROBERTA_LIKE = ("roberta", "xlm-roberta", "camembert", "longformer", "gpt2", "bloom", "deberta")

@@ -66,10 +66,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"usage: python {Path(__file__).name} {{{','.join(SCRIPTS)}}} <that script's flags>")
     script = Path(argv[0]) if Path(argv[0]).exists() else ROOT / Path(argv[0]).name
     sys.path.insert(0, str(ROOT))  # where the script's own folder would be
-    import prefix_models.cli
+    import prefix_models.scripts
 
-    # The scripts import build_model from prefix_models.cli when they load: patched there, before they do.
-    prefix_models.cli.build_model = lora_build_model(prefix_models.cli.build_model)
+    # The scripts import build_model from prefix_models.scripts when they load: patched there, before they do.
+    prefix_models.scripts.build_model = lora_build_model(prefix_models.scripts.build_model)
     sys.argv = [str(script), *argv[1:]]
     runpy.run_path(str(script), run_name="__main__")
 

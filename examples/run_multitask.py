@@ -29,7 +29,9 @@ from transformers import AutoTokenizer, DataCollatorWithPadding, EvalPrediction,
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from prefix_models.cli import (  # noqa: E402
+from prefix_models.errors import InputError  # noqa: E402
+from prefix_models.named_prefixes import DEFAULT_PREFIX  # noqa: E402
+from prefix_models.scripts import (  # noqa: E402
     DataArguments,
     ModelArguments,
     apply_method_defaults,
@@ -44,11 +46,9 @@ from prefix_models.cli import (  # noqa: E402
     setup_logging,
     train_and_save,
 )
-from prefix_models.errors import InputError  # noqa: E402
-from prefix_models.glue.data import check_splits, load_from_data_dir, load_from_hub  # noqa: E402
-from prefix_models.glue.features import metrics_function, tokenize  # noqa: E402
-from prefix_models.glue.tasks import CLASSIFICATION, REGRESSION, TASKS, get_task  # noqa: E402
-from prefix_models.named_prefixes import DEFAULT_PREFIX  # noqa: E402
+from prefix_models.scripts.glue.data import check_splits, load_from_data_dir, load_from_hub  # noqa: E402
+from prefix_models.scripts.glue.features import metrics_function, tokenize  # noqa: E402
+from prefix_models.scripts.glue.tasks import CLASSIFICATION, REGRESSION, TASKS, get_task  # noqa: E402
 
 logger = logging.getLogger(__name__)
 _SUPPORTED = [name for name, spec in TASKS.items() if spec.kind in (CLASSIFICATION, REGRESSION)]

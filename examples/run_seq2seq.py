@@ -37,7 +37,9 @@ from transformers import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from prefix_models.cli import (  # noqa: E402
+from prefix_models.configuration import ATTENTION_KINDS  # noqa: E402
+from prefix_models.errors import InputError  # noqa: E402
+from prefix_models.scripts import (  # noqa: E402
     DataArguments,
     ModelArguments,
     apply_method_defaults,
@@ -50,8 +52,6 @@ from prefix_models.cli import (  # noqa: E402
     setup_logging,
     train_and_save,
 )
-from prefix_models.configuration import ATTENTION_KINDS  # noqa: E402
-from prefix_models.errors import InputError  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

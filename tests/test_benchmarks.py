@@ -108,7 +108,7 @@ def test_quality_heldout_uses_its_own_data_and_levers_compare_with_sentiment_ful
 def test_gpu_engines_dry_run_builds_commands_run_glue_accepts(tmp_path, tiny_model):
     """The GPU check's wiring, on CPU: its configs are valid and run_glue.py's parser takes its flags."""
     import run_glue
-    from prefix_models.cli import parse_arguments
+    from prefix_models.scripts import parse_arguments
 
     report = load("gpu_engines").main(["--dry_run", "--model", str(tiny_model), "--nproc", "2",
                                        "--work_dir", str(tmp_path)])  # fmt: skip

@@ -6,8 +6,8 @@ import math
 
 from conftest import FIXTURES
 
-from prefix_models.glue.data import _hub_rows, load_from_data_dir
-from prefix_models.glue.tasks import get_task
+from prefix_models.scripts.glue.data import _hub_rows, load_from_data_dir
+from prefix_models.scripts.glue.tasks import get_task
 
 
 def test_hub_records_map_like_the_official_files():

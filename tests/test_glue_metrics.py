@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from prefix_models.glue.metrics import (
+from prefix_models.scripts.glue.metrics import (
     classification_metrics,
     multirc_metrics,
     normalize_answer,

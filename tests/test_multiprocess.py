@@ -96,7 +96,7 @@ def test_gradient_accumulation_equals_the_larger_batch(no_dropout_model, tmp_pat
 
 
 def test_run_ner_under_torchrun(no_dropout_model, tmp_path):
-    from prefix_models.ner.data import read_conll
+    from prefix_models.scripts.ner.data import read_conll
 
     ner = FIXTURES / "ner_data"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",

@@ -13,7 +13,7 @@ from conlleval import conlleval
 from seqeval.metrics import f1_score
 from seqeval.scheme import IOB2
 
-from prefix_models.ner.data import (
+from prefix_models.scripts.ner.data import (
     Sentence,
     check_labels,
     check_tags,
@@ -23,7 +23,14 @@ from prefix_models.ner.data import (
     read_json_lines,
     to_datasets,
 )
-from prefix_models.ner.features import align_predictions, b_to_i, seqeval_scores, tokenize, word_windows, write_conll
+from prefix_models.scripts.ner.features import (
+    align_predictions,
+    b_to_i,
+    seqeval_scores,
+    tokenize,
+    word_windows,
+    write_conll,
+)
 
 NER = FIXTURES / "ner_data"
 

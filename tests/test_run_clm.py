@@ -12,7 +12,7 @@ from conftest import FIXTURES
 from safetensors.torch import load_file
 from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from prefix_models.ner.data import read_conll
+from prefix_models.scripts.ner.data import read_conll
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("run_clm", ROOT / "examples" / "run_clm.py")

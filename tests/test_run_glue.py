@@ -211,7 +211,7 @@ def test_help_documents_every_flag():
 def test_sentence_transformers_checkpoints_are_read_as_they_were_trained(tiny_model, tmp_path, caplog):
     """--prefix / --prompt leave classifier_pooling unset: a sentence-transformers checkpoint then reads its
     tokens the way it was trained (its mean), and the log says so; a flag given wins."""
-    from prefix_models.cli import ModelArguments, build_model, sentence_transformers_pooling
+    from prefix_models.scripts import ModelArguments, build_model, sentence_transformers_pooling
 
     # A checkpoint laid out as sentence-transformers saves one: modules.json + the Pooling module's config.
     checkpoint = Path(shutil.copytree(tiny_model, tmp_path / "st-model"))
@@ -229,7 +229,7 @@ def test_sentence_transformers_checkpoints_are_read_as_they_were_trained(tiny_mo
         return build_model(args, "sequence_classification", num_labels=2)
 
     assert sentence_transformers_pooling(ModelArguments(model_name_or_path=str(checkpoint))) == "mean"
-    with caplog.at_level(logging.INFO, logger="prefix_models.cli.models"):
+    with caplog.at_level(logging.INFO, logger="prefix_models.scripts.models"):
         assert build(checkpoint).config.classifier_pooling == "mean"  # picked, and said
         assert "picked --classifier_pooling mean" in caplog.text
         assert build(checkpoint, classifier_pooling="pooler").config.classifier_pooling == "pooler"
@@ -302,7 +302,7 @@ def test_a_classification_prefix_starts_from_text_unless_told_otherwise(flags, e
 def test_only_classification_prefixes_get_the_text_init(tiny_model, tmp_path):
     from transformers import TrainingArguments
 
-    from prefix_models.cli import ModelArguments, apply_method_defaults
+    from prefix_models.scripts import ModelArguments, apply_method_defaults
 
     def picked(task: str, **flags) -> dict:
         model_args = ModelArguments(model_name_or_path=str(tiny_model), **flags)
@@ -323,7 +323,7 @@ def test_only_classification_prefixes_get_the_text_init(tiny_model, tmp_path):
 def test_a_json_configuration_counts_as_given(tiny_model, tmp_path):
     from transformers import TrainingArguments
 
-    from prefix_models.cli import ModelArguments, apply_method_defaults, parse_arguments, was_given
+    from prefix_models.scripts import ModelArguments, apply_method_defaults, parse_arguments, was_given
 
     config = tmp_path / "args.json"
     config.write_text(json.dumps({"model_name_or_path": str(tiny_model), "output_dir": str(tmp_path), "prefix": True,

@@ -16,7 +16,7 @@ from seqeval.metrics import f1_score
 from seqeval.scheme import IOB2
 
 import run_ner
-from prefix_models.ner.data import read_conll
+from prefix_models.scripts.ner.data import read_conll
 
 ROOT = Path(__file__).resolve().parents[1]
 NER = FIXTURES / "ner_data"

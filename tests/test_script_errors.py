@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES
 
-from prefix_models.cli import run_script
 from prefix_models.errors import InputError
+from prefix_models.scripts import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import f1_score, matthews_corrcoef
 
-from ..errors import InputError
+from ...errors import InputError
 
 
 def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:

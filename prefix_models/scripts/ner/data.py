@@ -16,7 +16,7 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 
-from ..errors import InputError
+from ...errors import InputError
 from ..hub import load_hub_dataset
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InputError
+from ...errors import InputError
 
 CLASSIFICATION, REGRESSION, MULTIPLE_CHOICE, MULTIRC, RECORD = (
     "classification",

@@ -18,7 +18,7 @@ from seqeval import metrics as seqeval_metrics
 from seqeval import scheme as seqeval_scheme
 from transformers import EvalPrediction, PreTrainedTokenizerBase
 
-from ..errors import InputError
+from ...errors import InputError
 
 IGNORE = -100
 NO_WORD = -1
@@ -167,7 +167,7 @@ def metrics_function(features: Dataset, sentences: Dataset, labels: Sequence[str
 
 def write_conll(path: str | os.PathLike, sentences: Dataset, predicted: list[list[str]]) -> None:
     """``token gold predicted`` per line (``token predicted`` without gold), a blank line after each
-    sentence: the format conlleval and :func:`prefix_models.ner.data.read_conll` read back.
+    sentence: the format conlleval and :func:`prefix_models.scripts.ner.data.read_conll` read back.
     Whitespace inside a token becomes ``_`` so that the columns stay whitespace-separated."""
     with open(path, "w", encoding="utf-8") as handle:
         for tokens, gold, tags in zip(sentences["tokens"], sentences["tags"], predicted, strict=True):

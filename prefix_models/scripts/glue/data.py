@@ -20,7 +20,7 @@ from pathlib import Path
 import datasets
 from datasets import Dataset, DatasetDict
 
-from ..errors import InputError
+from ...errors import InputError
 from ..hub import load_hub_dataset
 from .tasks import (
     CLASSIFICATION,
