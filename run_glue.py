@@ -63,14 +63,18 @@ class DataTrainingArguments(DataArguments):
     task_name: str | None = field(default=None, metadata={"help": f"The task to train on, one of: {', '.join(TASKS)}."})
     data_dir: str | None = field(
         default=None,
-        metadata={"help": "The official download: a GLUE TSV folder (train.tsv, dev.tsv, test.tsv) or a SuperGLUE "
-                          "folder (train.jsonl, val.jsonl, test.jsonl), or the root folder holding the task's folder."},
-    )  # fmt: skip
+        metadata={
+            "help": "The official download: a GLUE TSV folder (train.tsv, dev.tsv, test.tsv) or a SuperGLUE "
+            "folder (train.jsonl, val.jsonl, test.jsonl), or the root folder holding the task's folder."
+        },
+    )
     text_column_names: str | None = field(
         default=None,
-        metadata={"help": "With data files: one or two comma-separated text columns. Default: sentence1,sentence2, "
-                          "sentence, or the only non-label columns."},
-    )  # fmt: skip
+        metadata={
+            "help": "With data files: one or two comma-separated text columns. Default: sentence1,sentence2, "
+            "sentence, or the only non-label columns."
+        },
+    )
     label_column_name: str = field(default="label", metadata={"help": "With data files: the label column."})
 
     def __post_init__(self) -> None:
@@ -89,18 +93,22 @@ class EnsembleArguments:
 
     ensemble_prefixes: list[str] | None = field(
         default=None,
-        metadata={"help": "Saved prefix models of the same base and task as --model_name_or_path (itself a saved "
-                          "prefix model): evaluate (--do_eval) and predict (--do_predict) with all of them, their "
-                          "probabilities averaged; each input runs once per prefix, in one batch. Each member is "
-                          "also scored alone. No training."},
-    )  # fmt: skip
+        metadata={
+            "help": "Saved prefix models of the same base and task as --model_name_or_path (itself a saved "
+            "prefix model): evaluate (--do_eval) and predict (--do_predict) with all of them, their "
+            "probabilities averaged; each input runs once per prefix, in one batch. Each member is "
+            "also scored alone. No training."
+        },
+    )
 
 
 def ensemble_members(model, folders: list[str]) -> list[str]:
     """Load ``folders`` beside the model's own prefix; the names of all members, the model's first."""
     if not hasattr(model, "load_prefix"):
-        raise InputError("--ensemble_prefixes needs --model_name_or_path to be a saved prefix or prompt model (the "
-                         f"first member); {type(model).__name__} is not one")  # fmt: skip
+        raise InputError(
+            "--ensemble_prefixes needs --model_name_or_path to be a saved prefix or prompt model (the "
+            f"first member); {type(model).__name__} is not one"
+        )
     names = [DEFAULT_PREFIX]
     for index, folder in enumerate(folders, start=1):
         model.load_prefix(folder, f"member{index}")
@@ -120,8 +128,13 @@ def load_data(data_args: DataTrainingArguments, model_args: ModelArguments):
     else:
         if spec is None:
             raise InputError("--dataset_name needs --task_name to know how to read and score it")
-        data = load_from_hub(spec, data_args.dataset_name, data_args.dataset_config_name,
-                             cache_dir=model_args.cache_dir, token=model_args.token)  # fmt: skip
+        data = load_from_hub(
+            spec,
+            data_args.dataset_name,
+            data_args.dataset_config_name,
+            cache_dir=model_args.cache_dir,
+            token=model_args.token,
+        )
         benchmark = spec.benchmark
     return data, spec, benchmark
 
@@ -142,8 +155,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # Everything about the data and the flags is checked before any weights load.
     data, spec, benchmark = load_data(data_args, model_args)
     apply_method_defaults(model_args, training_args, spec.model_task)
-    check_splits(spec, data, {"train": training_args.do_train, "validation": training_args.do_eval,
-                              "test": training_args.do_predict})  # fmt: skip
+    check_splits(
+        spec,
+        data,
+        {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict},
+    )
     max_seq_length = resolve_max_seq_length(data_args.max_seq_length, load_config(model_args), default=128)
 
     set_seed(training_args.seed)
@@ -204,8 +220,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 metrics.update(best.best)
             if members:  # each member alone, beside the ensemble
                 for name in members:
-                    alone = Trainer(model=model.prefix_ensemble([name]), args=training_args, data_collator=collator,
-                                    processing_class=tokenizer, compute_metrics=trainer.compute_metrics)  # fmt: skip
+                    alone = Trainer(
+                        model=model.prefix_ensemble([name]),
+                        args=training_args,
+                        data_collator=collator,
+                        processing_class=tokenizer,
+                        compute_metrics=trainer.compute_metrics,
+                    )
                     member = alone.evaluate(eval_dataset=features[split], metric_key_prefix=f"{prefix}_{name}")
                     metrics.update({k: v for k, v in member.items() if not k.endswith(("_runtime", "per_second"))})
             trainer.log_metrics("eval", metrics)
@@ -219,8 +240,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             dataset = features[split]
             logits = trainer.predict(dataset.remove_columns("labels"), metric_key_prefix="predict").predictions
             if trainer.is_world_process_zero():
-                for path in write_predictions(spec, data[split].select(range(len(dataset))), logits,
-                                              training_args.output_dir, split, benchmark):  # fmt: skip
+                for path in write_predictions(
+                    spec, data[split].select(range(len(dataset))), logits, training_args.output_dir, split, benchmark
+                ):
                     logger.info(f"Predictions written to {path}")
     return results
 

@@ -76,9 +76,11 @@ class DataTrainingArguments(DataArguments):
     )
     data_dir: str | None = field(
         default=None,
-        metadata={"help": "A folder of CoNLL files: train.txt, dev.txt or valid.txt, test.txt (also eng.train/"
-                          "eng.testa/eng.testb, *.conll, *.jsonl)."},
-    )  # fmt: skip
+        metadata={
+            "help": "A folder of CoNLL files: train.txt, dev.txt or valid.txt, test.txt (also eng.train/"
+            "eng.testa/eng.testb, *.conll, *.jsonl)."
+        },
+    )
     tag_column: int = field(
         default=-1,
         metadata={"help": "CoNLL files: which column holds the tag (0 is the token; -1, the default, is the last)."},
@@ -87,14 +89,18 @@ class DataTrainingArguments(DataArguments):
     label_column_name: str = field(default="ner_tags", metadata={"help": "json / hub data: the list-of-tags column."})
     label_names_file: str | None = field(
         default=None,
-        metadata={"help": "A file with one label per line: the label list (default: the tags found in the data). "
-                          "Integer tags in the data are read as indices into it."},
-    )  # fmt: skip
+        metadata={
+            "help": "A file with one label per line: the label list (default: the tags found in the data). "
+            "Integer tags in the data are read as indices into it."
+        },
+    )
     tag_scheme: Literal["auto", "IOB1", "IOB2", "BIOES"] = field(
         default="auto",
-        metadata={"help": "The tagging scheme, used to check the tags and for the strict_* scores. Default: "
-                          "detected from the data."},
-    )  # fmt: skip
+        metadata={
+            "help": "The tagging scheme, used to check the tags and for the strict_* scores. Default: "
+            "detected from the data."
+        },
+    )
     label_all_tokens: bool = field(
         default=False,
         metadata={"help": "Train on every sub-word of a word (B- becomes I- after the first) instead of the first."},
@@ -106,8 +112,10 @@ class DataTrainingArguments(DataArguments):
     def __post_init__(self) -> None:
         if self.task_name is not None:
             if self.task_name not in HUB_TASKS:
-                raise InputError(f"--task_name {self.task_name!r} is not a known task; choose from {list(HUB_TASKS)} "
-                                 "or give --dataset_name / data files")  # fmt: skip
+                raise InputError(
+                    f"--task_name {self.task_name!r} is not a known task; choose from {list(HUB_TASKS)} "
+                    "or give --dataset_name / data files"
+                )
             if self.dataset_name is not None and self.dataset_name != self.task_name:
                 raise InputError("give --task_name or --dataset_name, not both")
             self.dataset_name = self.task_name
@@ -131,9 +139,11 @@ def load_data(data_args: DataTrainingArguments, model_args: ModelArguments, need
     dataset's own label names in id order (hub datasets that have them; else None)."""
     dataset_labels = None
     if data_args.files:
-        splits = {split: read_file(path, split, data_args.tag_column, data_args.text_column_name,
-                                   data_args.label_column_name)
-                  for split, path in data_args.files.items() if needed[split]}  # fmt: skip
+        splits = {
+            split: read_file(path, split, data_args.tag_column, data_args.text_column_name, data_args.label_column_name)
+            for split, path in data_args.files.items()
+            if needed[split]
+        }
     else:
         splits, dataset_labels = load_from_hub(
             data_args.dataset_name,
@@ -143,7 +153,7 @@ def load_data(data_args: DataTrainingArguments, model_args: ModelArguments, need
             cache_dir=model_args.cache_dir,
             token=model_args.token,
         )
-        splits = {split: sentences for split, sentences in splits.items() if needed.get(split)}  # fmt: skip
+        splits = {split: sentences for split, sentences in splits.items() if needed.get(split)}
     for split, wanted in needed.items():
         flag = {"train": "--do_train", "validation": "--do_eval", "test": "--do_predict"}[split]
         if wanted and split not in splits:
@@ -156,8 +166,9 @@ def load_data(data_args: DataTrainingArguments, model_args: ModelArguments, need
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    model_args, data_args, training_args = parse_arguments((ModelArguments, DataTrainingArguments, TrainingArguments),
-                                                           argv, description=__doc__)  # fmt: skip
+    model_args, data_args, training_args = parse_arguments(
+        (ModelArguments, DataTrainingArguments, TrainingArguments), argv, description=__doc__
+    )
     model_args.check_task("token_classification")
     setup_logging(training_args)
     log_run_start(training_args, model_args)
@@ -207,22 +218,32 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         raise InputError("run_ner.py needs a fast tokenizer (it aligns sub-words to words with word_ids)")
     max_seq_length = min(max_seq_length, tokenizer.model_max_length)
     label_to_id = {label: i for i, label in enumerate(labels)}
-    model = build_model(model_args, "token_classification", tokenizer=tokenizer, num_labels=len(labels),
-                        id2label=dict(enumerate(labels)), label2id=label_to_id)  # fmt: skip
+    model = build_model(
+        model_args,
+        "token_classification",
+        tokenizer=tokenizer,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id=label_to_id,
+    )
 
     sentences = to_datasets(splits)
     features = {}
     with training_args.main_process_first(desc="dataset map pre-processing"):
         for split, dataset in sentences.items():
-            features[split] = tokenize(dataset, tokenizer, label_to_id, max_seq_length, data_args.label_all_tokens,
-                                       data_args.pad_to_max_length)  # fmt: skip
+            features[split] = tokenize(
+                dataset, tokenizer, label_to_id, max_seq_length, data_args.label_all_tokens, data_args.pad_to_max_length
+            )
             if len(features[split]) > len(dataset):
-                logger.info(f"{split}: {len(dataset)} sentences -> {len(features[split])} windows of "
-                            f"<= {max_seq_length} sub-words")  # fmt: skip
+                logger.info(
+                    f"{split}: {len(dataset)} sentences -> {len(features[split])} windows of "
+                    f"<= {max_seq_length} sub-words"
+                )
 
     def metrics_for(split: str):
-        return metrics_function(features[split], sentences[split], labels, scheme,
-                                data_args.return_entity_level_metrics)  # fmt: skip
+        return metrics_function(
+            features[split], sentences[split], labels, scheme, data_args.return_entity_level_metrics
+        )
 
     best = BestMetricCallback("f1")
     trainer = Trainer(

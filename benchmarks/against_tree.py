@@ -39,8 +39,9 @@ def import_other(tree: Path):
         sys.exit(f"{tree} holds no prefix_models package")
     if not filecmp.cmp(package / "injection.py", ROOT / "prefix_models" / "injection.py", shallow=False):
         sys.exit("injection.py differs between the trees: their attention functions would share one registration")
-    spec = importlib.util.spec_from_file_location("prefix_models_other", package / "__init__.py",
-                                                  submodule_search_locations=[str(package)])  # fmt: skip
+    spec = importlib.util.spec_from_file_location(
+        "prefix_models_other", package / "__init__.py", submodule_search_locations=[str(package)]
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules["prefix_models_other"] = module
     spec.loader.exec_module(module)
@@ -58,11 +59,23 @@ def pair(name: str, quick: bool, other, pre_seq_len: int):
         config = tf.BertConfig(vocab_size=30522, pre_seq_len=pre_seq_len, **shape)
         builders = [package.BertPrefixForSequenceClassification for package in (ours, other)]
     else:
-        shape = dict(hidden_size=576, num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
-                     intermediate_size=1536, vocab_size=49152)  # fmt: skip
+        shape = dict(
+            hidden_size=576,
+            num_hidden_layers=30,
+            num_attention_heads=9,
+            num_key_value_heads=3,
+            intermediate_size=1536,
+            vocab_size=49152,
+        )
         if quick:
-            shape = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         intermediate_size=40, vocab_size=100)  # fmt: skip
+            shape = dict(
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                intermediate_size=40,
+                vocab_size=100,
+            )
         config = tf.LlamaConfig(max_position_embeddings=2048, pre_seq_len=pre_seq_len, **shape)
         builders = [package.LlamaPrefixForCausalLM for package in (ours, other)]
     torch.manual_seed(0)
@@ -107,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         times = {(measure, side): [] for measure in ("train", "inference") for side in (0, 1)}
         for round_ in range(args.repeats + 2):  # two warm-up rounds
             for measure in ("train", "inference"):
-                for side in ((0, 1) if round_ % 2 == 0 else (1, 0)):
+                for side in (0, 1) if round_ % 2 == 0 else (1, 0):
                     start = time.perf_counter()
                     step(models[side], measure, batch, labels)
                     if round_ >= 2:

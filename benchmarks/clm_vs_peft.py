@@ -42,8 +42,15 @@ def smollm2() -> tuple[str, str]:
 
 def load_models(args):
     if args.quick:
-        config = LlamaConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                             intermediate_size=128, vocab_size=500, max_position_embeddings=256)  # fmt: skip
+        config = LlamaConfig(
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=128,
+            vocab_size=500,
+            max_position_embeddings=256,
+        )
         torch.manual_seed(0)
         base = LlamaForCausalLM(config)
         path = Path(args.work_dir) / "quick-llama"
@@ -130,19 +137,27 @@ def main(argv=None):
     report = {
         "benchmark": "causal-LM prefix train step, ours vs peft",
         "model": "tiny random Llama" if args.quick else (args.model or "SmolLM2-135M-Instruct (GGUF Q4_1, fp32)"),
-        "pre_seq_len": args.pre_seq_len, "batch_size": args.batch_size, "seq_len": args.seq_len,
-        "repeats": args.repeats, "threads": torch.get_num_threads(), "machine": platform.platform(),
-        "processor": platform.processor(), "torch": torch.__version__, "transformers": transformers.__version__,
+        "pre_seq_len": args.pre_seq_len,
+        "batch_size": args.batch_size,
+        "seq_len": args.seq_len,
+        "repeats": args.repeats,
+        "threads": torch.get_num_threads(),
+        "machine": platform.platform(),
+        "processor": platform.processor(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
         "arms": rows,
-    }  # fmt: skip
+    }
     print(f"{'arm':<20} {'step s (median)':>16} {'samples/s':>10} {'trainable':>11}  ratio")
     for name, row in rows.items():
         if "error" in row:
             print(f"{name:<20} failed: {row['error'][:90]}")
         else:
             ratio = f"{row['ratio_to_peft']:.3f}x" if "ratio_to_peft" in row else ""
-            print(f"{name:<20} {row['step_s_median']:>16.4f} {row['samples_per_s']:>10.2f} "
-                  f"{row['trainable_parameters']:>11,}  {ratio}")  # fmt: skip
+            print(
+                f"{name:<20} {row['step_s_median']:>16.4f} {row['samples_per_s']:>10.2f} "
+                f"{row['trainable_parameters']:>11,}  {ratio}"
+            )
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(report, indent=2))
     return report

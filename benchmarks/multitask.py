@@ -51,8 +51,10 @@ def build(base: Path, tasks: int, pre_seq_len: int, spread: bool, folder: Path):
     """``tasks`` saved prefixes on ``base`` (in ``folder``), and a model holding them all."""
     lengths = [pre_seq_len] * tasks
     if spread:  # P/2 .. 4P, evenly
-        lengths = [max(1, round(pre_seq_len / 2 + index * (4 * pre_seq_len - pre_seq_len / 2) / max(1, tasks - 1)))
-                   for index in range(tasks)]  # fmt: skip
+        lengths = [
+            max(1, round(pre_seq_len / 2 + index * (4 * pre_seq_len - pre_seq_len / 2) / max(1, tasks - 1)))
+            for index in range(tasks)
+        ]
     for index, length in enumerate(lengths):
         task = pm.BertPrefixForSequenceClassification.from_pretrained(
             base, pre_seq_len=length, num_labels=2 + index % 3, attn_implementation="sdpa"
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
         "single": lambda: same(input_ids=input_ids, attention_mask=mask),
         "single, named": lambda: same(
             input_ids=input_ids, attention_mask=mask, prefix_names=["task1"] * args.batch_size
-        ),  # fmt: skip
+        ),
         "mixed": lambda: same(input_ids=input_ids, attention_mask=mask, prefix_names=mixed_names),
         "mixed, lengths": lambda: spread(input_ids=input_ids, attention_mask=mask, prefix_names=mixed_names),
     }
@@ -115,12 +117,19 @@ def main(argv: list[str] | None = None) -> dict:
     shared = backbone + sum(per_task)
     separate = sum(backbone + head for head in heads)
     results = {
-        "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
-        "threads": torch.get_num_threads(), "args": {k: str(v) for k, v in vars(args).items()},
-        "spread_lengths": lengths, "seconds": seconds, "examples_per_second": throughput,
-        "memory_bytes": {"one backbone + prefixes": shared, "separate fine-tuned models": separate,
-                         "per task (prefix + head)": per_task},
-    }  # fmt: skip
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "spread_lengths": lengths,
+        "seconds": seconds,
+        "examples_per_second": throughput,
+        "memory_bytes": {
+            "one backbone + prefixes": shared,
+            "separate fine-tuned models": separate,
+            "per task (prefix + head)": per_task,
+        },
+    }
     print(f"{'arm':16s} {'seconds':>9s} {'examples/s':>11s} {'/ single':>9s}")
     for arm in arms:
         print(f"{arm:16s} {seconds[arm]:9.4f} {throughput[arm]:11.1f} {throughput[arm] / throughput['single']:9.3f}")

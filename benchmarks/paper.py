@@ -83,8 +83,9 @@ ROWS = [
 ROWS_BY_NAME = {row.name: row for row in ROWS}
 
 
-def command(row: Row, model: Path, data_dir: Path, output_dir: Path, epochs_scale: float,
-            extra: list[str]) -> list[str]:  # fmt: skip
+def command(
+    row: Row, model: Path, data_dir: Path, output_dir: Path, epochs_scale: float, extra: list[str]
+) -> list[str]:
     """The script and flags that run ``row``."""
     epochs = max(1, round(row.epochs * epochs_scale))
     script = "run_ner.py" if row.ner else "run_glue.py"
@@ -92,16 +93,43 @@ def command(row: Row, model: Path, data_dir: Path, output_dir: Path, epochs_scal
         ["--data_dir", str(data_dir / row.task)] if row.ner else ["--task_name", row.task, "--data_dir", str(data_dir)]
     )
     return [
-        sys.executable, str(ROOT / script), "--model_name_or_path", str(model), *data,
-        "--prefix", "--pre_seq_len", str(row.pre_seq_len),
+        sys.executable,
+        str(ROOT / script),
+        "--model_name_or_path",
+        str(model),
+        *data,
+        "--prefix",
+        "--pre_seq_len",
+        str(row.pre_seq_len),
         # the reference starts every prefix (table or MLP) at random: so do these rows, whatever our defaults pick
         *(["--prefix_projection"] if row.projection else ["--prefix_init", "random"]),
-        "--hidden_dropout_prob", str(row.dropout), "--learning_rate", str(row.learning_rate),
-        "--per_device_train_batch_size", str(row.batch_size), "--per_device_eval_batch_size", "64",
-        "--num_train_epochs", str(epochs), "--max_seq_length", str(row.max_seq_length), "--seed", str(row.seed),
-        "--do_train", "--do_eval", "--eval_strategy", "epoch", "--save_strategy", "no", "--report_to", "none",
-        "--output_dir", str(output_dir), "--overwrite_output_dir", *extra,
-    ]  # fmt: skip
+        "--hidden_dropout_prob",
+        str(row.dropout),
+        "--learning_rate",
+        str(row.learning_rate),
+        "--per_device_train_batch_size",
+        str(row.batch_size),
+        "--per_device_eval_batch_size",
+        "64",
+        "--num_train_epochs",
+        str(epochs),
+        "--max_seq_length",
+        str(row.max_seq_length),
+        "--seed",
+        str(row.seed),
+        "--do_train",
+        "--do_eval",
+        "--eval_strategy",
+        "epoch",
+        "--save_strategy",
+        "no",
+        "--report_to",
+        "none",
+        "--output_dir",
+        str(output_dir),
+        "--overwrite_output_dir",
+        *extra,
+    ]
 
 
 def missing_inputs(row: Row, model: Path, data_dir: Path) -> str | None:
@@ -126,8 +154,14 @@ def best_score(output_dir: Path, ner: bool) -> tuple[float | None, float | None]
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", nargs="+", choices=list(ROWS_BY_NAME), default=list(ROWS_BY_NAME),
-                        metavar="MODEL/TASK", help=f"rows (default: all): {', '.join(ROWS_BY_NAME)}")  # fmt: skip
+    parser.add_argument(
+        "--rows",
+        nargs="+",
+        choices=list(ROWS_BY_NAME),
+        default=list(ROWS_BY_NAME),
+        metavar="MODEL/TASK",
+        help=f"rows (default: all): {', '.join(ROWS_BY_NAME)}",
+    )
     parser.add_argument("--models_dir", type=Path, help="folder holding roberta-large/, bert-large-cased/, ...")
     parser.add_argument("--data_dir", type=Path, help="folder holding BoolQ/ ... WSC/ and conll2003/ ... ontonotes/")
     parser.add_argument("--output_dir", type=Path, default=ROOT / "benchmarks" / "results" / "paper")
@@ -135,8 +169,9 @@ def main(argv: list[str] | None = None) -> dict:
         "--output", type=Path, default=None, help="the table as JSON (default: <output_dir>/table.json)"
     )
     parser.add_argument("--epochs_scale", type=float, default=1.0, help="train round(epochs x this) epochs per row")
-    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
-                        help="further flags for every run (e.g. --bf16), placed last")  # fmt: skip
+    parser.add_argument(
+        "--extra", nargs=argparse.REMAINDER, default=[], help="further flags for every run (e.g. --bf16), placed last"
+    )
     parser.add_argument("--list", action="store_true", help="print the rows and their settings, run nothing")
     parser.add_argument("--dry_run", action="store_true", help="print each row's command, run nothing")
     parser.add_argument("--rerun", action="store_true", help="run rows again even if they finished")
@@ -144,11 +179,19 @@ def main(argv: list[str] | None = None) -> dict:
     if args.list:
         print(f"{'row':32s} {'ref':>5s} {'bs':>3s} {'lr':>7s} {'P':>4s} {'epochs':>6s} {'seed':>4s}  other")
         for row in ROWS:
-            other = ", ".join(x for x in (f"dropout {row.dropout}" if row.dropout != 0.1 else "",
-                                          f"max_seq_length {row.max_seq_length}" if row.max_seq_length != 128 else "",
-                                          "prefix MLP" if row.projection else "") if x)  # fmt: skip
-            print(f"{row.name:32s} {row.reference:5.1f} {row.batch_size:3d} {row.learning_rate:7.0e} "
-                  f"{row.pre_seq_len:4d} {row.epochs:6d} {row.seed:4d}  {other}")  # fmt: skip
+            other = ", ".join(
+                x
+                for x in (
+                    f"dropout {row.dropout}" if row.dropout != 0.1 else "",
+                    f"max_seq_length {row.max_seq_length}" if row.max_seq_length != 128 else "",
+                    "prefix MLP" if row.projection else "",
+                )
+                if x
+            )
+            print(
+                f"{row.name:32s} {row.reference:5.1f} {row.batch_size:3d} {row.learning_rate:7.0e} "
+                f"{row.pre_seq_len:4d} {row.epochs:6d} {row.seed:4d}  {other}"
+            )
         return {}
     if args.models_dir is None or args.data_dir is None:
         parser.error("--models_dir and --data_dir are needed (or --list)")
@@ -189,8 +232,10 @@ def main(argv: list[str] | None = None) -> dict:
         if "skipped" in entry or entry.get("ours") is None:
             print(f"{name:32s} {'—':>6s} {entry['reference']:6.1f}    not run: {entry.get('skipped', 'failed')}")
             continue
-        print(f"{name:32s} {entry['ours']:6.1f} {entry['reference']:6.1f} {entry['ours'] - entry['reference']:+6.1f} "
-              f"{entry['best_epoch'] or 0:7.0f} {entry['minutes']:6.1f}")  # fmt: skip
+        print(
+            f"{name:32s} {entry['ours']:6.1f} {entry['reference']:6.1f} {entry['ours'] - entry['reference']:+6.1f} "
+            f"{entry['best_epoch'] or 0:7.0f} {entry['minutes']:6.1f}"
+        )
     output = args.output or args.output_dir / "table.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(table, indent=2))

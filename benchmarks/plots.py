@@ -29,21 +29,34 @@ matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-LABELS = {"full": "full fine-tuning", "head_only": "head only", "prefix16": "prefix P=16", "prompt16": "prompt P=16",
-          "prefix16_mlp": "prefix P=16 + MLP", "prefix16_mean": "prefix P=16, mean pooling",
-          "prefix16_mean_8ep": "prefix P=16, mean, 8 epochs",
-          "prefix16_mlp_mean_8ep": "prefix P=16 + MLP, mean, 8 epochs",
-          "full_3ep": "full fine-tuning, 3 epochs", "defaults": "--prefix, random init",
-          "text_init": "--prefix, text init (the default)", "warmup_cosine": "--prefix, warmup + cosine",
-          "trainer_defaults": "--prefix before (lr 5e-5, pooler)",
-          "prefix_now": "--prefix alone (text init)", "lora8": "LoRA r=8 (peft)"}  # fmt: skip
+LABELS = {
+    "full": "full fine-tuning",
+    "head_only": "head only",
+    "prefix16": "prefix P=16",
+    "prompt16": "prompt P=16",
+    "prefix16_mlp": "prefix P=16 + MLP",
+    "prefix16_mean": "prefix P=16, mean pooling",
+    "prefix16_mean_8ep": "prefix P=16, mean, 8 epochs",
+    "prefix16_mlp_mean_8ep": "prefix P=16 + MLP, mean, 8 epochs",
+    "full_3ep": "full fine-tuning, 3 epochs",
+    "defaults": "--prefix, random init",
+    "text_init": "--prefix, text init (the default)",
+    "warmup_cosine": "--prefix, warmup + cosine",
+    "trainer_defaults": "--prefix before (lr 5e-5, pooler)",
+    "prefix_now": "--prefix alone (text init)",
+    "lora8": "LoRA r=8 (peft)",
+}
 COLORS = {arm: f"C{i % 10}" for i, arm in enumerate(LABELS)}
 # The levers share panels with full fine-tuning (C0) and each other, not with the sentiment arms.
 COLORS.update(text_init="C3", prefix_now="C3", warmup_cosine="C8", trainer_defaults="C7")
 COLORS.update(lora8="k")  # the yardstick from outside the package, in every panel it is in: no colour of ours
 # Issue 23's depth arms (quality.py depth): --prefix out of the box on some of MiniLM's 6 layers.
-LABELS.update(all="--prefix, all 6 layers", top_half="--prefix, top half (layers 3-5)",
-              top_third="--prefix, top third (4-5)", bottom_half="--prefix, bottom half (0-2)")  # fmt: skip
+LABELS.update(
+    all="--prefix, all 6 layers",
+    top_half="--prefix, top half (layers 3-5)",
+    top_third="--prefix, top third (4-5)",
+    bottom_half="--prefix, bottom half (0-2)",
+)
 COLORS.update(all="C3", top_half="C1", top_third="C2", bottom_half="C7")
 
 
@@ -108,8 +121,9 @@ def learning_curves(sentiment: dict | None, conll: dict | None, output: Path, bu
             if len(epochs) > 1:
                 axis.fill_between(epochs, low, high, color=line.get_color(), alpha=0.15)
             elif epochs:  # a one-epoch arm is a single point: a band of zero width would not show its spread
-                axis.errorbar(epochs, mean, yerr=[[mean[0] - low[0]], [high[0] - mean[0]]], color=line.get_color(),
-                              capsize=4)  # fmt: skip
+                axis.errorbar(
+                    epochs, mean, yerr=[[mean[0] - low[0]], [high[0] - mean[0]]], color=line.get_color(), capsize=4
+                )
         axis.set(title=title, xlabel="epoch")
     return save(figure, axes[0], output, "all-MiniLM-L6-v2, 2 CPU cores; band or bar = min..max over seeds")
 
@@ -140,8 +154,12 @@ def prefix_length_sweep(sweep: dict, sentiment: dict | None, output: Path) -> Pa
             linestyle="--",
             label=f"full fine-tuning ({full[0]['epochs']} epochs), test",
         )
-    axis.set(xscale="log", xlabel="prefix length P (virtual tokens)", ylabel="accuracy",
-             title=f"Movie-review sentiment: prefix length ({epochs(runs)} per arm)")  # fmt: skip
+    axis.set(
+        xscale="log",
+        xlabel="prefix length P (virtual tokens)",
+        ylabel="accuracy",
+        title=f"Movie-review sentiment: prefix length ({epochs(runs)} per arm)",
+    )
     axis.set_xticks([p for p, _ in lengths], [str(p) for p, _ in lengths])
     return save(figure, [axis], output)
 
@@ -186,8 +204,13 @@ def quality_vs_wall_clock(panels: list[tuple[str, dict[str, list[dict]]]], outpu
             epochs, mean, low, high = curve(runs, "dev_curve")
             minutes = sum(r["train_runtime_s"] / r["epochs"] for r in runs) / len(runs) / 60
             xs = [e * minutes for e in epochs]
-            (line,) = axis.plot(xs, mean, marker="o", color=COLORS.get(arm),
-                                label=f"{label(arm)} ({len(runs)} seed{'s' * (len(runs) > 1)})")  # fmt: skip
+            (line,) = axis.plot(
+                xs,
+                mean,
+                marker="o",
+                color=COLORS.get(arm),
+                label=f"{label(arm)} ({len(runs)} seed{'s' * (len(runs) > 1)})",
+            )
             axis.fill_between(xs, low, high, color=line.get_color(), alpha=0.15)
             if arm == "full":
                 budget = 2 * max(xs)
@@ -198,8 +221,12 @@ def quality_vs_wall_clock(panels: list[tuple[str, dict[str, list[dict]]]], outpu
 
 def main(argv: list[str] | None = None) -> list[Path]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reports", type=Path, default=ROOT / "benchmarks" / "results" / "quality",
-                        help="folder holding quality.py's sentiment / sweep / budget / conll .json")  # fmt: skip
+    parser.add_argument(
+        "--reports",
+        type=Path,
+        default=ROOT / "benchmarks" / "results" / "quality",
+        help="folder holding quality.py's sentiment / sweep / budget / conll .json",
+    )
     parser.add_argument(
         "--cost", type=Path, help="cost.py's JSON report: its MiniLM step-time ratios set the time axis"
     )

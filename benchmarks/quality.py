@@ -167,16 +167,46 @@ def command(experiment: str, arm: dict, seed: int, output_dir: Path, args: argpa
     spec = EXPERIMENTS[experiment]
     seq = "128" if experiment == "conll" else "64"
     script = [*([str(WRAPPERS[arm["script"]])] if "script" in arm else []), str(ROOT / spec["script"])]
-    cmd = [sys.executable, *script, "--model_name_or_path", str(args.model or minilm_path()),
-           *data_flags(experiment, args.conll_dir), *arm["flags"],
-           "--do_train", "--do_eval", "--do_predict", "--max_seq_length", seq,
-           "--per_device_train_batch_size", "32", "--per_device_eval_batch_size", "64",
-           *(["--learning_rate", str(arm["lr"])] if arm["lr"] is not None else []),  # None: --prefix picks
-           "--num_train_epochs", str(1 if args.quick else arm["epochs"]),
-           "--eval_strategy", "epoch", "--save_strategy", "epoch", "--save_total_limit", "1",
-           "--load_best_model_at_end", "--metric_for_best_model", spec["metric"],
-           "--logging_steps", "25", "--seed", str(seed), "--report_to", "none", "--disable_tqdm", "true",
-           "--output_dir", str(output_dir), "--overwrite_output_dir"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        *script,
+        "--model_name_or_path",
+        str(args.model or minilm_path()),
+        *data_flags(experiment, args.conll_dir),
+        *arm["flags"],
+        "--do_train",
+        "--do_eval",
+        "--do_predict",
+        "--max_seq_length",
+        seq,
+        "--per_device_train_batch_size",
+        "32",
+        "--per_device_eval_batch_size",
+        "64",
+        *(["--learning_rate", str(arm["lr"])] if arm["lr"] is not None else []),  # None: --prefix picks
+        "--num_train_epochs",
+        str(1 if args.quick else arm["epochs"]),
+        "--eval_strategy",
+        "epoch",
+        "--save_strategy",
+        "epoch",
+        "--save_total_limit",
+        "1",
+        "--load_best_model_at_end",
+        "--metric_for_best_model",
+        spec["metric"],
+        "--logging_steps",
+        "25",
+        "--seed",
+        str(seed),
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
+        "--output_dir",
+        str(output_dir),
+        "--overwrite_output_dir",
+    ]
     if args.quick:
         cmd += ["--max_train_samples", "64", "--max_eval_samples", "64", "--max_predict_samples", "64"]
     return cmd
@@ -209,9 +239,11 @@ def collect(experiment: str, output_dir: Path, log: Path, wall_s: float) -> dict
     if experiment == "conll":
         run["test"] = results["predict_f1"]  # conlleval's counting, as the CoNLL literature reports
         run["test_strict"] = results.get("predict_strict_f1")  # seqeval strict mode (our figures before 2026-11-27)
-        run["test_per_type"] = {k.removeprefix("predict_").removesuffix("_f1"): v for k, v in results.items()
-                                if k.startswith("predict_") and k.endswith("_f1")
-                                and k not in ("predict_f1", "predict_strict_f1")}  # fmt: skip
+        run["test_per_type"] = {
+            k.removeprefix("predict_").removesuffix("_f1"): v
+            for k, v in results.items()
+            if k.startswith("predict_") and k.endswith("_f1") and k not in ("predict_f1", "predict_strict_f1")
+        }
     else:
         run["test"], run["test_samples"] = sentiment_test_accuracy(output_dir, data_dir(experiment))
     # build_model's log line; the last one, which a wrapper (lora_script.py) logs for the model it trains
@@ -252,15 +284,22 @@ def summarise(runs: list[dict]) -> dict:
 
     def stats(key: str) -> dict:
         values = [r[key] for r in good]
-        return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-                "values": values}  # fmt: skip
+        return {
+            "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "values": values,
+        }
 
-    return {"seeds": [r["seed"] for r in good], "dev": stats("best_dev"), "test": stats("test"),
-            "best_epochs": [r["best_epoch"] for r in good],
-            "train_samples_per_second": statistics.median(r["train_samples_per_second"] for r in good),
-            "wall_s": statistics.fmean(r["wall_s"] for r in good),
-            "trainable_parameters": good[0].get("trainable_parameters"),
-            "errors": [r["error"] for r in runs if "error" in r]}  # fmt: skip
+    return {
+        "seeds": [r["seed"] for r in good],
+        "dev": stats("best_dev"),
+        "test": stats("test"),
+        "best_epochs": [r["best_epoch"] for r in good],
+        "train_samples_per_second": statistics.median(r["train_samples_per_second"] for r in good),
+        "wall_s": statistics.fmean(r["wall_s"] for r in good),
+        "trainable_parameters": good[0].get("trainable_parameters"),
+        "errors": [r["error"] for r in runs if "error" in r],
+    }
 
 
 def baseline_summary(experiment: str, summary: dict, args: argparse.Namespace) -> dict | None:
@@ -293,9 +332,11 @@ def print_table(experiment: str, summary: dict, full: dict | None = None) -> Non
                 f"  ({100 * (s['test']['mean'] - full['test']['mean']):+.1f} pts vs full over its seeds "
                 f"{full['seeds']}, {s['wall_s'] / full['wall_s']:.2f}x its wall clock)"
             )
-        print(f"{name:<16} {len(s['seeds']):>5} {s['dev']['mean']:>9.4f} ± {s['dev']['std']:.4f} "
-              f"{s['test']['mean']:>9.4f} ± {s['test']['std']:.4f} {str(s['best_epochs']):>14} "
-              f"{s['train_samples_per_second']:>10.1f} {s['wall_s'] / 60:>6.1f}{delta}")  # fmt: skip
+        print(
+            f"{name:<16} {len(s['seeds']):>5} {s['dev']['mean']:>9.4f} ± {s['dev']['std']:.4f} "
+            f"{s['test']['mean']:>9.4f} ± {s['test']['std']:.4f} {str(s['best_epochs']):>14} "
+            f"{s['train_samples_per_second']:>10.1f} {s['wall_s'] / 60:>6.1f}{delta}"
+        )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -339,10 +380,17 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
     import transformers
 
-    report = {"experiment": args.experiment, "quick": args.quick, "summary": summary, "runs": runs, "full": full,
-              "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()} {platform.system()}, "
-              f"{torch.get_num_threads()} threads", "torch": torch.__version__,
-              "transformers": transformers.__version__}  # fmt: skip
+    report = {
+        "experiment": args.experiment,
+        "quick": args.quick,
+        "summary": summary,
+        "runs": runs,
+        "full": full,
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()} {platform.system()}, {torch.get_num_threads()} threads",
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
     output = args.output or args.work_dir / f"{args.experiment}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2))

@@ -81,8 +81,10 @@ def load_text(data_args: CausalLMDataArguments, seed: int) -> datasets.DatasetDi
             raise InputError(f"--{split}_file {path} must be a .txt, .csv, .json or .jsonl file")
         raw[split] = datasets.load_dataset(builder, data_files={split: path}, split=split)
         if data_args.text_column_name not in raw[split].column_names:
-            raise InputError(f"--{split}_file {path} has no column {data_args.text_column_name!r} "
-                             f"(it has {raw[split].column_names}); choose one with --text_column_name")  # fmt: skip
+            raise InputError(
+                f"--{split}_file {path} has no column {data_args.text_column_name!r} "
+                f"(it has {raw[split].column_names}); choose one with --text_column_name"
+            )
         raw[split] = raw[split].filter(lambda row: bool(row[data_args.text_column_name]))
         if len(raw[split]) == 0:
             raise InputError(f"--{split}_file {path} holds no text")
@@ -97,8 +99,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         (ModelArguments, CausalLMDataArguments, TrainingArguments), argv, description=__doc__
     )
     if model_args.head_only:
-        raise InputError("run_clm.py trains a prefix (--prefix), a soft prompt (--prompt) or the whole model (no "
-                         "method flag); --head_only does not apply to causal language models")  # fmt: skip
+        raise InputError(
+            "run_clm.py trains a prefix (--prefix), a soft prompt (--prompt) or the whole model (no "
+            "method flag); --head_only does not apply to causal language models"
+        )
     model_args.check_task("causal_lm")
     setup_logging(training_args)
     log_run_start(training_args, model_args)
@@ -159,8 +163,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         results.update(train_and_save(trainer, last_checkpoint, len(blocks["train"])))
     if training_args.do_eval:
         metrics = trainer.evaluate()
-        metrics.update(eval_samples=len(blocks["validation"]), perplexity=math.exp(metrics["eval_loss"]),
-                       perplexity_before=results.get("perplexity_before"))  # fmt: skip
+        metrics.update(
+            eval_samples=len(blocks["validation"]),
+            perplexity=math.exp(metrics["eval_loss"]),
+            perplexity_before=results.get("perplexity_before"),
+        )
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
         results.update(metrics)

@@ -64,16 +64,20 @@ class MultiTaskArguments(DataArguments):
 
     def __post_init__(self) -> None:
         if self.check_sources() and self.files:
-            raise InputError("run_multitask.py reads each task's official download (--data_dir) or the hub, not "
-                             "--train_file / --validation_file / --test_file")  # fmt: skip
+            raise InputError(
+                "run_multitask.py reads each task's official download (--data_dir) or the hub, not "
+                "--train_file / --validation_file / --test_file"
+            )
         names = [name.strip() for name in self.task_names.split(",") if name.strip()]
         if len(names) < 2:
             raise InputError(f"--task_names needs at least two comma-separated tasks, from: {', '.join(_SUPPORTED)}")
         self.specs = [get_task(name) for name in names]
         refused = [spec.name for spec in self.specs if spec.kind not in (CLASSIFICATION, REGRESSION)]
         if refused:
-            raise InputError(f"--task_names: {', '.join(refused)} need another model than a sequence classifier; "
-                             f"train them with run_glue.py. Supported here: {', '.join(_SUPPORTED)}")  # fmt: skip
+            raise InputError(
+                f"--task_names: {', '.join(refused)} need another model than a sequence classifier; "
+                f"train them with run_glue.py. Supported here: {', '.join(_SUPPORTED)}"
+            )
         if len({spec.name for spec in self.specs}) != len(self.specs):
             raise InputError(f"--task_names names a task twice: {self.task_names}")
 
@@ -83,8 +87,12 @@ def label_fields(spec) -> dict:
     if spec.kind == REGRESSION:
         return {"num_labels": 1, "problem_type": "regression"}
     labels = dict(enumerate(spec.labels))
-    return {"num_labels": spec.num_labels, "problem_type": "single_label_classification", "id2label": labels,
-            "label2id": {label: i for i, label in labels.items()}}  # fmt: skip
+    return {
+        "num_labels": spec.num_labels,
+        "problem_type": "single_label_classification",
+        "id2label": labels,
+        "label2id": {label: i for i, label in labels.items()},
+    }
 
 
 def task_metrics(spec, dataset, num_labels: int):
@@ -99,8 +107,9 @@ def task_metrics(spec, dataset, num_labels: int):
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    model_args, data_args, training_args = parse_arguments((ModelArguments, MultiTaskArguments, TrainingArguments),
-                                                           argv, description=__doc__)  # fmt: skip
+    model_args, data_args, training_args = parse_arguments(
+        (ModelArguments, MultiTaskArguments, TrainingArguments), argv, description=__doc__
+    )
     if model_args.method is None:
         raise InputError("run_multitask.py trains one prefix per task on a frozen backbone: pass --prefix or --prompt")
     setup_logging(training_args)
@@ -115,8 +124,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         if data_args.data_dir:
             raw[spec.name], _ = load_from_data_dir(spec, data_args.data_dir)
         else:
-            raw[spec.name] = load_from_hub(spec, data_args.dataset_name, data_args.dataset_config_name,
-                                           cache_dir=model_args.cache_dir, token=model_args.token)  # fmt: skip
+            raw[spec.name] = load_from_hub(
+                spec,
+                data_args.dataset_name,
+                data_args.dataset_config_name,
+                cache_dir=model_args.cache_dir,
+                token=model_args.token,
+            )
         check_splits(spec, raw[spec.name], {"train": training_args.do_train, "validation": training_args.do_eval})
     max_seq_length = resolve_max_seq_length(data_args.max_seq_length, load_config(model_args), default=128)
 

@@ -70,7 +70,7 @@ class Seq2SeqDataArguments(DataArguments):
         metadata={
             "help": f"--prefix only: which attention gets a prefix, any of {' '.join(ATTENTION_KINDS)} "
             "(default: all three)."
-        },  # fmt: skip
+        },
     )
 
     def __post_init__(self) -> None:
@@ -92,8 +92,10 @@ def load_pairs(data_args: Seq2SeqDataArguments) -> datasets.DatasetDict:
         missing = [c for c in (data_args.text_column, data_args.summary_column) if c not in raw[split].column_names]
         if missing:
             columns = ", ".join(raw[split].column_names)
-            raise InputError(f"--{split}_file {path} has no column {', '.join(missing)}; its columns: {columns} "
-                             "(set --text_column / --summary_column)")  # fmt: skip
+            raise InputError(
+                f"--{split}_file {path} has no column {', '.join(missing)}; its columns: {columns} "
+                "(set --text_column / --summary_column)"
+            )
     return datasets.DatasetDict(raw)
 
 
@@ -102,8 +104,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         (ModelArguments, Seq2SeqDataArguments, Seq2SeqTrainingArguments), argv, description=__doc__
     )
     if model_args.head_only:
-        raise InputError("run_seq2seq.py trains a prefix (--prefix), a soft prompt (--prompt) or the whole model "
-                         "(no method flag); --head_only does not apply to encoder-decoders")  # fmt: skip
+        raise InputError(
+            "run_seq2seq.py trains a prefix (--prefix), a soft prompt (--prompt) or the whole model "
+            "(no method flag); --head_only does not apply to encoder-decoders"
+        )
     if data_args.prefix_kinds is not None and not model_args.prefix:
         raise InputError("--prefix_kinds applies to --prefix")
     setup_logging(training_args)
@@ -114,8 +118,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     raw = load_pairs(data_args)
 
     set_seed(training_args.seed)
-    tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name or model_args.model_name_or_path,
-                                              **model_args.hub_kwargs())  # fmt: skip
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.tokenizer_name or model_args.model_name_or_path, **model_args.hub_kwargs()
+    )
     kinds = {"prefix_kinds": data_args.prefix_kinds} if data_args.prefix_kinds else {}
     model = build_model(model_args, "seq2seq_lm", **kinds)
 
@@ -123,13 +128,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         sources = [data_args.source_prefix + str(text) for text in batch[data_args.text_column]]
         inputs = tokenizer(sources, max_length=data_args.max_source_length, truncation=True)
         targets = [str(target) for target in batch[data_args.summary_column]]
-        inputs["labels"] = tokenizer(text_target=targets, max_length=data_args.max_target_length,
-                                     truncation=True)["input_ids"]  # fmt: skip
+        inputs["labels"] = tokenizer(text_target=targets, max_length=data_args.max_target_length, truncation=True)[
+            "input_ids"
+        ]
         return inputs
 
     with training_args.main_process_first(desc="tokenizing"):
-        tokenized = raw.map(tokenize, batched=True, remove_columns=raw[next(iter(raw))].column_names,
-                            desc="Tokenizing")  # fmt: skip
+        tokenized = raw.map(tokenize, batched=True, remove_columns=raw[next(iter(raw))].column_names, desc="Tokenizing")
     caps = data_args.sample_caps()
     for split in tokenized:
         if caps.get(split):

@@ -85,8 +85,10 @@ def exact_match(model, tokenizer, rows: list[dict[str, str]], batch_size: int = 
     model.eval()
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
-        prompts = [tokenizer.apply_chat_template(conversation(row, False), tokenize=False, add_generation_prompt=True)
-                   for row in chunk]  # fmt: skip
+        prompts = [
+            tokenizer.apply_chat_template(conversation(row, False), tokenize=False, add_generation_prompt=True)
+            for row in chunk
+        ]
         batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.no_grad():
             generated = model.generate(**batch, max_new_tokens=3, do_sample=False, pad_token_id=tokenizer.pad_token_id)
@@ -141,13 +143,23 @@ def run_arm(args: argparse.Namespace) -> dict[str, float | str]:
     # no {% generation %} markers for assistant_only_loss).
     rows = [conversation(row) for row in reviews("train", args.train_size)]
     train = Dataset.from_list([{"prompt": messages[:1], "completion": messages[1:]} for messages in rows])
-    config = SFTConfig(output_dir=str(args.output_dir / args.arm), max_steps=args.max_steps,
-                       per_device_train_batch_size=args.batch_size, learning_rate=LEARNING_RATES[args.arm],
-                       warmup_steps=max(1, args.max_steps // 10), logging_steps=8,
-                       save_strategy="no", report_to=[], seed=args.seed, bf16=False,
-                       use_cpu=not torch.cuda.is_available(), disable_tqdm=True)  # fmt: skip
-    trainer = SFTTrainer(model=model, args=config, train_dataset=train, processing_class=tokenizer,
-                         peft_config=peft_config)  # fmt: skip
+    config = SFTConfig(
+        output_dir=str(args.output_dir / args.arm),
+        max_steps=args.max_steps,
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=LEARNING_RATES[args.arm],
+        warmup_steps=max(1, args.max_steps // 10),
+        logging_steps=8,
+        save_strategy="no",
+        report_to=[],
+        seed=args.seed,
+        bf16=False,
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=True,
+    )
+    trainer = SFTTrainer(
+        model=model, args=config, train_dataset=train, processing_class=tokenizer, peft_config=peft_config
+    )
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     start = time.perf_counter()
     trainer.train()
@@ -172,10 +184,30 @@ def main(argv: list[str] | None = None) -> None:
         AutoTokenizer.from_pretrained(args.model_dir, gguf_file=args.gguf_file).save_pretrained(tokenizer_dir)
     results = []
     for arm in ["zero-shot", *args.arms]:
-        command = [sys.executable, __file__, "--model_dir", str(args.model_dir), "--gguf_file", args.gguf_file,
-                   "--train_size", str(args.train_size), "--eval_size", str(args.eval_size), "--max_steps",
-                   str(args.max_steps), "--batch_size", str(args.batch_size), "--pre_seq_len", str(args.pre_seq_len),
-                   "--seed", str(args.seed), "--output_dir", str(args.output_dir), "--arm", arm]  # fmt: skip
+        command = [
+            sys.executable,
+            __file__,
+            "--model_dir",
+            str(args.model_dir),
+            "--gguf_file",
+            args.gguf_file,
+            "--train_size",
+            str(args.train_size),
+            "--eval_size",
+            str(args.eval_size),
+            "--max_steps",
+            str(args.max_steps),
+            "--batch_size",
+            str(args.batch_size),
+            "--pre_seq_len",
+            str(args.pre_seq_len),
+            "--seed",
+            str(args.seed),
+            "--output_dir",
+            str(args.output_dir),
+            "--arm",
+            arm,
+        ]
         completed = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
         lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
         if completed.returncode != 0 or not lines:
@@ -185,8 +217,10 @@ def main(argv: list[str] | None = None) -> None:
     (args.output_dir / "results.json").write_text(json.dumps(results, indent=2))
     print(f"\n{'arm':10} {'exact match':>11} {'train s':>8} {'peak MiB':>9} {'trainable':>10}")
     for r in results:
-        print(f"{r['arm']:10} {r['exact_match']:11.3f} {r.get('train_seconds', 0):8.1f} {r['peak_memory_mib']:9.0f} "
-              f"{r.get('trainable_parameters', 0):10,}")
+        print(
+            f"{r['arm']:10} {r['exact_match']:11.3f} {r.get('train_seconds', 0):8.1f} {r['peak_memory_mib']:9.0f} "
+            f"{r.get('trainable_parameters', 0):10,}"
+        )
 
 
 if __name__ == "__main__":

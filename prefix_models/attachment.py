@@ -143,15 +143,22 @@ def _rows_outside(config: Any, prepared: Any, *kinds: str) -> list[int]:
     return [row for slot, row in prepared.state.rows.items() if slot not in inside]
 
 
-def _encoder(model: nn.Module, backbone: nn.Module, kwargs: dict[str, Any], names: Any,
-             prefix_attention_mask: torch.Tensor | None) -> Any:  # fmt: skip
+def _encoder(
+    model: nn.Module,
+    backbone: nn.Module,
+    kwargs: dict[str, Any],
+    names: Any,
+    prefix_attention_mask: torch.Tensor | None,
+) -> Any:
     reference = _reference(kwargs, backbone)
     batch_size, seq_len = reference.shape[:2]
     route = model.route_prefixes(names, batch_size, reference.device)
     check_sequence_length(backbone, seq_len)
     check_padding_mask(kwargs.get("attention_mask"), batch_size, seq_len)
-    stock = {key: kwargs.pop(key, None) for key in
-             ("input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds")}  # fmt: skip
+    stock = {
+        key: kwargs.pop(key, None)
+        for key in ("input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds")
+    }
     inputs = backbone_inputs(backbone, **stock)
     prepared = model.tuning.prepare(model, "encoder", inputs, batch_size, prefix_attention_mask, route=route)
     outputs = model.tuning.run(model, stock_forward(backbone), prepared, return_dict=True, **kwargs)
@@ -187,8 +194,13 @@ def _check_not_packed(position_ids: torch.Tensor, attention_mask: torch.Tensor |
         )
 
 
-def _decoder(model: nn.Module, backbone: nn.Module, kwargs: dict[str, Any], names: Any,
-             prefix_attention_mask: torch.Tensor | None) -> Any:  # fmt: skip
+def _decoder(
+    model: nn.Module,
+    backbone: nn.Module,
+    kwargs: dict[str, Any],
+    names: Any,
+    prefix_attention_mask: torch.Tensor | None,
+) -> Any:
     """A decoder LM's backbone: positions from the padding mask (virtual tokens take none, unless peft's
     positions), the context checked, a prompt's soft tokens kept once in the generation cache."""
     reference = _reference(kwargs, backbone)
@@ -232,16 +244,22 @@ def _decoder(model: nn.Module, backbone: nn.Module, kwargs: dict[str, Any], name
         position_ids = causal_position_ids(attention_mask, seq_len)
         if shift is not None:
             position_ids = position_ids + shift
-    inputs = {"input_ids": kwargs.pop("input_ids", None), "inputs_embeds": kwargs.pop("inputs_embeds", None),
-              "attention_mask": attention_mask, "position_ids": position_ids}  # fmt: skip
+    inputs = {
+        "input_ids": kwargs.pop("input_ids", None),
+        "inputs_embeds": kwargs.pop("inputs_embeds", None),
+        "attention_mask": attention_mask,
+        "position_ids": position_ids,
+    }
     prepared = model.tuning.prepare(model, "decoder", inputs, batch_size, prefix_attention_mask, soft_cached, route)
-    outputs = model.tuning.run(model, stock_forward(backbone), prepared, use_cache=use_cache, return_dict=True,
-                               cache=cache, **kwargs)  # fmt: skip
+    outputs = model.tuning.run(
+        model, stock_forward(backbone), prepared, use_cache=use_cache, return_dict=True, cache=cache, **kwargs
+    )
     return _drop_virtual(outputs, prepared.drop)
 
 
-def _source(model: nn.Module, stack: nn.Module, kwargs: dict[str, Any], names: Any,
-            prefix_attention_mask: torch.Tensor | None) -> Any:  # fmt: skip
+def _source(
+    model: nn.Module, stack: nn.Module, kwargs: dict[str, Any], names: Any, prefix_attention_mask: torch.Tensor | None
+) -> Any:
     """An encoder-decoder's encoder stack: its prefix rows, or the prompt in front of the source (kept in the
     output: the decoder cross-attends to the soft tokens' states)."""
     reference = _reference(kwargs, stack)
@@ -263,8 +281,9 @@ def _source(model: nn.Module, stack: nn.Module, kwargs: dict[str, Any], names: A
     return model.tuning.run(model, stock_forward(stack), prepared, skipped_layers=skipped, return_dict=True, **kwargs)
 
 
-def _target(model: nn.Module, stack: nn.Module, kwargs: dict[str, Any], names: Any,
-            prefix_attention_mask: torch.Tensor | None) -> Any:  # fmt: skip
+def _target(
+    model: nn.Module, stack: nn.Module, kwargs: dict[str, Any], names: Any, prefix_attention_mask: torch.Tensor | None
+) -> Any:
     """An encoder-decoder's decoder stack: its self- and cross-attention prefix rows; with a prompt, the soft
     tokens' columns of the cross-attention mask."""
     encoded = kwargs.get("encoder_hidden_states")
@@ -273,9 +292,14 @@ def _target(model: nn.Module, stack: nn.Module, kwargs: dict[str, Any], names: A
     route = model.route_prefixes(names, batch_size, reference.device)
     inputs = {key: kwargs.pop(key) for key in ("encoder_hidden_states", "encoder_attention_mask") if key in kwargs}
     prepared = model.tuning.prepare(model, "target", inputs, batch_size, prefix_attention_mask, route=route)
-    return model.tuning.run(model, stock_forward(stack), prepared,
-                            skipped_layers=_rows_outside(model.config, prepared, "decoder", "cross"), return_dict=True,
-                            **kwargs)  # fmt: skip
+    return model.tuning.run(
+        model,
+        stock_forward(stack),
+        prepared,
+        skipped_layers=_rows_outside(model.config, prepared, "decoder", "cross"),
+        return_dict=True,
+        **kwargs,
+    )
 
 
 _CARRIERS = {"encoder": _encoder, "decoder": _decoder, "source": _source, "target": _target}

@@ -46,12 +46,20 @@ def _additive(mask: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | N
     return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
 
 
-def _deberta_v2_attention(self, hidden_states, attention_mask, output_attentions=False, query_states=None,
-                          relative_pos=None, rel_embeddings=None):  # fmt: skip
+def _deberta_v2_attention(
+    self,
+    hidden_states,
+    attention_mask,
+    output_attentions=False,
+    query_states=None,
+    relative_pos=None,
+    rel_embeddings=None,
+):
     prefix = _layer_prefix(self)
     if prefix is None:
-        return type(self).forward(self, hidden_states, attention_mask, output_attentions, query_states,
-                                  relative_pos, rel_embeddings)  # fmt: skip
+        return type(self).forward(
+            self, hidden_states, attention_mask, output_attentions, query_states, relative_pos, rel_embeddings
+        )
     state, layer, prefix_key, prefix_value = prefix
     heads = self.num_attention_heads
     query = self.transpose_for_scores(self.query_proj(hidden_states if query_states is None else query_states), heads)
@@ -72,8 +80,15 @@ def _deberta_v2_attention(self, hidden_states, attention_mask, output_attentions
         bias = self.disentangled_attention_bias(query, real_key, relative_pos, rel_embeddings, scale_factor)
         scores = scores + nn.functional.pad(bias, (pre_seq_len, 0))
     scores = scores.view(batch, heads, scores.size(-2), scores.size(-1))
-    mask = _prefix_columns(attention_mask.bool(), state.attention_mask, scores.size(-2), scores.size(-1) - pre_seq_len,
-                           pre_seq_len, causal=False, device=scores.device)  # fmt: skip
+    mask = _prefix_columns(
+        attention_mask.bool(),
+        state.attention_mask,
+        scores.size(-2),
+        scores.size(-1) - pre_seq_len,
+        pre_seq_len,
+        causal=False,
+        device=scores.device,
+    )
     scores = scores.masked_fill(~mask, torch.finfo(query.dtype).min)
     probs = self.dropout(nn.functional.softmax(scores, dim=-1))
     context = torch.bmm(probs.view(-1, probs.size(-2), probs.size(-1)), value)
@@ -101,8 +116,15 @@ def _mpnet_attention(self, hidden_states, attention_mask=None, position_bias=Non
     scores = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(self.attention_head_size)
     if position_bias is not None:  # relative positions between real tokens only
         scores = scores + nn.functional.pad(position_bias, (pre_seq_len, 0))
-    mask = _prefix_columns(attention_mask, state.attention_mask, query.shape[2], key.shape[2] - pre_seq_len,
-                           pre_seq_len, causal=False, device=scores.device)  # fmt: skip
+    mask = _prefix_columns(
+        attention_mask,
+        state.attention_mask,
+        query.shape[2],
+        key.shape[2] - pre_seq_len,
+        pre_seq_len,
+        causal=False,
+        device=scores.device,
+    )
     if mask is not None:
         scores = scores + _additive(mask, scores.dtype)
     probs = self.dropout(nn.functional.softmax(scores, dim=-1))

@@ -39,8 +39,10 @@ from .modeling_tasks import (
 def _classes_for(task_class: type[PreTrainedModel]) -> dict[tuple[str, str], type[PreTrainedModel]]:
     """``{(backbone model_type, method): class}`` for one task: the named classes (``named_classes.py``) and
     those made for decoders accepted by capability."""
-    candidates = [*(getattr(named_classes, name) for name in named_classes.__all__),
-                  *families.CAPABILITY_CLASSES.values()]  # fmt: skip
+    candidates = [
+        *(getattr(named_classes, name) for name in named_classes.__all__),
+        *families.CAPABILITY_CLASSES.values(),
+    ]
     return {
         (model_class.config_class.base_model_type, model_class.config_class.prefix_method): model_class
         for model_class in candidates
@@ -63,8 +65,9 @@ class _AutoPrefixModel:
         return sorted({model_type for model_type, _ in _classes_for(cls._task_class)})
 
     @classmethod
-    def model_class(cls, model_type: str, method: str | None = None, saved_method: str | None = None
-                    ) -> type[PreTrainedModel]:  # fmt: skip
+    def model_class(
+        cls, model_type: str, method: str | None = None, saved_method: str | None = None
+    ) -> type[PreTrainedModel]:
         """The class for a config's ``model_type`` (``bert``, or a saved ``bert_prefix``) and method
         (``saved_method``: the ``prefix_method`` a saved config carries)."""
         for candidate in PREFIX_METHODS:
@@ -113,7 +116,9 @@ class _AutoPrefixModel:
         ``from_pretrained`` (config fields such as ``pre_seq_len`` and ``num_labels`` included)."""
         hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
         model_type, saved_method = checkpoint_kind(
-            os.fspath(pretrained_model_name_or_path), kwargs.get("config"), hub_kwargs,
+            os.fspath(pretrained_model_name_or_path),
+            kwargs.get("config"),
+            hub_kwargs,
             kwargs.get("base_model_name_or_path"),
         )
         model_class = cls.model_class(model_type, method, saved_method)

@@ -25,8 +25,16 @@ from .peft_interop import PEFT_TYPES, check_peft_adapter_type, peft_task
 
 logger = logging.getLogger(__name__)
 
-HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies",
-              "gguf_file")  # fmt: skip
+HUB_KWARGS = (
+    "cache_dir",
+    "force_download",
+    "local_files_only",
+    "token",
+    "revision",
+    "subfolder",
+    "proxies",
+    "gguf_file",
+)
 # Backbone dimensions a prefix is tied to: a prefix trained on one shape cannot run on another.
 SHAPE_FIELDS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads")
 
@@ -37,9 +45,13 @@ SHAPE_FIELDS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_
 
 
 def save_pretrained(
-    model: Any, stock_save: Callable[..., Any], save_directory: str | os.PathLike, *args: Any,
-    save_base_model: bool = False, **kwargs: Any,
-) -> Any:  # fmt: skip
+    model: Any,
+    stock_save: Callable[..., Any],
+    save_directory: str | os.PathLike,
+    *args: Any,
+    save_base_model: bool = False,
+    **kwargs: Any,
+) -> Any:
     """transformers' save of what trained (prefix/prompt + head), or of everything where nothing else is safe."""
     full = save_base_model
     if not full and not model.config.base_model_name_or_path:
@@ -60,8 +72,9 @@ def save_pretrained(
         model._keys_to_ignore_on_save = ignored
 
 
-def _load_backbone(stock_load: Callable[..., Any], source: str, *model_args: Any, config: PreTrainedConfig,
-                   **kwargs: Any) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+def _load_backbone(
+    stock_load: Callable[..., Any], source: str, *model_args: Any, config: PreTrainedConfig, **kwargs: Any
+) -> tuple[Any, dict[str, Any]]:
     """transformers' ``from_pretrained`` of the prefix class on the backbone weights in ``source``."""
     gguf_file = kwargs.get("gguf_file")
     with _gguf_model_type(config, gguf_file):
@@ -159,8 +172,12 @@ def from_pretrained(
     return model
 
 
-def checkpoint_kind(path: str, config: PreTrainedConfig | None, hub_kwargs: dict[str, Any],
-                    base_model_name_or_path: str | os.PathLike | None = None) -> tuple[str, str | None]:  # fmt: skip
+def checkpoint_kind(
+    path: str,
+    config: PreTrainedConfig | None,
+    hub_kwargs: dict[str, Any],
+    base_model_name_or_path: str | os.PathLike | None = None,
+) -> tuple[str, str | None]:
     """``(model_type, saved method or None)`` of what ``from_pretrained(path)`` would load: a config given, a
     peft adapter (its base's type, its method) or a model folder (stock, or saved by a prefix model)."""
     if isinstance(config, PreTrainedConfig):
@@ -179,8 +196,9 @@ def checkpoint_kind(path: str, config: PreTrainedConfig | None, hub_kwargs: dict
     return config_dict.get("model_type", ""), config_dict.get("prefix_method")
 
 
-def read_task_checkpoint(config_class: type[PreTrainedConfig], path: str, backbone_prefix: str,
-                         hub_kwargs: dict[str, Any]) -> tuple[PreTrainedConfig, dict[str, torch.Tensor]]:  # fmt: skip
+def read_task_checkpoint(
+    config_class: type[PreTrainedConfig], path: str, backbone_prefix: str, hub_kwargs: dict[str, Any]
+) -> tuple[PreTrainedConfig, dict[str, torch.Tensor]]:
     """One task's config and tensors, from a prefix-only save or a peft adapter (``load_prefix``)."""
     if check_peft_adapter_type(path, hub_kwargs) is not None:
         config, state = peft_task(config_class, path, hub_kwargs)
@@ -196,8 +214,9 @@ def read_task_checkpoint(config_class: type[PreTrainedConfig], path: str, backbo
     return config, _read_weights(files)
 
 
-def write_task_checkpoint(config: PreTrainedConfig, state: dict[str, torch.Tensor],
-                          save_directory: str | os.PathLike) -> None:  # fmt: skip
+def write_task_checkpoint(
+    config: PreTrainedConfig, state: dict[str, torch.Tensor], save_directory: str | os.PathLike
+) -> None:
     """One task as a prefix-only checkpoint folder: ``config.json`` and ``model.safetensors`` (``save_prefix``)."""
     os.makedirs(save_directory, exist_ok=True)
     config.save_pretrained(save_directory)
@@ -221,8 +240,11 @@ def _check_backbone_loaded(model: Any, missing: set[str], source: str) -> None:
     if not absent:
         return
     shown = ", ".join(absent[:5]) + (f", ... ({len(absent)} in all)" if len(absent) > 5 else "")
-    hint = (" The checkpoint has no pooler: pass classifier_pooling='cls' (or 'mean') to read the hidden states "
-            "instead" if all(key.startswith(pooler) for key in absent) else "")  # fmt: skip
+    hint = (
+        " The checkpoint has no pooler: pass classifier_pooling='cls' (or 'mean') to read the hidden states instead"
+        if all(key.startswith(pooler) for key in absent)
+        else ""
+    )
     raise InputError(
         f"{source} does not hold every pretrained tensor {type(model).__name__} needs; these would start random "
         f"and stay frozen: {shown}.{hint}"
@@ -283,8 +305,10 @@ def prefix_only_weights_files(path: str, backbone_prefix: str, hub_kwargs: dict[
             except OSError:
                 shard = None
             if shard is None:
-                raise InputError(f"the prefix checkpoint {path} lists the shard {name} in its index, but the file "
-                                 "is missing; nothing was loaded. Copy it back or re-save the model")  # fmt: skip
+                raise InputError(
+                    f"the prefix checkpoint {path} lists the shard {name} in its index, but the file "
+                    "is missing; nothing was loaded. Copy it back or re-save the model"
+                )
             _safetensors_keys(shard)  # a truncated shard is a clear error here
             shards.append(shard)
         return shards

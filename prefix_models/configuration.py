@@ -32,6 +32,7 @@ VIRTUAL_TOKEN_POSITIONS = ("none", "peft")
 # The attention an encoder-decoder's prefix can reach: encoder self-, decoder self- and cross-attention.
 ATTENTION_KINDS = ("encoder", "decoder", "cross")
 
+
 @dataclass(repr=False, kw_only=True)
 class PrefixConfigMixin:
     """The prefix/prompt-tuning fields a prefix config adds to its backbone's config (``BertPrefixConfig`` is
@@ -122,16 +123,22 @@ def make_prefix_config_class(base: type[PreTrainedConfig], method: str = "prefix
         return named
     if (base, method) not in _MADE:
         prefix = _MADE.get((base, "prefix")) or type(
-            f"{stem}PrefixConfig", (PrefixConfigMixin, base),
+            f"{stem}PrefixConfig",
+            (PrefixConfigMixin, base),
             {"__module__": __name__, "model_type": f"{base.model_type}_prefix", "base_model_type": base.model_type},
-        )  # fmt: skip
+        )
         _MADE[base, "prefix"] = prefix
         if method == "prompt":
             _MADE[base, "prompt"] = type(
-                f"{stem}PromptConfig", (prefix,),
-                {"__module__": __name__, "__annotations__": {"prefix_method": "str"},
-                 "model_type": f"{base.model_type}_prompt", "prefix_method": "prompt"},
-            )  # fmt: skip
+                f"{stem}PromptConfig",
+                (prefix,),
+                {
+                    "__module__": __name__,
+                    "__annotations__": {"prefix_method": "str"},
+                    "model_type": f"{base.model_type}_prompt",
+                    "prefix_method": "prompt",
+                },
+            )
     return _MADE[base, method]
 
 
@@ -169,13 +176,17 @@ def _check_prefix_layers(config: PreTrainedConfig, method: str) -> None:
     if layers is None:
         return
     if method != "prefix":
-        raise InputError("prefix_layers applies to prefix tuning (keys and values at chosen layers); a prompt sits "
-                         "before the input layer only. Leave prefix_layers unset (None)")  # fmt: skip
+        raise InputError(
+            "prefix_layers applies to prefix tuning (keys and values at chosen layers); a prompt sits "
+            "before the input layer only. Leave prefix_layers unset (None)"
+        )
     counts = attention_layer_counts(config)
     depth = min(counts.values())
     stacks = ", ".join(f"{kind}: {count}" for kind, count in counts.items()) if len(counts) > 1 else f"{depth}"
-    allowed = (f"distinct layer indices in [{-depth}, {depth - 1}] (the model has {stacks} layers; negative "
-               "indices count from the top, -1 being the last), or None for every layer")  # fmt: skip
+    allowed = (
+        f"distinct layer indices in [{-depth}, {depth - 1}] (the model has {stacks} layers; negative "
+        "indices count from the top, -1 being the last), or None for every layer"
+    )
     if not isinstance(layers, (list, tuple)) or not layers or not all(_is_int(index) for index in layers):
         raise InputError(f"prefix_layers must be a non-empty list of {allowed}; got {layers!r}")
     outside = [index for index in layers if not -depth <= index < depth]
@@ -186,8 +197,10 @@ def _check_prefix_layers(config: PreTrainedConfig, method: str) -> None:
         if len(set(resolved)) != len(resolved):
             repeated = sorted({index for index in resolved if resolved.count(index) > 1})
             where = f" of the {kind} stack" if len(counts) > 1 else ""
-            raise InputError(f"prefix_layers names layer{'s' if len(repeated) > 1 else ''} {repeated}{where} more "
-                             f"than once ({layers}); it takes {allowed}")  # fmt: skip
+            raise InputError(
+                f"prefix_layers names layer{'s' if len(repeated) > 1 else ''} {repeated}{where} more "
+                f"than once ({layers}); it takes {allowed}"
+            )
 
 
 def _is_int(value: Any) -> bool:
@@ -228,11 +241,15 @@ def validate_prefix_config(config: PreTrainedConfig) -> None:
         raise InputError(f"prefix_init must be one of {PREFIX_INITS}, got {prefix_init!r}")
     if prefix_init == "text":
         if method != "prefix":
-            raise InputError('prefix_init="text" starts a prefix from the backbone\'s keys and values; prompt tuning '
-                             'has prompt_init="text" (word embeddings). Leave prefix_init unset')  # fmt: skip
+            raise InputError(
+                'prefix_init="text" starts a prefix from the backbone\'s keys and values; prompt tuning '
+                'has prompt_init="text" (word embeddings). Leave prefix_init unset'
+            )
         if projection:
-            raise InputError('prefix_init="text" sets the prefix table itself; with prefix_projection=True the prefix '
-                             "is an MLP's output. Pick one")  # fmt: skip
+            raise InputError(
+                'prefix_init="text" sets the prefix table itself; with prefix_projection=True the prefix '
+                "is an MLP's output. Pick one"
+            )
         text = getattr(config, "prefix_init_text", None)
         if text is not None and (not isinstance(text, str) or not text.strip()):
             raise InputError(f"prefix_init_text must be a non-empty text (or None for the default); got {text!r}")
@@ -244,8 +261,10 @@ def validate_prefix_config(config: PreTrainedConfig) -> None:
     kinds = getattr(config, "prefix_kinds", None)
     if kinds is not None:
         if not getattr(config, "is_encoder_decoder", False) or method != "prefix":
-            raise InputError("prefix_kinds applies to prefix tuning of encoder-decoder models (T5, BART); a prompt "
-                             "sits before the encoder's input. Leave it unset (None)")  # fmt: skip
+            raise InputError(
+                "prefix_kinds applies to prefix tuning of encoder-decoder models (T5, BART); a prompt "
+                "sits before the encoder's input. Leave it unset (None)"
+            )
         if (
             isinstance(kinds, str)
             or not isinstance(kinds, (list, tuple))

@@ -31,8 +31,11 @@ def prefixed_layers(config: PreTrainedConfig) -> dict[str, tuple[int, ...]]:
     seq2seq = getattr(config, "is_encoder_decoder", False)
     kinds = (getattr(config, "prefix_kinds", None) or ATTENTION_KINDS) if seq2seq else ("self",)
     layers = getattr(config, "prefix_layers", None)
-    return {kind: resolve_prefix_layers(layers, count)
-            for kind, count in attention_layer_counts(config).items() if kind in kinds}  # fmt: skip
+    return {
+        kind: resolve_prefix_layers(layers, count)
+        for kind, count in attention_layer_counts(config).items()
+        if kind in kinds
+    }
 
 
 def prefix_layout(config: PreTrainedConfig) -> dict[str, int]:
@@ -53,8 +56,9 @@ def attention_slot(config: PreTrainedConfig, kind: str, layer: int) -> int:
 
 def prefix_rows(config: PreTrainedConfig) -> dict[int, int]:
     """Attention slot -> the row of ``get_prompt``'s layers that feeds it, for the slots that carry a prefix."""
-    slots = [attention_slot(config, kind, layer)
-             for kind, layers in prefixed_layers(config).items() for layer in layers]  # fmt: skip
+    slots = [
+        attention_slot(config, kind, layer) for kind, layers in prefixed_layers(config).items() for layer in layers
+    ]
     return {slot: row for row, slot in enumerate(slots)}
 
 

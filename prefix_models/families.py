@@ -123,11 +123,16 @@ def define_decoder_classes(family: Family) -> None:
     for method in ("prefix", "prompt"):
         name = f"{family.name}{method.capitalize()}ForCausalLM"
         if name not in CAPABILITY_CLASSES:
-            CAPABILITY_CLASSES[name] = type(name, (PrefixModelForCausalLM, family.pretrained), {
-                "__module__": __name__, "__qualname__": name,
-                "__doc__": f"{family.pretrained.__name__} with {method} tuning. {PrefixModelForCausalLM.__doc__}",
-                "config_class": make_prefix_config_class(family.config, method),
-            })  # fmt: skip
+            CAPABILITY_CLASSES[name] = type(
+                name,
+                (PrefixModelForCausalLM, family.pretrained),
+                {
+                    "__module__": __name__,
+                    "__qualname__": name,
+                    "__doc__": f"{family.pretrained.__name__} with {method} tuning. {PrefixModelForCausalLM.__doc__}",
+                    "config_class": make_prefix_config_class(family.config, method),
+                },
+            )
 
 
 # -- the source of named_classes.py ----------------------------------------------------------------------

@@ -92,9 +92,14 @@ class PrefixState:
 
 
 def _prefix_columns(
-    mask: torch.Tensor | None, prefix_mask: torch.Tensor | None, query_length: int, key_length: int,
-    pre_seq_len: int, causal: bool, device: torch.device,
-) -> torch.Tensor | None:  # fmt: skip
+    mask: torch.Tensor | None,
+    prefix_mask: torch.Tensor | None,
+    query_length: int,
+    key_length: int,
+    pre_seq_len: int,
+    causal: bool,
+    device: torch.device,
+) -> torch.Tensor | None:
     """The backbone's 4-D mask over real keys with the virtual tokens' columns in front.
 
     A ``None`` mask stays ``None`` when it means "attend to everything" and no virtual token is
@@ -157,9 +162,14 @@ def _make_prefix_attention(base: str) -> Callable:
                 and (is_causal if is_causal is not None else getattr(module, "is_causal", True))
             )
             attention_mask = _prefix_columns(
-                attention_mask, prefix_state.attention_mask, query.shape[2], key.shape[2], pre_seq_len, causal,
+                attention_mask,
+                prefix_state.attention_mask,
+                query.shape[2],
+                key.shape[2],
+                pre_seq_len,
+                causal,
                 key.device,
-            )  # fmt: skip
+            )
             if kwargs.get("position_bias") is not None:  # T5: no relative-position bias toward virtual tokens
                 kwargs["position_bias"] = nn.functional.pad(kwargs["position_bias"], (pre_seq_len, 0))
             key = torch.cat([prefix_key.to(key.dtype), key], dim=2)
@@ -212,8 +222,10 @@ def tag_attention_layers(backbone: PreTrainedModel, config: PreTrainedConfig) ->
             for submodule in block.modules():
                 setattr(submodule, LAYER_ATTRIBUTE, index)
         return blocks is not None
-    stacks = ((backbone.get_encoder(), "encoder", counts["encoder"]),
-              (backbone.get_decoder(), "decoder", counts["decoder"]))  # fmt: skip
+    stacks = (
+        (backbone.get_encoder(), "encoder", counts["encoder"]),
+        (backbone.get_decoder(), "decoder", counts["decoder"]),
+    )
     for stack, self_kind, layers in stacks:
         for index, block in enumerate(_blocks(stack, layers) or ()):
             for name, module in block.named_modules():

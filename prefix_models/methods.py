@@ -87,13 +87,26 @@ class TuningMethod:
         """What a batch gets: the model's own prefix for every row, or each row's task's (``route``)."""
         raise NotImplementedError
 
-    def prepare(self, model: nn.Module, kind: Kind, inputs: dict[str, Any], batch_size: int,
-                prefix_attention_mask: torch.Tensor | None, soft_cached: bool = False,
-                route: Route | None = None) -> Prepared:  # fmt: skip
+    def prepare(
+        self,
+        model: nn.Module,
+        kind: Kind,
+        inputs: dict[str, Any],
+        batch_size: int,
+        prefix_attention_mask: torch.Tensor | None,
+        soft_cached: bool = False,
+        route: Route | None = None,
+    ) -> Prepared:
         raise NotImplementedError
 
-    def run(self, model: nn.Module, forward: Callable[..., Any], prepared: Prepared,
-            skipped_layers: Iterable[int] = (), **kwargs: Any) -> Any:  # fmt: skip
+    def run(
+        self,
+        model: nn.Module,
+        forward: Callable[..., Any],
+        prepared: Prepared,
+        skipped_layers: Iterable[int] = (),
+        **kwargs: Any,
+    ) -> Any:
         """``forward(**prepared.inputs, **kwargs)`` (a backbone's stock forward); ``skipped_layers`` are prefix
         layers this call does not run (the decoder's, in an encoder-decoder's encoder stack)."""
         return forward(**prepared.inputs, **kwargs)
@@ -159,19 +172,35 @@ class PrefixTuning(TuningMethod):
         prefix = prefix.to(model.base_model.get_input_embeddings().weight.dtype)
         return prefix_key_values(prefix, batch_size, model.config, model.prefix_dropout)
 
-    def prepare(self, model: nn.Module, kind: Kind, inputs: dict[str, Any], batch_size: int,
-                prefix_attention_mask: torch.Tensor | None, soft_cached: bool = False,
-                route: Route | None = None) -> Prepared:  # fmt: skip
+    def prepare(
+        self,
+        model: nn.Module,
+        kind: Kind,
+        inputs: dict[str, Any],
+        batch_size: int,
+        prefix_attention_mask: torch.Tensor | None,
+        soft_cached: bool = False,
+        route: Route | None = None,
+    ) -> Prepared:
         if route is None:
             check_prefix_attention_mask(prefix_attention_mask, batch_size, model.config.pre_seq_len)
             state = PrefixState(model.get_prompt(batch_size), prefix_attention_mask, rows=prefix_rows(model.config))
         else:
-            state = PrefixState(model.get_prompt(batch_size, prefix_names=route),
-                                route.combined_mask(prefix_attention_mask), rows=route.rows)  # fmt: skip
+            state = PrefixState(
+                model.get_prompt(batch_size, prefix_names=route),
+                route.combined_mask(prefix_attention_mask),
+                rows=route.rows,
+            )
         return Prepared({**inputs, "prefix_state": state}, state=state)
 
-    def run(self, model: nn.Module, forward: Callable[..., Any], prepared: Prepared,
-            skipped_layers: Iterable[int] = (), **kwargs: Any) -> Any:  # fmt: skip
+    def run(
+        self,
+        model: nn.Module,
+        forward: Callable[..., Any],
+        prepared: Prepared,
+        skipped_layers: Iterable[int] = (),
+        **kwargs: Any,
+    ) -> Any:
         attach_prefix(model._patched_attention, prepared.state)
         try:
             outputs = forward(**prepared.inputs, **kwargs)
@@ -209,16 +238,24 @@ class PromptTuning(TuningMethod):
     def cached_tokens(self, model: nn.Module, route: Route | None = None) -> int:
         return model.config.pre_seq_len if route is None else route.length
 
-    def prepare(self, model: nn.Module, kind: Kind, inputs: dict[str, Any], batch_size: int,
-                prefix_attention_mask: torch.Tensor | None, soft_cached: bool = False,
-                route: Route | None = None) -> Prepared:  # fmt: skip
+    def prepare(
+        self,
+        model: nn.Module,
+        kind: Kind,
+        inputs: dict[str, Any],
+        batch_size: int,
+        prefix_attention_mask: torch.Tensor | None,
+        soft_cached: bool = False,
+        route: Route | None = None,
+    ) -> Prepared:
         pre_seq_len = model.config.pre_seq_len if route is None else route.length
         if route is not None:  # shorter prompts are left-padded with masked soft tokens
             prefix_attention_mask = route.combined_mask(prefix_attention_mask)
         get_prompt = model.get_prompt if route is None else lambda size: model.get_prompt(size, prefix_names=route)
         if kind == "encoder":  # positions and token types as the plain encoder gives its real tokens
-            prepared = prompt_inputs(model.base_model, get_prompt(batch_size),
-                                     prefix_attention_mask=prefix_attention_mask, **inputs)  # fmt: skip
+            prepared = prompt_inputs(
+                model.base_model, get_prompt(batch_size), prefix_attention_mask=prefix_attention_mask, **inputs
+            )
             return Prepared(prepared, drop=pre_seq_len)
         if kind == "target":  # the decoder cross-attends to the soft tokens in front of the encoder's output
             return Prepared(_cross_attention_mask(inputs, pre_seq_len, batch_size, prefix_attention_mask))
@@ -228,8 +265,12 @@ class PromptTuning(TuningMethod):
             return Prepared(inputs)
         length = mask.shape[1] if mask is not None else reference.shape[1]
         device = mask.device if mask is not None else reference.device
-        prepared = {**inputs, "attention_mask": extend_attention_mask(mask, pre_seq_len, batch_size, length, device,
-                                                                      prefix_attention_mask)}  # fmt: skip
+        prepared = {
+            **inputs,
+            "attention_mask": extend_attention_mask(
+                mask, pre_seq_len, batch_size, length, device, prefix_attention_mask
+            ),
+        }
         if soft_cached:  # a decoder's generation cache already holds the soft tokens
             return Prepared(prepared)
         embeds = prepared.pop("inputs_embeds", None)
@@ -249,8 +290,9 @@ class PromptTuning(TuningMethod):
         return Prepared(prepared)
 
 
-def _cross_attention_mask(inputs: dict[str, Any], pre_seq_len: int, batch_size: int,
-                          prefix_attention_mask: torch.Tensor | None) -> dict[str, Any]:  # fmt: skip
+def _cross_attention_mask(
+    inputs: dict[str, Any], pre_seq_len: int, batch_size: int, prefix_attention_mask: torch.Tensor | None
+) -> dict[str, Any]:
     """A decoder stack's inputs with the soft tokens' columns in front of the encoder mask, where the encoder
     output holds them (``pre_seq_len`` positions more than the mask covers)."""
     encoded, mask = inputs.get("encoder_hidden_states"), inputs.get("encoder_attention_mask")

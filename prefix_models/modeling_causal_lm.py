@@ -97,5 +97,11 @@ class PrefixModelForCausalLM(PrefixPreTrainedModel):
             kwargs["prefix_names"] = prefix_names
         if prefix_attention_mask is not None:
             kwargs["prefix_attention_mask"] = prefix_attention_mask
-        return super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                               inputs_embeds=inputs_embeds, labels=labels, **kwargs)  # fmt: skip
+        return super().forward(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            labels=labels,
+            **kwargs,
+        )

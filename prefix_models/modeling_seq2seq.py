@@ -78,9 +78,14 @@ class PrefixModelForSeq2SeqLM(PrefixPreTrainedModel, GenerationMixin):
         """The encoder's output with its prefix (or its soft prompt in front): what ``generate()`` decodes from."""
         if input_ids is None and inputs_embeds is None:
             raise InputError("You must specify input_ids, inputs_embeds or encoder_outputs")
-        return self.get_encoder()(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
-                                  prefix_attention_mask=prefix_attention_mask, prefix_names=prefix_names,
-                                  return_dict=True)  # fmt: skip
+        return self.get_encoder()(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            inputs_embeds=inputs_embeds,
+            prefix_attention_mask=prefix_attention_mask,
+            prefix_names=prefix_names,
+            return_dict=True,
+        )
 
     def generate(self, inputs: torch.Tensor | None = None, *args: Any, **kwargs: Any):
         """``GenerationMixin.generate``, with the encoder (and its prefix) run here first."""
@@ -90,9 +95,12 @@ class PrefixModelForSeq2SeqLM(PrefixPreTrainedModel, GenerationMixin):
             if input_ids is None and kwargs.get("inputs_embeds") is None:
                 raise InputError("generate() needs the source: input_ids (or inputs_embeds)")
             kwargs["encoder_outputs"] = self.encode_source(
-                input_ids, kwargs.get("attention_mask"), kwargs.pop("inputs_embeds", None),
-                kwargs.get("prefix_attention_mask"), kwargs.get("prefix_names"),
-            )  # fmt: skip
+                input_ids,
+                kwargs.get("attention_mask"),
+                kwargs.pop("inputs_embeds", None),
+                kwargs.get("prefix_attention_mask"),
+                kwargs.get("prefix_names"),
+            )
             inputs = None
         return super().generate(inputs, *args, **kwargs)
 

@@ -46,8 +46,9 @@ def _task_labels(labels: torch.Tensor, config: PreTrainedConfig) -> torch.Tensor
 HeadForward = Callable[[str, torch.Tensor | None], tuple[tuple[torch.Tensor, ...], torch.Tensor | None]]
 
 
-def mixed_batch_heads(route: Route | None, batch_size: int,
-                      head_forward: HeadForward) -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None]:  # fmt: skip
+def mixed_batch_heads(
+    route: Route | None, batch_size: int, head_forward: HeadForward
+) -> tuple[tuple[torch.Tensor, ...], torch.Tensor | None]:
     """Every task's head on its own examples, merged: the one place a routed batch is split by task.
 
     Without a route the model's own head reads every row. With one, each task's head reads its rows; the
@@ -62,8 +63,9 @@ def mixed_batch_heads(route: Route | None, batch_size: int,
         parts.append((rows, outputs))
         if loss is not None:
             losses.append(loss * len(rows))
-    merged = tuple(scatter_rows([(rows, outputs[i]) for rows, outputs in parts], batch_size)
-                   for i in range(len(parts[0][1])))  # fmt: skip
+    merged = tuple(
+        scatter_rows([(rows, outputs[i]) for rows, outputs in parts], batch_size) for i in range(len(parts[0][1]))
+    )
     return merged, (sum(losses) / batch_size if losses else None)
 
 
@@ -95,8 +97,7 @@ def classification_forward(
     example to its task's prefix and head; ``logits`` are then as wide as the widest head, ``-inf``
     past a row's own labels."""
     route = batch_route(self, prefix_names, input_ids if input_ids is not None else inputs_embeds, kwargs)
-    encoded = self.encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, route=route,
-                          **kwargs)  # fmt: skip
+    encoded = self.encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, route=route, **kwargs)
 
     def head_forward(name: str, rows: torch.Tensor | None):
         head, config = self.task_modules(name)["classifier"], self.prefix_config(name)
@@ -222,8 +223,9 @@ class PrefixModelForQuestionAnswering(PrefixPreTrainedModel):
         **kwargs: Any,
     ) -> QuestionAnsweringModelOutput:
         route = batch_route(self, prefix_names, input_ids if input_ids is not None else inputs_embeds, kwargs)
-        encoded = self.encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, route=route,
-                              **kwargs)  # fmt: skip
+        encoded = self.encode(
+            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, route=route, **kwargs
+        )
         has_positions = start_positions is not None and end_positions is not None
 
         def head_forward(name: str, rows: torch.Tensor | None):

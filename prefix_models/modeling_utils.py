@@ -61,8 +61,10 @@ class PrefixPreTrainedModel(PreTrainedModel):
         config = self._as_prefix_config(config)
         validate_prefix_config(config)
         if config.virtual_token_positions != "none" and not self._peft_positions_supported:
-            raise InputError(f"virtual_token_positions={config.virtual_token_positions!r} (peft's positions) is for "
-                             f"decoder language models; {type(self).__name__} takes 'none'")  # fmt: skip
+            raise InputError(
+                f"virtual_token_positions={config.virtual_token_positions!r} (peft's positions) is for "
+                f"decoder language models; {type(self).__name__} takes 'none'"
+            )
         super().__init__(config)
         if self.backbone_class is not None:  # else the stock class (a decoder's *ForCausalLM) built it
             setattr(self, self.base_model_prefix, self.backbone_class(config))
@@ -248,16 +250,18 @@ class PrefixPreTrainedModel(PreTrainedModel):
         training_state.init_prompt(self, tokenizer, task)
 
     # -- checkpoints (checkpoints.py) ----------------------------------------------------------------
-    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, save_base_model: bool = False,
-                        **kwargs: Any) -> Any:  # fmt: skip
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, *args: Any, save_base_model: bool = False, **kwargs: Any
+    ) -> Any:
         """Save the config and what trained (prefix/prompt + head); ``save_base_model=True`` saves everything.
 
         The config records ``base_model_name_or_path`` so ``from_pretrained`` can rebuild the
         frozen backbone. The full model is written anyway when there is no base to point to (a
         model built from a config) or when backbone parameters were unfrozen and trained.
         """
-        return checkpoints.save_pretrained(self, super().save_pretrained, save_directory, *args,
-                                           save_base_model=save_base_model, **kwargs)  # fmt: skip
+        return checkpoints.save_pretrained(
+            self, super().save_pretrained, save_directory, *args, save_base_model=save_base_model, **kwargs
+        )
 
     @classmethod
     def from_pretrained(
@@ -277,6 +281,11 @@ class PrefixPreTrainedModel(PreTrainedModel):
         ``num_labels``, ...) override the config, as in transformers.
         """
         return checkpoints.from_pretrained(
-            cls, super().from_pretrained, pretrained_model_name_or_path, *model_args,
-            base_model_name_or_path=base_model_name_or_path, tokenizer=tokenizer, **kwargs,
-        )  # fmt: skip
+            cls,
+            super().from_pretrained,
+            pretrained_model_name_or_path,
+            *model_args,
+            base_model_name_or_path=base_model_name_or_path,
+            tokenizer=tokenizer,
+            **kwargs,
+        )

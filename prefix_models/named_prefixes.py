@@ -43,8 +43,14 @@ DEFAULT_PREFIX = "default"
 # Names become module paths (prefix_bank.<name>) and checkpoint keys.
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 # Config entries a task keeps to itself: its own, not the holder's.
-_NOT_STORED = ("prefix_tasks", "base_model_name_or_path", "base_model_gguf_file", "architectures", "model_type",
-               "transformers_version")  # fmt: skip
+_NOT_STORED = (
+    "prefix_tasks",
+    "base_model_name_or_path",
+    "base_model_gguf_file",
+    "architectures",
+    "model_type",
+    "transformers_version",
+)
 
 PrefixNames = Sequence[str] | torch.Tensor
 
@@ -398,17 +404,23 @@ class PrefixEnsemble(nn.Module):
     def __init__(self, model: nn.Module, prefix_names: Sequence[str]):
         super().__init__()
         if getattr(model, "head_attribute", None) != "classifier" or not hasattr(model, "reads_pooled_output"):
-            raise InputError("PrefixEnsemble averages classifier probabilities: it needs a sequence- or "
-                             f"token-classification prefix model, got {type(model).__name__}")  # fmt: skip
+            raise InputError(
+                "PrefixEnsemble averages classifier probabilities: it needs a sequence- or "
+                f"token-classification prefix model, got {type(model).__name__}"
+            )
         if isinstance(prefix_names, str) or not prefix_names:
             raise InputError(f"an ensemble needs a list of at least one prefix name; got {prefix_names!r}")
         model.prefix_index(list(prefix_names))  # unknown names fail here
         configs = [model.prefix_config(name) for name in prefix_names]
         kinds = {(config.num_labels, _problem_type(config)) for config in configs}
         if len(kinds) != 1:
-            raise InputError("the ensemble's prefixes must share their labels and problem type; got "
-                             + ", ".join(f"{n}: {c.num_labels} labels, {_problem_type(c)}"
-                                         for n, c in zip(prefix_names, configs, strict=True)))  # fmt: skip
+            raise InputError(
+                "the ensemble's prefixes must share their labels and problem type; got "
+                + ", ".join(
+                    f"{n}: {c.num_labels} labels, {_problem_type(c)}"
+                    for n, c in zip(prefix_names, configs, strict=True)
+                )
+            )
         self.model = model
         self.prefix_names = list(prefix_names)
         self.num_labels, self.problem_type = kinds.pop()
@@ -425,8 +437,14 @@ class PrefixEnsemble(nn.Module):
         **kwargs: Any,
     ) -> ModelOutput:
         # Named parameters, not just **kwargs: Trainer keeps the dataset columns the signature names.
-        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids,
-                  "position_ids": position_ids, "inputs_embeds": inputs_embeds, **kwargs}  # fmt: skip
+        inputs = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "token_type_ids": token_type_ids,
+            "position_ids": position_ids,
+            "inputs_embeds": inputs_embeds,
+            **kwargs,
+        }
         inputs = {key: value for key, value in inputs.items() if value is not None}
         members = len(self.prefix_names)
         tensors = {key: value for key, value in inputs.items() if isinstance(value, torch.Tensor)}

@@ -61,15 +61,21 @@ def check_peft_adapter_type(path: str, hub_kwargs: dict[str, Any] | None = None)
         return None
     peft_type, task_type = adapter.get("peft_type"), adapter.get("task_type")
     if peft_type not in PEFT_TYPES:
-        raise InputError(f"{path} holds a peft {peft_type} adapter; prefix-models reads peft adapters of type "
-                         f"{' or '.join(PEFT_TYPES)} (prefix or prompt tuning)")  # fmt: skip
+        raise InputError(
+            f"{path} holds a peft {peft_type} adapter; prefix-models reads peft adapters of type "
+            f"{' or '.join(PEFT_TYPES)} (prefix or prompt tuning)"
+        )
     if task_type not in TASK_TYPES:
-        raise InputError(f"{path} holds a peft {peft_type} adapter for task type {task_type!r}; prefix-models "
-                         f"reads {' / '.join(TASK_TYPES)} adapters (decoder language models)")  # fmt: skip
+        raise InputError(
+            f"{path} holds a peft {peft_type} adapter for task type {task_type!r}; prefix-models "
+            f"reads {' / '.join(TASK_TYPES)} adapters (decoder language models)"
+        )
     if adapter.get("num_transformer_submodules", 1) != 1:
         submodules = adapter["num_transformer_submodules"]
-        raise InputError(f"{path} is a peft adapter for an encoder-decoder (num_transformer_submodules={submodules}); "
-                         "prefix-models reads decoder-only adapters")  # fmt: skip
+        raise InputError(
+            f"{path} is a peft adapter for an encoder-decoder (num_transformer_submodules={submodules}); "
+            "prefix-models reads decoder-only adapters"
+        )
     return adapter
 
 
@@ -88,23 +94,34 @@ def peft_task(
     adapter = check_peft_adapter_type(path, hub_kwargs)
     base = os.fspath(base_model_name_or_path or adapter.get("base_model_name_or_path") or "")
     if not base or not os.path.isdir(base):
-        raise InputError(f"the peft adapter in {path} names the base model {base or None!r}, which is not a local "
-                         "folder; pass base_model_name_or_path=<folder of the base model>")  # fmt: skip
+        raise InputError(
+            f"the peft adapter in {path} names the base model {base or None!r}, which is not a local "
+            "folder; pass base_model_name_or_path=<folder of the base model>"
+        )
     method = PEFT_TYPES[adapter["peft_type"]]
-    fields = {"prefix_method": method, "pre_seq_len": adapter["num_virtual_tokens"], "prefix_projection": False,
-              "virtual_token_positions": "peft", **config_kwargs}  # fmt: skip
+    fields = {
+        "prefix_method": method,
+        "pre_seq_len": adapter["num_virtual_tokens"],
+        "prefix_projection": False,
+        "virtual_token_positions": "peft",
+        **config_kwargs,
+    }
     config = config_class.from_pretrained(base, **fields)
     config.base_model_name_or_path = os.path.abspath(base)
     try:
         weights = cached_file(path, ADAPTER_WEIGHTS, **{k: v for k, v in hub_kwargs.items() if k != "gguf_file"})
         table = load_file(weights)["prompt_embeddings"]
     except (OSError, KeyError) as error:
-        raise InputError(f"{path} has no readable {ADAPTER_WEIGHTS} with a 'prompt_embeddings' tensor ({error!r}); "
-                         "nothing was loaded") from error  # fmt: skip
+        raise InputError(
+            f"{path} has no readable {ADAPTER_WEIGHTS} with a 'prompt_embeddings' tensor ({error!r}); "
+            "nothing was loaded"
+        ) from error
     width = _table_width(config)
     if tuple(table.shape) != (config.pre_seq_len, width):
-        raise InputError(f"the peft adapter in {path} holds prompt_embeddings of shape {tuple(table.shape)}; the base "
-                         f"{base!r} needs ({config.pre_seq_len}, {width}) for {method} tuning")  # fmt: skip
+        raise InputError(
+            f"the peft adapter in {path} holds prompt_embeddings of shape {tuple(table.shape)}; the base "
+            f"{base!r} needs ({config.pre_seq_len}, {width}) for {method} tuning"
+        )
     return config, {f"{method}_encoder.embedding.weight": table.float()}
 
 
@@ -121,9 +138,11 @@ def save_peft_adapter(model: Any, save_directory: str | os.PathLike, prefix_name
         raise InputError(f"peft adapters are written for decoder language models; {type(model).__name__} is not one")
     config = model.prefix_config(prefix_name)
     if prefix_layout(config)["self"] != config.num_hidden_layers:
-        raise InputError(f"peft's prefix tuning puts a prefix on every layer; the task {prefix_name!r} has one on "
-                         f"prefix_layers={config.prefix_layers} only, which a peft adapter cannot express. Nothing "
-                         "was written; save it with save_pretrained / save_prefix instead")  # fmt: skip
+        raise InputError(
+            f"peft's prefix tuning puts a prefix on every layer; the task {prefix_name!r} has one on "
+            f"prefix_layers={config.prefix_layers} only, which a peft adapter cannot express. Nothing "
+            "was written; save it with save_pretrained / save_prefix instead"
+        )
     base = model.config.base_model_name_or_path
     if not base:
         raise InputError("a peft adapter names its base model, and this model has none (built from a config)")
@@ -149,9 +168,12 @@ def save_peft_adapter(model: Any, save_directory: str | os.PathLike, prefix_name
         # peft's prefix rows hold key/value heads; its prompt rows are input embeddings.
         "num_attention_heads": num_kv_heads if prefix else config.num_attention_heads,
         "token_dim": num_kv_heads * head_dim if prefix else config.hidden_size,
-        **({"prefix_projection": False, "encoder_hidden_size": config.hidden_size} if prefix else
-           {"prompt_tuning_init": "RANDOM"}),
-    }  # fmt: skip
+        **(
+            {"prefix_projection": False, "encoder_hidden_size": config.hidden_size}
+            if prefix
+            else {"prompt_tuning_init": "RANDOM"}
+        ),
+    }
     os.makedirs(save_directory, exist_ok=True)
     with open(os.path.join(save_directory, ADAPTER_CONFIG), "w", encoding="utf-8") as handle:
         json.dump(adapter, handle, indent=2)

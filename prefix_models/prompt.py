@@ -25,8 +25,9 @@ from .errors import InputError
 PrefixKeyValues = tuple[tuple[torch.Tensor, torch.Tensor], ...]
 
 
-def prefix_key_values(prefix: torch.Tensor, batch_size: int, config: PreTrainedConfig,
-                      dropout: nn.Module) -> PrefixKeyValues:  # fmt: skip
+def prefix_key_values(
+    prefix: torch.Tensor, batch_size: int, config: PreTrainedConfig, dropout: nn.Module
+) -> PrefixKeyValues:
     """Per-layer ``(key, value)``, each ``(batch, kv_heads, pre_seq_len, head_dim)``, after ``dropout``.
 
     ``prefix`` is the ``(pre_seq_len, 2 * layers * kv_heads * head_dim)`` encoder output (or one per row,

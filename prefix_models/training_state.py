@@ -27,8 +27,7 @@ def freeze_backbone(model: nn.Module) -> None:
         module.requires_grad_(False)
     # Checkpoints hold only what trains; the same set tells Trainer that, on resume, missing
     # backbone keys are expected.
-    model._keys_to_ignore_on_save = {f"{name}.{key}" for name, module in modules.items()
-                                    for key in module.state_dict()}  # fmt: skip
+    model._keys_to_ignore_on_save = {f"{name}.{key}" for name, module in modules.items() for key in module.state_dict()}
 
 
 def upcast_trainable_parameters(model: nn.Module) -> None:
@@ -67,11 +66,15 @@ def init_prefix(model: nn.Module, tokenizer: Any = None, task: nn.Module | None 
     if config.prefix_init != "text" or model.get_input_embeddings().weight.is_meta:
         return
     if getattr(model.config, "is_encoder_decoder", False):
-        raise InputError('prefix_init="text" is for encoders and decoder LMs: an encoder-decoder\'s '
-                         "cross-attention has no text of its own to read")  # fmt: skip
+        raise InputError(
+            'prefix_init="text" is for encoders and decoder LMs: an encoder-decoder\'s '
+            "cross-attention has no text of its own to read"
+        )
     if tokenizer is None:
-        raise InputError('prefix_init="text" needs a tokenizer to read the text: pass tokenizer=... to the model '
-                         "constructor, from_pretrained or add_prefix")  # fmt: skip
+        raise InputError(
+            'prefix_init="text" needs a tokenizer to read the text: pass tokenizer=... to the model '
+            "constructor, from_pretrained or add_prefix"
+        )
     text = config.prefix_init_text or DEFAULT_PREFIX_INIT_TEXT
     token_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     if len(token_ids) == 0:

@@ -15,29 +15,62 @@ PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_class
 # fields it reads, the first one set winning; () where the stock head has none (their question answering).
 _CLASSIFIER = ("classifier_dropout", "hidden_dropout_prob")
 _HEAD_DROPOUT: dict[str, dict[str, tuple[str, ...]]] = {
-    "bert": {"sequence_classification": _CLASSIFIER, "token_classification": _CLASSIFIER,
-             "multiple_choice": _CLASSIFIER, "question_answering": ()},
-    "roberta": {"sequence_classification": _CLASSIFIER, "token_classification": _CLASSIFIER,
-                "multiple_choice": ("hidden_dropout_prob",), "question_answering": ()},
-    "electra": {"sequence_classification": _CLASSIFIER, "token_classification": _CLASSIFIER,
-                "multiple_choice": ("summary_last_dropout",), "question_answering": ()},
-    "albert": {"sequence_classification": ("classifier_dropout_prob",),
-               "token_classification": ("classifier_dropout_prob", "hidden_dropout_prob"),
-               "multiple_choice": ("classifier_dropout_prob",), "question_answering": ()},
-    "distilbert": {"sequence_classification": ("seq_classif_dropout",), "token_classification": ("dropout",),
-                   "multiple_choice": ("seq_classif_dropout",), "question_answering": ("qa_dropout",)},
-    "deberta-v2": {"sequence_classification": ("cls_dropout", "hidden_dropout_prob"),
-                   "token_classification": ("hidden_dropout_prob",),
-                   "multiple_choice": ("cls_dropout", "hidden_dropout_prob"), "question_answering": ()},
-    "modernbert": dict.fromkeys(("sequence_classification", "token_classification", "multiple_choice",
-                                 "question_answering"), ("classifier_dropout",)),
-    "mpnet": {"sequence_classification": ("hidden_dropout_prob",), "token_classification": ("hidden_dropout_prob",),
-              "multiple_choice": ("hidden_dropout_prob",), "question_answering": ()},
-}  # fmt: skip
+    "bert": {
+        "sequence_classification": _CLASSIFIER,
+        "token_classification": _CLASSIFIER,
+        "multiple_choice": _CLASSIFIER,
+        "question_answering": (),
+    },
+    "roberta": {
+        "sequence_classification": _CLASSIFIER,
+        "token_classification": _CLASSIFIER,
+        "multiple_choice": ("hidden_dropout_prob",),
+        "question_answering": (),
+    },
+    "electra": {
+        "sequence_classification": _CLASSIFIER,
+        "token_classification": _CLASSIFIER,
+        "multiple_choice": ("summary_last_dropout",),
+        "question_answering": (),
+    },
+    "albert": {
+        "sequence_classification": ("classifier_dropout_prob",),
+        "token_classification": ("classifier_dropout_prob", "hidden_dropout_prob"),
+        "multiple_choice": ("classifier_dropout_prob",),
+        "question_answering": (),
+    },
+    "distilbert": {
+        "sequence_classification": ("seq_classif_dropout",),
+        "token_classification": ("dropout",),
+        "multiple_choice": ("seq_classif_dropout",),
+        "question_answering": ("qa_dropout",),
+    },
+    "deberta-v2": {
+        "sequence_classification": ("cls_dropout", "hidden_dropout_prob"),
+        "token_classification": ("hidden_dropout_prob",),
+        "multiple_choice": ("cls_dropout", "hidden_dropout_prob"),
+        "question_answering": (),
+    },
+    "modernbert": dict.fromkeys(
+        ("sequence_classification", "token_classification", "multiple_choice", "question_answering"),
+        ("classifier_dropout",),
+    ),
+    "mpnet": {
+        "sequence_classification": ("hidden_dropout_prob",),
+        "token_classification": ("hidden_dropout_prob",),
+        "multiple_choice": ("hidden_dropout_prob",),
+        "question_answering": (),
+    },
+}
 _HEAD_DROPOUT["xlm-roberta"] = _HEAD_DROPOUT["camembert"] = _HEAD_DROPOUT["roberta"]
 # A family not in the table: its classifier dropout wherever it keeps one, else its hidden dropout.
-_ANY_DROPOUT = ("classifier_dropout", "classifier_dropout_prob", "seq_classif_dropout", "hidden_dropout_prob",
-                "dropout")  # fmt: skip
+_ANY_DROPOUT = (
+    "classifier_dropout",
+    "classifier_dropout_prob",
+    "seq_classif_dropout",
+    "hidden_dropout_prob",
+    "dropout",
+)
 
 
 def head_dropout(config: PreTrainedConfig, task: str) -> float:

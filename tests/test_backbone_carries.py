@@ -46,9 +46,10 @@ def test_an_encoder_backbone_called_directly_is_the_models_features(family, meth
         plain = model.base_model(**batch).last_hidden_state
     assert not torch.allclose(plain, direct.last_hidden_state, atol=1e-3)
     # Positional arguments bind as the stock forward's do.
-    torch.testing.assert_close(model.base_model(batch["input_ids"], batch["attention_mask"]).last_hidden_state,
-                               model.base_model(input_ids=batch["input_ids"],
-                                                attention_mask=batch["attention_mask"]).last_hidden_state)  # fmt: skip
+    torch.testing.assert_close(
+        model.base_model(batch["input_ids"], batch["attention_mask"]).last_hidden_state,
+        model.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state,
+    )
 
     names = ["default", "b", "b"]
     routed = model.base_model(**batch, prefix_names=names).last_hidden_state

@@ -31,8 +31,20 @@ def test_clm_vs_peft_quick(tmp_path):
 
 def test_cost_quick(tmp_path):
     output = tmp_path / "cost.json"
-    report = load("cost").main(["--quick", "--work_dir", str(tmp_path), "--output", str(output),
-                                "--arms", "full", "prefix16", "prompt16", "prefix16_top_half"])  # fmt: skip
+    report = load("cost").main(
+        [
+            "--quick",
+            "--work_dir",
+            str(tmp_path),
+            "--output",
+            str(output),
+            "--arms",
+            "full",
+            "prefix16",
+            "prompt16",
+            "prefix16_top_half",
+        ]
+    )
     assert json.loads(output.read_text())["results"].keys() == {"bert-base"}
     train = report["results"]["bert-base"]["train"]
     assert train["full"]["step_time_vs_full"] == 1.0
@@ -110,8 +122,9 @@ def test_gpu_engines_dry_run_builds_commands_run_glue_accepts(tmp_path, tiny_mod
     import run_glue
     from prefix_models.scripts import parse_arguments
 
-    report = load("gpu_engines").main(["--dry_run", "--model", str(tiny_model), "--nproc", "2",
-                                       "--work_dir", str(tmp_path)])  # fmt: skip
+    report = load("gpu_engines").main(
+        ["--dry_run", "--model", str(tiny_model), "--nproc", "2", "--work_dir", str(tmp_path)]
+    )
     assert set(report["commands"]) == {"ddp", "fsdp", "deepspeed"}
     assert json.loads((tmp_path / "fsdp_config.json").read_text())["version"] == 2
     assert json.loads((tmp_path / "ds_zero2.json").read_text())["zero_optimization"]["stage"] == 2
@@ -160,10 +173,30 @@ def test_paper_table_wiring(tmp_path, tiny_roberta_model, capsys):
     shutil.copytree(FIXTURES / "ner_data", data / "conll2003", ignore=shutil.ignore_patterns("*.jsonl", "*.py", "*.md"))
     paper = load("paper")
     rows = ["roberta-large/rte", "roberta-large/conll2003", "bert-large-cased/rte"]
-    flags = ["--rows", *rows, "--models_dir", str(models), "--data_dir", str(data),
-             "--output_dir", str(tmp_path / "out"), "--epochs_scale", "0.001"]  # fmt: skip
-    extra = ["--extra", "--use_cpu", "--max_train_samples", "16", "--max_eval_samples", "16", "--max_seq_length", "32",
-             "--disable_tqdm", "true"]  # fmt: skip
+    flags = [
+        "--rows",
+        *rows,
+        "--models_dir",
+        str(models),
+        "--data_dir",
+        str(data),
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--epochs_scale",
+        "0.001",
+    ]
+    extra = [
+        "--extra",
+        "--use_cpu",
+        "--max_train_samples",
+        "16",
+        "--max_eval_samples",
+        "16",
+        "--max_seq_length",
+        "32",
+        "--disable_tqdm",
+        "true",
+    ]
 
     paper.main([*flags, "--dry_run", *extra])
     commands = capsys.readouterr().out.splitlines()

@@ -102,8 +102,12 @@ def test_logits_equal_the_backbone_fed_the_same_prefix_cache(family):
     for layer in range(layers):
         cache.update(kv[2 * layer].expand(2, -1, -1, -1), kv[2 * layer + 1].expand(2, -1, -1, -1), layer)
     positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
-    expected = stock(input_ids, attention_mask=torch.cat([torch.ones(2, pre_seq_len).long(), mask], 1),
-                     position_ids=positions, cache=cache).logits  # fmt: skip
+    expected = stock(
+        input_ids,
+        attention_mask=torch.cat([torch.ones(2, pre_seq_len).long(), mask], 1),
+        position_ids=positions,
+        cache=cache,
+    ).logits
     torch.testing.assert_close(model(input_ids, attention_mask=mask).logits, expected, rtol=0, atol=0)
 
 
@@ -153,8 +157,9 @@ def test_generate_equals_a_greedy_loop_and_batches_equal_single_rows(family):
     input_ids, mask = inputs()
     generated = model.generate(input_ids, attention_mask=mask, max_new_tokens=6, do_sample=False)
     assert torch.equal(generated, greedy(model, input_ids, mask, 6))
-    assert torch.equal(model.generate(input_ids, attention_mask=mask, max_new_tokens=6, do_sample=False,
-                                      use_cache=False), generated)  # fmt: skip
+    assert torch.equal(
+        model.generate(input_ids, attention_mask=mask, max_new_tokens=6, do_sample=False, use_cache=False), generated
+    )
     for row, pad in enumerate((0, 2)):  # left padding: each row alone, unpadded, generates the same
         alone = model.generate(input_ids[row : row + 1, pad:], max_new_tokens=6, do_sample=False)
         assert torch.equal(alone[0, -6:], generated[row, -6:])
@@ -164,8 +169,16 @@ def test_generate_equals_a_greedy_loop_and_batches_equal_single_rows(family):
 def test_beam_search_and_sampling(family):
     model, _ = make_pair(family)
     input_ids, mask = inputs()
-    beams = model.generate(input_ids, attention_mask=mask, max_new_tokens=5, num_beams=3, num_return_sequences=2,
-                           do_sample=False, output_scores=True, return_dict_in_generate=True)  # fmt: skip
+    beams = model.generate(
+        input_ids,
+        attention_mask=mask,
+        max_new_tokens=5,
+        num_beams=3,
+        num_return_sequences=2,
+        do_sample=False,
+        output_scores=True,
+        return_dict_in_generate=True,
+    )
     assert beams.sequences.shape == (4, 12)
     # The best beam scores at least as well as the greedy sequence under the model.
     greedy_ids = greedy(model, input_ids, mask, 5)
@@ -180,8 +193,9 @@ def test_beam_search_and_sampling(family):
     torch.manual_seed(0)
     first = model.generate(input_ids, attention_mask=mask, max_new_tokens=5, do_sample=True, top_k=10)
     torch.manual_seed(0)
-    assert torch.equal(first, model.generate(input_ids, attention_mask=mask, max_new_tokens=5, do_sample=True,
-                                             top_k=10))  # fmt: skip
+    assert torch.equal(
+        first, model.generate(input_ids, attention_mask=mask, max_new_tokens=5, do_sample=True, top_k=10)
+    )
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -218,8 +232,9 @@ def test_gradient_checkpointing_gives_the_same_gradients(family):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_save_load_and_auto_classes(family, base_checkpoints, tmp_path):
-    model = AutoPrefixModelForCausalLM.from_pretrained(base_checkpoints[family], pre_seq_len=5, prefix_projection=True,
-                                                       prefix_hidden_size=16, hidden_dropout_prob=0.1)  # fmt: skip
+    model = AutoPrefixModelForCausalLM.from_pretrained(
+        base_checkpoints[family], pre_seq_len=5, prefix_projection=True, prefix_hidden_size=16, hidden_dropout_prob=0.1
+    )
     assert model.prefix_dropout.p == 0.1
     assert isinstance(model, prefix_class(family)) and model.num_trainable_parameters() > 0
     assert all(not p.requires_grad for name, p in model.named_parameters() if not name.startswith("prefix_encoder"))
@@ -268,9 +283,19 @@ class _Tokens(torch.utils.data.Dataset):
 @pytest.mark.parametrize("family", TRAINER_FAMILIES)
 def test_trainer_trains_and_resumes_a_saved_prefix(family, base_checkpoints, tmp_path):
     def trainer(model, output_dir, steps, stop_at=None):
-        args = TrainingArguments(output_dir=str(output_dir), max_steps=steps, per_device_train_batch_size=8,
-                                 learning_rate=3e-1, save_strategy="steps", save_steps=4, report_to="none",
-                                 use_cpu=True, seed=0, disable_tqdm=True, logging_steps=1)  # fmt: skip
+        args = TrainingArguments(
+            output_dir=str(output_dir),
+            max_steps=steps,
+            per_device_train_batch_size=8,
+            learning_rate=3e-1,
+            save_strategy="steps",
+            save_steps=4,
+            report_to="none",
+            use_cpu=True,
+            seed=0,
+            disable_tqdm=True,
+            logging_steps=1,
+        )
         return Trainer(
             model=model, args=args, train_dataset=_Tokens(), callbacks=[_StopAt(stop_at)] if stop_at else None
         )
@@ -315,8 +340,9 @@ def test_bad_input(family, base_checkpoints, tmp_path):
     small = prefix_class(family).from_pretrained(base_checkpoints[family], pre_seq_len=4)
     small.save_pretrained(tmp_path / "prefix")
     other = tmp_path / "other"
-    stock_class(family)(stock_config(family, **({"n_layer": 3} if family == "gpt2" else {"num_hidden_layers": 3}))
-                        ).save_pretrained(other)  # fmt: skip
+    stock_class(family)(
+        stock_config(family, **({"n_layer": 3} if family == "gpt2" else {"num_hidden_layers": 3}))
+    ).save_pretrained(other)
     with pytest.raises(
         ValueError, match=r"does not fit the base model .*num_hidden_layers: prefix trained for 2, base has 3"
     ):
@@ -366,19 +392,22 @@ def test_prompt_masked_equals_the_plain_model_and_generates_like_a_loop(family, 
     assert on.shape == plain.shape  # the soft tokens' positions are dropped from the output
     torch.testing.assert_close(off[real], plain[real], rtol=0, atol=1e-5)
     assert (on[real] - plain[real]).abs().max() > 1e-3
-    generated = model.generate(input_ids, attention_mask=mask, max_new_tokens=6, do_sample=False,
-                               suppress_tokens=SPECIAL)  # fmt: skip
+    generated = model.generate(
+        input_ids, attention_mask=mask, max_new_tokens=6, do_sample=False, suppress_tokens=SPECIAL
+    )
     assert torch.equal(generated, suppressed_greedy(model, input_ids, mask, 6))
     for row, pad in enumerate((0, 2)):  # left padding: each row alone, unpadded, generates the same
-        alone = model.generate(input_ids[row : row + 1, pad:], max_new_tokens=6, do_sample=False,
-                               suppress_tokens=SPECIAL)  # fmt: skip
+        alone = model.generate(
+            input_ids[row : row + 1, pad:], max_new_tokens=6, do_sample=False, suppress_tokens=SPECIAL
+        )
         assert torch.equal(alone[0, -6:], generated[row, -6:])
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_prompt_only_the_soft_tokens_train_and_save(family, base_checkpoints, tmp_path):
-    model = AutoPrefixModelForCausalLM.from_pretrained(base_checkpoints[family], method="prompt", pre_seq_len=3,
-                                                       prompt_init="vocab")  # fmt: skip
+    model = AutoPrefixModelForCausalLM.from_pretrained(
+        base_checkpoints[family], method="prompt", pre_seq_len=3, prompt_init="vocab"
+    )
     model.train()
     input_ids, mask = inputs()
     model(input_ids, attention_mask=mask, labels=input_ids.masked_fill(mask == 0, -100)).loss.backward()
@@ -397,9 +426,18 @@ def test_prompt_only_the_soft_tokens_train_and_save(family, base_checkpoints, tm
 def capability_config(model_type: str, **overrides):
     import transformers
 
-    common = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, intermediate_size=40, max_position_embeddings=48, pad_token_id=0,
-                  bos_token_id=1, eos_token_id=2)  # fmt: skip
+    common = dict(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=40,
+        max_position_embeddings=48,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
     return transformers.CONFIG_MAPPING[model_type](**{**common, **overrides})
 
 
@@ -421,8 +459,9 @@ def test_other_decoders_are_accepted_by_capability(model_type, tmp_path):
         plain = stock(input_ids, attention_mask=mask, position_ids=positions).logits
         off = model(input_ids, attention_mask=mask, prefix_attention_mask=torch.zeros(2, 3, dtype=torch.long)).logits
     torch.testing.assert_close(off[real], plain[real], rtol=0, atol=1e-5)
-    generated = model.generate(input_ids, attention_mask=mask, max_new_tokens=5, do_sample=False,
-                               suppress_tokens=SPECIAL)  # fmt: skip
+    generated = model.generate(
+        input_ids, attention_mask=mask, max_new_tokens=5, do_sample=False, suppress_tokens=SPECIAL
+    )
     assert torch.equal(generated, suppressed_greedy(model, input_ids, mask, 5))
     if model_type != "qwen3":
         return

@@ -138,8 +138,9 @@ def test_full_save_on_request_and_when_no_base_is_known(base_checkpoints, tmp_pa
         from_config.save_pretrained(tmp_path / "from_config")
     assert "saving the full model" in caplog.text
     # The attention implementation is not saved with a config: ask for the same one.
-    again = pm.BertPrefixForSequenceClassification.from_pretrained(tmp_path / "from_config",
-                                                                   attn_implementation="eager").eval()  # fmt: skip
+    again = pm.BertPrefixForSequenceClassification.from_pretrained(
+        tmp_path / "from_config", attn_implementation="eager"
+    ).eval()
     with torch.no_grad():
         assert torch.equal(again(**inputs).logits, from_config(**inputs).logits)
 
@@ -213,8 +214,9 @@ def test_auto_prefix_classes_dispatch_on_model_type(base_checkpoints, tmp_path):
     with pytest.raises(ValueError, match="saved by a prompt-tuning model"):
         pm.AutoPrefixModelForTokenClassification.from_pretrained(tmp_path / "saved", method="prefix")
 
-    ViTModel(ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
-             ).save_pretrained(tmp_path / "vit")  # fmt: skip
+    ViTModel(
+        ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    ).save_pretrained(tmp_path / "vit")
     with pytest.raises(
         ValueError, match=r"'vit' is not supported .*supported model types: albert, bert, deberta-v2, distilbert"
     ):
@@ -239,8 +241,14 @@ def test_prompt_text_init_through_from_pretrained(base_checkpoints, tokenizer, t
 
 
 def test_a_checkpoint_of_another_model_type_is_refused_by_name(base_checkpoints, tmp_path):
-    electra = ElectraConfig(vocab_size=50, embedding_size=16, hidden_size=32, num_hidden_layers=1,
-                            num_attention_heads=2, intermediate_size=64)  # fmt: skip
+    electra = ElectraConfig(
+        vocab_size=50,
+        embedding_size=16,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
     ElectraModel(electra).save_pretrained(tmp_path / "electra")
     with pytest.raises(ValueError, match=r"holds a 'electra' checkpoint; the bert prefix classes .* load 'bert'"):
         pm.BertPrefixForSequenceClassification.from_pretrained(tmp_path / "electra", pre_seq_len=4)
@@ -258,19 +266,26 @@ def test_every_pretrained_tensor_must_load(base_checkpoints, tmp_path):
     state = load_file(base_checkpoints["Bert"] / "model.safetensors")
     shutil.copytree(base_checkpoints["Bert"], tmp_path / "holed")
     key = next(k for k in state if "encoder.layer.1" in k and k.endswith("value.weight"))
-    save_file({k: v for k, v in state.items() if k != key}, tmp_path / "holed" / "model.safetensors",
-              metadata={"format": "pt"})  # fmt: skip
+    save_file(
+        {k: v for k, v in state.items() if k != key},
+        tmp_path / "holed" / "model.safetensors",
+        metadata={"format": "pt"},
+    )
     with pytest.raises(ValueError, match=r"does not hold every pretrained tensor .*these would start random"):
         pm.BertPrefixForSequenceClassification.from_pretrained(tmp_path / "holed", pre_seq_len=4)
 
     # A checkpoint without a pooler (what token-classification models save) serves every head that
     # does not read the pooler; a pooled sequence head is told how to do without it.
     shutil.copytree(base_checkpoints["Bert"], tmp_path / "no_pooler")
-    save_file({k: v for k, v in state.items() if "pooler" not in k}, tmp_path / "no_pooler" / "model.safetensors",
-              metadata={"format": "pt"})  # fmt: skip
+    save_file(
+        {k: v for k, v in state.items() if "pooler" not in k},
+        tmp_path / "no_pooler" / "model.safetensors",
+        metadata={"format": "pt"},
+    )
     pm.BertPrefixForTokenClassification.from_pretrained(tmp_path / "no_pooler", pre_seq_len=4)
-    pm.BertPrefixForSequenceClassification.from_pretrained(tmp_path / "no_pooler", pre_seq_len=4,
-                                                           classifier_pooling="cls")  # fmt: skip
+    pm.BertPrefixForSequenceClassification.from_pretrained(
+        tmp_path / "no_pooler", pre_seq_len=4, classifier_pooling="cls"
+    )
     with pytest.raises(ValueError, match=r"has no pooler: pass classifier_pooling='cls'"):
         pm.BertPrefixForSequenceClassification.from_pretrained(tmp_path / "no_pooler", pre_seq_len=4)
 

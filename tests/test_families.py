@@ -46,8 +46,15 @@ def inputs(family: str, task: str = "SequenceClassification", batch=3, seq=8, se
     return batch_inputs
 
 
-def make(family: str, method: str, task: str = "SequenceClassification", attn="eager", seed=0, config_override=None,
-         **overrides):  # fmt: skip
+def make(
+    family: str,
+    method: str,
+    task: str = "SequenceClassification",
+    attn="eager",
+    seed=0,
+    config_override=None,
+    **overrides,
+):
     overrides.setdefault("pre_seq_len", 3)
     if family == "ModernBert" and method == "Prompt":
         # Soft tokens sit inside ModernBERT's local attention window (an index window, not a
@@ -265,12 +272,19 @@ def test_equals_the_cache_route(family):
     "layout",
     [
         # DeBERTa-v2 xlarge: a convolution after the first layer, c2p only, separate position keys.
-        dict(conv_kernel_size=3, share_att_key=False, pos_att_type=["c2p"], position_biased_input=True,
-             relative_attention=True, max_relative_positions=-1, position_buckets=-1),
+        dict(
+            conv_kernel_size=3,
+            share_att_key=False,
+            pos_att_type=["c2p"],
+            position_biased_input=True,
+            relative_attention=True,
+            max_relative_positions=-1,
+            position_buckets=-1,
+        ),
         dict(relative_attention=False, position_biased_input=True),  # no relative terms at all
     ],
     ids=["v2-xlarge", "absolute-only"],
-)  # fmt: skip
+)
 def test_deberta_v2_layouts_keep_the_masked_prefix_exact(layout):
     torch.manual_seed(0)
     config = ENCODER_CONFIGS["DebertaV2"](**{**layout, "type_vocab_size": 2})
@@ -304,8 +318,9 @@ def test_each_example_may_carry_its_own_prefix():
     with torch.no_grad():
         together = model.base_model(**batch, prefix_state=PrefixState(mixed)).last_hidden_state
         for row, choice in enumerate(rows):
-            alone = model.base_model(**{k: v[row : row + 1] for k, v in batch.items()},
-                                     prefix_state=PrefixState(prefixes[choice])).last_hidden_state  # fmt: skip
+            alone = model.base_model(
+                **{k: v[row : row + 1] for k, v in batch.items()}, prefix_state=PrefixState(prefixes[choice])
+            ).last_hidden_state
             real = batch["attention_mask"][row].bool()
             torch.testing.assert_close(together[row][real], alone[0][real], rtol=1e-5, atol=1e-5)
     assert not torch.allclose(together[0], together[1][: together.shape[1]], atol=1e-3)

@@ -20,21 +20,61 @@ def test_hub_records_map_like_the_official_files():
 
     boolq = _hub_rows(get_task("boolq"), {"question": "q", "passage": "p", "idx": 3, "label": 1}, 0, "hub")
     assert boolq == [{"idx": 3, "text_a": "q", "text_b": "p", "label": 1}]
-    wsc = _hub_rows(get_task("wsc"), {"text": "t", "span1_index": 0, "span2_index": 3, "span1_text": "the film",
-                                      "span2_text": "it", "idx": 0, "label": 0}, 0, "hub")  # fmt: skip
+    wsc = _hub_rows(
+        get_task("wsc"),
+        {
+            "text": "t",
+            "span1_index": 0,
+            "span2_index": 3,
+            "span1_text": "the film",
+            "span2_text": "it",
+            "idx": 0,
+            "label": 0,
+        },
+        0,
+        "hub",
+    )
     assert wsc[0]["text_b"] == "it refers to the film" and wsc[0]["label"] == 0
-    copa = _hub_rows(get_task("copa"), {"premise": "p", "choice1": "a", "choice2": "b", "question": "effect",
-                                        "idx": 0, "label": 1}, 0, "hub")  # fmt: skip
+    copa = _hub_rows(
+        get_task("copa"),
+        {"premise": "p", "choice1": "a", "choice2": "b", "question": "effect", "idx": 0, "label": 1},
+        0,
+        "hub",
+    )
     assert copa == [{"idx": 0, "text_a": "p", "choices": ["so a", "so b"], "label": 1}]
 
-    multirc = _hub_rows(get_task("multirc"), {"paragraph": "<b>Sent 1: </b>Text.<br>", "question": "Q?",
-                                              "answer": "A", "idx": {"paragraph": 2, "question": 5, "answer": 9},
-                                              "label": 1}, 0, "hub")  # fmt: skip
-    assert multirc == [{"idx": 9, "text_a": "Sent 1: Text.", "text_b": "Q? A", "label": 1, "group": 5,
-                        "passage_idx": 2, "question_idx": 5, "answer_idx": 9}]  # fmt: skip
+    multirc = _hub_rows(
+        get_task("multirc"),
+        {
+            "paragraph": "<b>Sent 1: </b>Text.<br>",
+            "question": "Q?",
+            "answer": "A",
+            "idx": {"paragraph": 2, "question": 5, "answer": 9},
+            "label": 1,
+        },
+        0,
+        "hub",
+    )
+    assert multirc == [
+        {
+            "idx": 9,
+            "text_a": "Sent 1: Text.",
+            "text_b": "Q? A",
+            "label": 1,
+            "group": 5,
+            "passage_idx": 2,
+            "question_idx": 5,
+            "answer_idx": 9,
+        }
+    ]
 
-    hub_record = {"passage": "Ann met Bob.\n@highlight\nAnn smiled", "query": "@placeholder met",
-                  "entities": ["Ann", "Bob"], "answers": ["Ann"], "idx": {"passage": 0, "query": 4}}  # fmt: skip
+    hub_record = {
+        "passage": "Ann met Bob.\n@highlight\nAnn smiled",
+        "query": "@placeholder met",
+        "entities": ["Ann", "Bob"],
+        "answers": ["Ann"],
+        "idx": {"passage": 0, "query": 4},
+    }
     record = _hub_rows(get_task("record"), hub_record, 0, "hub")
     assert [(r["candidate"], r["label"], r["text_b"]) for r in record] == [("Ann", 1, "Ann met"), ("Bob", 0, "Bob met")]
     assert all(r["group"] == 4 and r["answers"] == ["Ann"] for r in record)

@@ -23,9 +23,17 @@ STOCK = {
 }
 # Every dropout field a family may read for its head, each set to its own value so that a head reading the
 # wrong one shows.
-FIELDS = {"classifier_dropout": 0.11, "classifier_dropout_prob": 0.12, "seq_classif_dropout": 0.13,
-          "hidden_dropout_prob": 0.14, "dropout": 0.15, "qa_dropout": 0.16, "cls_dropout": 0.17,
-          "pooler_dropout": 0.18, "summary_last_dropout": 0.19}  # fmt: skip
+FIELDS = {
+    "classifier_dropout": 0.11,
+    "classifier_dropout_prob": 0.12,
+    "seq_classif_dropout": 0.13,
+    "hidden_dropout_prob": 0.14,
+    "dropout": 0.15,
+    "qa_dropout": 0.16,
+    "cls_dropout": 0.17,
+    "pooler_dropout": 0.18,
+    "summary_last_dropout": 0.19,
+}
 
 
 def stock_head_dropout(model, batch) -> float:

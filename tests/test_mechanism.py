@@ -80,13 +80,17 @@ def test_get_prompt_is_what_the_forward_adds(model_class):
         assert prompt.shape == (3, model.config.pre_seq_len, model.config.hidden_size)
         assert torch.equal(prompt[0], model.prompt_encoder.embedding.weight)
     # A different prefix out of get_prompt is a different output: the forward reads nothing else.
-    inputs = {k: v for k, v in task_inputs(model_class).items() if k not in ("labels", "start_positions",
-                                                                               "end_positions")}  # fmt: skip
+    inputs = {
+        k: v for k, v in task_inputs(model_class).items() if k not in ("labels", "start_positions", "end_positions")
+    }
     with torch.no_grad():
         before = main_output(model_class, model(**inputs))
         original = model.get_prompt
-        model.get_prompt = lambda b: (tuple((k + 3, v - 3) for k, v in original(b)) if model.prefix_method == "prefix"
-                                      else original(b).roll(1, dims=-1) * 5)  # fmt: skip
+        model.get_prompt = lambda b: (
+            tuple((k + 3, v - 3) for k, v in original(b))
+            if model.prefix_method == "prefix"
+            else original(b).roll(1, dims=-1) * 5
+        )
         assert not torch.allclose(main_output(model_class, model(**inputs)), before)
 
 

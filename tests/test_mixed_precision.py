@@ -13,8 +13,11 @@ import run_glue
 # bfloat16 keeps 8 bits of mantissa: through a 2-layer tiny model logits agree to about 1e-2.
 BF16_TOLERANCE = 3e-2
 
-CLASSES = [pm.BertPrefixForSequenceClassification, pm.RobertaPromptForSequenceClassification,
-           pm.BertPrefixForTokenClassification]  # fmt: skip
+CLASSES = [
+    pm.BertPrefixForSequenceClassification,
+    pm.RobertaPromptForSequenceClassification,
+    pm.BertPrefixForTokenClassification,
+]
 
 
 @pytest.mark.parametrize("model_class", CLASSES, ids=lambda c: c.__name__)
@@ -24,8 +27,9 @@ def test_bfloat16_backbone_with_float32_prefix_and_head(model_class, base_checkp
     full = model_class.from_pretrained(base_checkpoints[backbone], pre_seq_len=4).eval()
     torch.manual_seed(0)
     half = model_class.from_pretrained(base_checkpoints[backbone], pre_seq_len=4, dtype=torch.bfloat16).eval()
-    half.load_state_dict({k: v for k, v in full.state_dict().items() if not k.startswith(half.base_model_prefix)},
-                         strict=False)  # same prefix and head  # fmt: skip
+    half.load_state_dict(
+        {k: v for k, v in full.state_dict().items() if not k.startswith(half.base_model_prefix)}, strict=False
+    )  # same prefix and head
     assert all(p.dtype == torch.bfloat16 for p in half.base_model.parameters())
     trainable = [p for p in half.parameters() if p.requires_grad]
     assert trainable and all(p.dtype == torch.float32 for p in trainable)
@@ -43,8 +47,16 @@ def test_bfloat16_backbone_with_float32_prefix_and_head(model_class, base_checkp
 def test_bfloat16_causal_lm():
     from transformers import LlamaConfig
 
-    config = LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         intermediate_size=64, vocab_size=50, max_position_embeddings=64, pre_seq_len=4)  # fmt: skip
+    config = LlamaConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        vocab_size=50,
+        max_position_embeddings=64,
+        pre_seq_len=4,
+    )
     torch.manual_seed(0)
     full = pm.LlamaPrefixForCausalLM(config).eval()
     half = pm.LlamaPrefixForCausalLM(config).eval()
@@ -62,10 +74,32 @@ def test_bfloat16_causal_lm():
 
 @pytest.mark.parametrize("flags", [["--dtype", "bfloat16"], ["--bf16"]], ids=["dtype-bfloat16", "bf16-autocast"])
 def test_run_glue_in_bfloat16_on_cpu(flags, tiny_model, tmp_path):
-    common = ["--model_name_or_path", str(tiny_model), "--task_name", "sst2", "--data_dir",
-              str(FIXTURES / "glue_data"), "--prefix", "--pre_seq_len", "4", "--do_train", "--do_eval",
-              "--max_steps", "4", "--per_device_train_batch_size", "4", "--use_cpu", "--report_to", "none",
-              "--save_strategy", "no", "--disable_tqdm", "true", "--seed", "0"]  # fmt: skip
+    common = [
+        "--model_name_or_path",
+        str(tiny_model),
+        "--task_name",
+        "sst2",
+        "--data_dir",
+        str(FIXTURES / "glue_data"),
+        "--prefix",
+        "--pre_seq_len",
+        "4",
+        "--do_train",
+        "--do_eval",
+        "--max_steps",
+        "4",
+        "--per_device_train_batch_size",
+        "4",
+        "--use_cpu",
+        "--report_to",
+        "none",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+        "--seed",
+        "0",
+    ]
     reference = run_glue.main([*common, "--output_dir", str(tmp_path / "fp32")])
     results = run_glue.main([*common, "--output_dir", str(tmp_path / "bf16"), *flags])
     assert abs(results["eval_loss"] - reference["eval_loss"]) < 0.05

@@ -31,9 +31,16 @@ def no_dropout_model(tmp_path_factory) -> Path:
 
 
 def write_data(folder: Path) -> Path:
-    rows = [("good fun film", "positive"), ("bad dull movie", "negative"), ("great acting", "positive"),
-            ("awful boring plot", "negative"), ("nice clever story", "positive"), ("weak silly script", "negative"),
-            ("brilliant music", "positive"), ("terrible ending", "negative")]  # fmt: skip
+    rows = [
+        ("good fun film", "positive"),
+        ("bad dull movie", "negative"),
+        ("great acting", "positive"),
+        ("awful boring plot", "negative"),
+        ("nice clever story", "positive"),
+        ("weak silly script", "negative"),
+        ("brilliant music", "positive"),
+        ("terrible ending", "negative"),
+    ]
     path = folder / "train.csv"
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -42,21 +49,65 @@ def write_data(folder: Path) -> Path:
     return path
 
 
-def train(model: Path, data: Path, output_dir: Path, processes: int, batch_size: int,
-          launcher_name: str = "torchrun") -> dict[str, torch.Tensor]:  # fmt: skip
+def train(
+    model: Path, data: Path, output_dir: Path, processes: int, batch_size: int, launcher_name: str = "torchrun"
+) -> dict[str, torch.Tensor]:
     # The 8 examples are one global batch, so every step sees all of them in either setup.
-    args = ["--model_name_or_path", str(model), "--train_file", str(data), "--prefix", "--pre_seq_len", "4",
-            "--do_train", "--max_steps", "4", "--per_device_train_batch_size", str(batch_size),
-            "--learning_rate", "1e-2", "--seed", "0", "--use_cpu", "--report_to", "none", "--save_strategy", "no",
-            "--disable_tqdm", "true", "--output_dir", str(output_dir)]  # fmt: skip
+    args = [
+        "--model_name_or_path",
+        str(model),
+        "--train_file",
+        str(data),
+        "--prefix",
+        "--pre_seq_len",
+        "4",
+        "--do_train",
+        "--max_steps",
+        "4",
+        "--per_device_train_batch_size",
+        str(batch_size),
+        "--learning_rate",
+        "1e-2",
+        "--seed",
+        "0",
+        "--use_cpu",
+        "--report_to",
+        "none",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+        "--output_dir",
+        str(output_dir),
+    ]
     port = str(29500 + os.getpid() % 1000 + processes + (50 if launcher_name == "accelerate" else 0))
     if launcher_name == "torchrun":
-        launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
-                    "--master_port", port]  # fmt: skip
+        launcher = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(processes),
+            "--master_port",
+            port,
+        ]
     else:  # accelerate's multi-process launcher; --use_cpu and gloo keep it on the CPU
-        launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
-                    str(processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                    "--main_process_port", port]  # fmt: skip
+        launcher = [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            str(processes),
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            port,
+        ]
     script = [str(ROOT / "run_glue.py"), *args]
     command = [*launcher, *script, "--ddp_backend", "gloo"] if processes > 1 else [sys.executable, *script]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
@@ -81,12 +132,41 @@ def test_gradient_accumulation_equals_the_larger_batch(no_dropout_model, tmp_pat
     import run_glue
 
     data = write_data(tmp_path)
-    common = ["--model_name_or_path", str(no_dropout_model), "--train_file", str(data), "--prefix", "--pre_seq_len",
-              "4", "--do_train", "--max_steps", "4", "--learning_rate", "1e-2", "--seed", "0", "--use_cpu",
-              "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true"]  # fmt: skip
+    common = [
+        "--model_name_or_path",
+        str(no_dropout_model),
+        "--train_file",
+        str(data),
+        "--prefix",
+        "--pre_seq_len",
+        "4",
+        "--do_train",
+        "--max_steps",
+        "4",
+        "--learning_rate",
+        "1e-2",
+        "--seed",
+        "0",
+        "--use_cpu",
+        "--report_to",
+        "none",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+    ]
     run_glue.main([*common, "--per_device_train_batch_size", "8", "--output_dir", str(tmp_path / "big")])
-    run_glue.main([*common, "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "2",
-                   "--output_dir", str(tmp_path / "accumulated")])  # fmt: skip
+    run_glue.main(
+        [
+            *common,
+            "--per_device_train_batch_size",
+            "4",
+            "--gradient_accumulation_steps",
+            "2",
+            "--output_dir",
+            str(tmp_path / "accumulated"),
+        ]
+    )
     big, accumulated = (
         load_file(tmp_path / "big" / "model.safetensors"),
         load_file(tmp_path / "accumulated" / "model.safetensors"),
@@ -99,12 +179,43 @@ def test_run_ner_under_torchrun(no_dropout_model, tmp_path):
     from prefix_models.scripts.ner.data import read_conll
 
     ner = FIXTURES / "ner_data"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-               str(29700 + os.getpid() % 1000), str(ROOT / "run_ner.py"), "--model_name_or_path", str(no_dropout_model),
-               "--data_dir", str(ner), "--prefix", "--pre_seq_len", "4", "--do_train", "--do_eval", "--do_predict",
-               "--max_steps", "3", "--per_device_train_batch_size", "8", "--max_seq_length", "16", "--use_cpu",
-               "--ddp_backend", "gloo", "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true",
-               "--output_dir", str(tmp_path)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(29700 + os.getpid() % 1000),
+        str(ROOT / "run_ner.py"),
+        "--model_name_or_path",
+        str(no_dropout_model),
+        "--data_dir",
+        str(ner),
+        "--prefix",
+        "--pre_seq_len",
+        "4",
+        "--do_train",
+        "--do_eval",
+        "--do_predict",
+        "--max_steps",
+        "3",
+        "--per_device_train_batch_size",
+        "8",
+        "--max_seq_length",
+        "16",
+        "--use_cpu",
+        "--ddp_backend",
+        "gloo",
+        "--report_to",
+        "none",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+        "--output_dir",
+        str(tmp_path),
+    ]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]

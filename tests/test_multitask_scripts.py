@@ -18,8 +18,21 @@ import run_glue
 
 ROOT = Path(__file__).resolve().parents[1]
 GLUE = FIXTURES / "glue_data"
-COMMON = ["--use_cpu", "--report_to", "none", "--per_device_train_batch_size", "4", "--per_device_eval_batch_size",
-          "8", "--seed", "0", "--save_strategy", "no", "--disable_tqdm", "true"]  # fmt: skip
+COMMON = [
+    "--use_cpu",
+    "--report_to",
+    "none",
+    "--per_device_train_batch_size",
+    "4",
+    "--per_device_eval_batch_size",
+    "8",
+    "--seed",
+    "0",
+    "--save_strategy",
+    "no",
+    "--disable_tqdm",
+    "true",
+]
 
 
 def run_multitask_module():
@@ -52,10 +65,28 @@ def test_add_prefix_makes_a_fresh_task_with_its_own_labels(tiny_model):
 
 def test_run_multitask_trains_tasks_together_and_scores_each(tiny_model, tmp_path):
     script = run_multitask_module()
-    results = script.main(["--model_name_or_path", str(tiny_model), "--output_dir", str(tmp_path), *COMMON,
-                           "--task_names", "rte,stsb,sst2", "--data_dir", str(GLUE), "--prefix", "--pre_seq_len",
-                           "4", "--learning_rate", "1e-2", "--num_train_epochs", "1", "--do_train",
-                           "--do_eval"])  # fmt: skip
+    results = script.main(
+        [
+            "--model_name_or_path",
+            str(tiny_model),
+            "--output_dir",
+            str(tmp_path),
+            *COMMON,
+            "--task_names",
+            "rte,stsb,sst2",
+            "--data_dir",
+            str(GLUE),
+            "--prefix",
+            "--pre_seq_len",
+            "4",
+            "--learning_rate",
+            "1e-2",
+            "--num_train_epochs",
+            "1",
+            "--do_train",
+            "--do_eval",
+        ]
+    )
     for key in ("eval_rte_accuracy", "eval_stsb_pearson", "eval_sst2_accuracy"):
         assert key in results
     # The whole model reloads with every task; each task alone reloads as a one-task model.
@@ -82,8 +113,19 @@ def test_run_multitask_trains_tasks_together_and_scores_each(tiny_model, tmp_pat
 def test_run_multitask_refuses_bad_flags(flags, message, tiny_model, tmp_path):
     script = run_multitask_module()
     with pytest.raises(ValueError, match=message):
-        script.main(["--model_name_or_path", str(tiny_model), "--output_dir", str(tmp_path / "out"), *COMMON,
-                     "--data_dir", str(GLUE), "--do_train", *flags])  # fmt: skip
+        script.main(
+            [
+                "--model_name_or_path",
+                str(tiny_model),
+                "--output_dir",
+                str(tmp_path / "out"),
+                *COMMON,
+                "--data_dir",
+                str(GLUE),
+                "--do_train",
+                *flags,
+            ]
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -91,20 +133,68 @@ def test_run_glue_evaluates_an_ensemble_of_saved_prefixes(tiny_model, tmp_path):
     members = []
     for seed in range(3):
         folder = tmp_path / f"member{seed}"
-        run_glue.main(["--model_name_or_path", str(tiny_model), "--output_dir", str(folder), *COMMON,
-                       "--task_name", "rte", "--data_dir", str(GLUE), "--prefix", "--pre_seq_len", str(3 + seed),
-                       "--learning_rate", "1e-2", "--max_steps", "2", "--seed", str(seed), "--do_train"])  # fmt: skip
+        run_glue.main(
+            [
+                "--model_name_or_path",
+                str(tiny_model),
+                "--output_dir",
+                str(folder),
+                *COMMON,
+                "--task_name",
+                "rte",
+                "--data_dir",
+                str(GLUE),
+                "--prefix",
+                "--pre_seq_len",
+                str(3 + seed),
+                "--learning_rate",
+                "1e-2",
+                "--max_steps",
+                "2",
+                "--seed",
+                str(seed),
+                "--do_train",
+            ]
+        )
         members.append(folder)
-    results = run_glue.main(["--model_name_or_path", str(members[0]), "--output_dir", str(tmp_path / "eval"),
-                             *COMMON, "--task_name", "rte", "--data_dir", str(GLUE), "--do_eval", "--do_predict",
-                             "--ensemble_prefixes", str(members[1]), str(members[2])])  # fmt: skip
+    results = run_glue.main(
+        [
+            "--model_name_or_path",
+            str(members[0]),
+            "--output_dir",
+            str(tmp_path / "eval"),
+            *COMMON,
+            "--task_name",
+            "rte",
+            "--data_dir",
+            str(GLUE),
+            "--do_eval",
+            "--do_predict",
+            "--ensemble_prefixes",
+            str(members[1]),
+            str(members[2]),
+        ]
+    )
     for name in ("default", "member1", "member2"):
         assert f"eval_{name}_accuracy" in results
     assert "eval_accuracy" in results and (tmp_path / "eval" / "RTE.tsv").exists()
     with pytest.raises(ValueError, match=r"does not train"):
-        run_glue.main(["--model_name_or_path", str(members[0]), "--output_dir", str(tmp_path / "x"), *COMMON,
-                       "--task_name", "rte", "--data_dir", str(GLUE), "--do_train",
-                       "--ensemble_prefixes", str(members[1])])  # fmt: skip
+        run_glue.main(
+            [
+                "--model_name_or_path",
+                str(members[0]),
+                "--output_dir",
+                str(tmp_path / "x"),
+                *COMMON,
+                "--task_name",
+                "rte",
+                "--data_dir",
+                str(GLUE),
+                "--do_train",
+                "--ensemble_prefixes",
+                str(members[1]),
+            ]
+        )
 
 
 def test_run_multitask_trains_under_ddp_with_gradient_checkpointing(tiny_model, tmp_path):
@@ -114,11 +204,36 @@ def test_run_multitask_trains_under_ddp_with_gradient_checkpointing(tiny_model, 
     import subprocess
 
     port = str(29700 + os.getpid() % 200)
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port,
-               str(ROOT / "examples" / "run_multitask.py"), "--model_name_or_path", str(tiny_model), "--output_dir",
-               str(tmp_path), *COMMON, "--task_names", "rte,stsb,sst2", "--data_dir", str(GLUE), "--prefix",
-               "--pre_seq_len", "4", "--learning_rate", "1e-2", "--max_steps", "3", "--do_train",
-               "--activation_checkpointing", "--ddp_backend", "gloo"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        port,
+        str(ROOT / "examples" / "run_multitask.py"),
+        "--model_name_or_path",
+        str(tiny_model),
+        "--output_dir",
+        str(tmp_path),
+        *COMMON,
+        "--task_names",
+        "rte,stsb,sst2",
+        "--data_dir",
+        str(GLUE),
+        "--prefix",
+        "--pre_seq_len",
+        "4",
+        "--learning_rate",
+        "1e-2",
+        "--max_steps",
+        "3",
+        "--do_train",
+        "--activation_checkpointing",
+        "--ddp_backend",
+        "gloo",
+    ]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]

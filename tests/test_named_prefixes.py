@@ -145,8 +145,10 @@ def test_each_task_trains_from_its_own_examples_only(bert_base, tmp_path_factory
     model = multi_task_model(folders, "SequenceClassification").train()
     batch = task_inputs(type(model), batch_size=3)
     model(**batch, prefix_names=["default", "b", "b"]).loss.backward()
-    grads = {name: [p.grad for module in model.task_modules(name).values() for p in module.parameters()]
-             for name in model.prefix_names}  # fmt: skip
+    grads = {
+        name: [p.grad for module in model.task_modules(name).values() for p in module.parameters()]
+        for name in model.prefix_names
+    }
     assert all(g is not None and g.abs().sum() > 0 for name in ("default", "b") for g in grads[name])
     assert all(g is None or not g.any() for g in grads["c"])  # no example of c: its prefix and head get nothing
     assert all(p.grad is None for p in model.base_model.parameters())
@@ -157,16 +159,27 @@ def test_the_stock_trainer_trains_tasks_in_mixed_batches(bert_base, tmp_path_fac
     Trainer's collator; a task without examples stays exactly as loaded."""
     folders = saved_tasks(bert_base, tmp_path_factory, "SequenceClassification", "prefix")
     model = multi_task_model(folders, "SequenceClassification")
-    before = {name: {key: value.clone() for key, value in model.prefix_bank[name].state_dict().items()}
-              for name in ("b", "c")}  # fmt: skip
+    before = {
+        name: {key: value.clone() for key, value in model.prefix_bank[name].state_dict().items()} for name in ("b", "c")
+    }
     generator = torch.Generator().manual_seed(0)
     examples = [
-        {"input_ids": torch.randint(5, 100, (8,), generator=generator).tolist(), "label": index % 2,
-         "prefix_names": index % 2}  # default and b only
+        {
+            "input_ids": torch.randint(5, 100, (8,), generator=generator).tolist(),
+            "label": index % 2,
+            "prefix_names": index % 2,
+        }  # default and b only
         for index in range(8)
-    ]  # fmt: skip
-    args = TrainingArguments(tmp_path, per_device_train_batch_size=4, num_train_epochs=1, learning_rate=0.1,
-                             report_to="none", use_cpu=True, save_strategy="no")  # fmt: skip
+    ]
+    args = TrainingArguments(
+        tmp_path,
+        per_device_train_batch_size=4,
+        num_train_epochs=1,
+        learning_rate=0.1,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+    )
     Trainer(model=model, args=args, train_dataset=examples).train()
     after = {name: model.prefix_bank[name].state_dict() for name in ("b", "c")}
     assert any(not torch.equal(before["b"][key], after["b"][key]) for key in after["b"])
@@ -365,8 +378,12 @@ def test_merging_folds_every_named_mlp_and_masks_combine_with_routes(bert_base, 
         # A prefix_attention_mask with routes is (batch, longest prefix); zeros switch every row's prefix off.
         off = torch.zeros(3, 5, dtype=torch.long)
         plain = again(**batch, prefix_names=names, prefix_attention_mask=off).logits
-        torch.testing.assert_close(plain[1:2, :2], again(**rows(batch, 1), prefix_attention_mask=torch.zeros(1, 3,
-                                   dtype=torch.long)).logits, rtol=1e-5, atol=1e-5)  # fmt: skip
+        torch.testing.assert_close(
+            plain[1:2, :2],
+            again(**rows(batch, 1), prefix_attention_mask=torch.zeros(1, 3, dtype=torch.long)).logits,
+            rtol=1e-5,
+            atol=1e-5,
+        )
     with pytest.raises(ValueError, match=r"\(batch, longest prefix in the batch\) = \(3, 5\)"):
         again(**batch, prefix_names=names, prefix_attention_mask=torch.ones(3, 3, dtype=torch.long))
 

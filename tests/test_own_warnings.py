@@ -54,10 +54,18 @@ def test_a_tiny_training_run_warns_about_nothing_we_called(tmp_path, our_warning
     batch = task_inputs(pm.BertPrefixForSequenceClassification, batch_size=4)
     rows = [{key: value[i] for key, value in batch.items()} for i in range(4)]
     kwargs = {"use_reentrant": False} if checkpointing else None
-    args = TrainingArguments(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=2, report_to=[],
-                             save_strategy="no", use_cpu=True, disable_tqdm=True,
-                             learning_rate=1e-2, activation_checkpointing=checkpointing,
-                             activation_checkpointing_kwargs=kwargs)  # fmt: skip
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=2,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+        learning_rate=1e-2,
+        activation_checkpointing=checkpointing,
+        activation_checkpointing_kwargs=kwargs,
+    )
     trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows).with_format("torch"))
     trainer.train()
     trainer.evaluate(Dataset.from_list(rows).with_format("torch"))

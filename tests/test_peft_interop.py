@@ -86,8 +86,12 @@ def test_an_imported_peft_adapter_reproduces_peft_and_exports_back(family, metho
     model.save_peft_adapter(tmp_path / "exported")
     back = peft.PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(bases[family]), tmp_path / "exported")
     with torch.no_grad():
-        torch.testing.assert_close(back.eval()(input_ids=input_ids).logits[:, -input_ids.shape[1] :],
-                                   model(input_ids).logits, rtol=1e-5, atol=1e-5)  # fmt: skip
+        torch.testing.assert_close(
+            back.eval()(input_ids=input_ids).logits[:, -input_ids.shape[1] :],
+            model(input_ids).logits,
+            rtol=1e-5,
+            atol=1e-5,
+        )
 
 
 def test_a_peft_adapter_loads_as_a_named_prefix_beside_others(bases, tmp_path):
@@ -127,8 +131,15 @@ def test_other_peft_adapters_are_refused_by_name(bases, tmp_path):
     assert model.prefix_names == names
     # A base that is not a local folder (a hub id) is named, with the way out.
     (tmp_path / "hub").mkdir()
-    (tmp_path / "hub" / "adapter_config.json").write_text(json.dumps(
-        {"peft_type": "PREFIX_TUNING", "task_type": "CAUSAL_LM", "base_model_name_or_path": "gpt2",
-         "num_virtual_tokens": 3}))  # fmt: skip
+    (tmp_path / "hub" / "adapter_config.json").write_text(
+        json.dumps(
+            {
+                "peft_type": "PREFIX_TUNING",
+                "task_type": "CAUSAL_LM",
+                "base_model_name_or_path": "gpt2",
+                "num_virtual_tokens": 3,
+            }
+        )
+    )
     with pytest.raises(ValueError, match=r"'gpt2', which is not a local folder.*base_model_name_or_path"):
         pm.AutoPrefixModelForCausalLM.from_pretrained(tmp_path / "hub")

@@ -28,9 +28,14 @@ def test_a_decoder_prefix_from_text_equals_the_stock_model_reading_that_text_fir
     AutoModelForCausalLM.from_config(DECODER_CONFIGS[family](attn_implementation="eager")).save_pretrained(tmp_path)
     text_ids = tokenizer(TEXT, add_special_tokens=False)["input_ids"]
     model = pm.AutoPrefixModelForCausalLM.from_pretrained(
-        tmp_path, pre_seq_len=len(text_ids), prefix_init="text", prefix_init_text=TEXT,
-        virtual_token_positions="peft", tokenizer=tokenizer, attn_implementation="eager",
-    ).eval()  # fmt: skip
+        tmp_path,
+        pre_seq_len=len(text_ids),
+        prefix_init="text",
+        prefix_init_text=TEXT,
+        virtual_token_positions="peft",
+        tokenizer=tokenizer,
+        attn_implementation="eager",
+    ).eval()
     stock = AutoModelForCausalLM.from_pretrained(tmp_path, attn_implementation="eager").eval()
     inputs = torch.randint(5, 100, (2, 6), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -85,8 +90,9 @@ def test_prefix_init_text_refuses_what_it_cannot_do(tokenizer):
     }
     for overrides, message in cases.values():
         with pytest.raises(ValueError, match=message):
-            pm.BertPrefixForSequenceClassification(tiny_config("Bert", **{"prefix_init": "text", **overrides}),
-                                                   tokenizer=tokenizer)  # fmt: skip
+            pm.BertPrefixForSequenceClassification(
+                tiny_config("Bert", **{"prefix_init": "text", **overrides}), tokenizer=tokenizer
+            )
     with pytest.raises(ValueError, match=r"needs a tokenizer"):
         pm.BertPrefixForSequenceClassification(tiny_config("Bert", prefix_init="text"))
 

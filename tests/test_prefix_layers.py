@@ -177,8 +177,10 @@ def test_a_decoder_prefix_on_the_top_layers_generates_and_leaves_the_layers_belo
     masked = torch.zeros(2, 3, dtype=torch.long)
     torch.testing.assert_close(
         model(input_ids, attention_mask=mask, prefix_attention_mask=masked).logits,
-        stock(input_ids, attention_mask=mask).logits, rtol=0, atol=1e-5,
-    )  # fmt: skip
+        stock(input_ids, attention_mask=mask).logits,
+        rtol=0,
+        atol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("family", SEQ2SEQ_FAMILIES)
@@ -225,8 +227,11 @@ def test_routed_tasks_of_one_depth_share_a_batch_and_of_two_depths_are_refused_b
         == (model.prefix_encoder.embedding.weight.shape[1])
     )
     assert alone.shape[:2] == batch["input_ids"].shape
-    with pytest.raises(InputError, match=r"different layers in one batch .*default: prefix_layers=\[2, 3\].*"
-                                         r"shallow: prefix_layers=\[3\]"):  # fmt: skip
+    with pytest.raises(
+        InputError,
+        match=r"different layers in one batch .*default: prefix_layers=\[2, 3\].*"
+        r"shallow: prefix_layers=\[3\]",
+    ):
         model(**batch, prefix_names=["default", "shallow", "b"])
 
 
@@ -261,34 +266,73 @@ def test_prefix_layers_with_prompt_tuning_is_refused():
 
 
 def run_glue(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "run_glue.py"), *args], capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run_glue.py"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=600,
+    )
 
 
 def test_run_glue_prefix_layers_top_n_trains_and_saves_the_top_layers(tmp_path, tiny_model):
     reviews = ROOT / "examples" / "data" / "movie_reviews"
     out = tmp_path / "out"
-    completed = run_glue("--model_name_or_path", str(tiny_model), "--train_file", str(reviews / "train.csv"),
-                         "--validation_file", str(reviews / "validation.csv"), "--max_train_samples", "16",
-                         "--max_eval_samples", "8", "--prefix", "--prefix_layers", "top1", "--do_train", "--do_eval",
-                         "--num_train_epochs", "1", "--per_device_train_batch_size", "8", "--output_dir", str(out),
-                         "--report_to", "none", "--save_strategy", "no")  # fmt: skip
+    completed = run_glue(
+        "--model_name_or_path",
+        str(tiny_model),
+        "--train_file",
+        str(reviews / "train.csv"),
+        "--validation_file",
+        str(reviews / "validation.csv"),
+        "--max_train_samples",
+        "16",
+        "--max_eval_samples",
+        "8",
+        "--prefix",
+        "--prefix_layers",
+        "top1",
+        "--do_train",
+        "--do_eval",
+        "--num_train_epochs",
+        "1",
+        "--per_device_train_batch_size",
+        "8",
+        "--output_dir",
+        str(out),
+        "--report_to",
+        "none",
+        "--save_strategy",
+        "no",
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert json.loads((out / "config.json").read_text())["prefix_layers"] == [-1]
 
 
 @pytest.mark.parametrize(
     "value, message",
-    [("9", r"prefix_layers has \[9\], out of range: it takes distinct layer indices in \[-2, 1\]"),
-     ("0,0", r"prefix_layers names layer \[0\] more than once"),
-     ("top", r"--prefix_layers 'top': takes 'all', 'topN'"),
-     ("one,two", r"--prefix_layers 'one,two': takes")],
-)  # fmt: skip
+    [
+        ("9", r"prefix_layers has \[9\], out of range: it takes distinct layer indices in \[-2, 1\]"),
+        ("0,0", r"prefix_layers names layer \[0\] more than once"),
+        ("top", r"--prefix_layers 'top': takes 'all', 'topN'"),
+        ("one,two", r"--prefix_layers 'one,two': takes"),
+    ],
+)
 def test_run_glue_bad_prefix_layers_fail_before_anything_is_written(tmp_path, tiny_model, value, message):
     reviews = ROOT / "examples" / "data" / "movie_reviews"
     out = tmp_path / "out"
-    completed = run_glue("--model_name_or_path", str(tiny_model), "--train_file", str(reviews / "train.csv"),
-                         "--prefix", "--prefix_layers", value, "--do_train", "--output_dir", str(out))  # fmt: skip
+    completed = run_glue(
+        "--model_name_or_path",
+        str(tiny_model),
+        "--train_file",
+        str(reviews / "train.csv"),
+        "--prefix",
+        "--prefix_layers",
+        value,
+        "--do_train",
+        "--output_dir",
+        str(out),
+    )
     assert completed.returncode != 0
     assert re.search(message, completed.stderr), completed.stderr[-2000:]
     assert not out.exists()
@@ -297,6 +341,16 @@ def test_run_glue_bad_prefix_layers_fail_before_anything_is_written(tmp_path, ti
 def test_run_glue_prefix_layers_with_prompt_is_refused(tmp_path, tiny_model):
     reviews = ROOT / "examples" / "data" / "movie_reviews"
     out = tmp_path / "out"
-    prompt = run_glue("--model_name_or_path", str(tiny_model), "--train_file", str(reviews / "train.csv"),
-                      "--prompt", "--prefix_layers", "top1", "--do_train", "--output_dir", str(out))  # fmt: skip
+    prompt = run_glue(
+        "--model_name_or_path",
+        str(tiny_model),
+        "--train_file",
+        str(reviews / "train.csv"),
+        "--prompt",
+        "--prefix_layers",
+        "top1",
+        "--do_train",
+        "--output_dir",
+        str(out),
+    )
     assert "--prefix_layers applies to --prefix" in prompt.stderr and not out.exists()

@@ -35,8 +35,9 @@ def test_a_checkpoint_of_the_cache_route_release_gives_its_logits(name, base, cl
     expected = json.loads((RELEASE / "expected.json").read_text())
     input_ids, mask = torch.tensor(expected["input_ids"]), torch.tensor(expected["attention_mask"])
     for loader in (cls, stock_auto):
-        model = loader.from_pretrained(RELEASE / name, base_model_name_or_path=str(RELEASE / base),
-                                       attn_implementation=attn).eval()  # fmt: skip
+        model = loader.from_pretrained(
+            RELEASE / name, base_model_name_or_path=str(RELEASE / base), attn_implementation=attn
+        ).eval()
         assert type(model) is cls
         with torch.no_grad():
             logits = model(input_ids=input_ids, attention_mask=mask).logits

@@ -23,12 +23,38 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def glue_args(model: Path, output_dir: Path, *extra: str) -> list[str]:
     return [
-        "--model_name_or_path", str(model), "--task_name", "sst2", "--data_dir", str(FIXTURES / "glue_data"),
-        "--output_dir", str(output_dir), "--prefix", "--pre_seq_len", "4", "--do_train", "--do_eval",
-        "--max_steps", "10", "--per_device_train_batch_size", "2", "--learning_rate", "1e-2",
-        "--save_strategy", "steps", "--save_steps", "3", "--seed", "0", "--use_cpu", "--report_to", "none",
-        "--disable_tqdm", "true", *extra,
-    ]  # fmt: skip
+        "--model_name_or_path",
+        str(model),
+        "--task_name",
+        "sst2",
+        "--data_dir",
+        str(FIXTURES / "glue_data"),
+        "--output_dir",
+        str(output_dir),
+        "--prefix",
+        "--pre_seq_len",
+        "4",
+        "--do_train",
+        "--do_eval",
+        "--max_steps",
+        "10",
+        "--per_device_train_batch_size",
+        "2",
+        "--learning_rate",
+        "1e-2",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "3",
+        "--seed",
+        "0",
+        "--use_cpu",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
+        *extra,
+    ]
 
 
 KILLER = textwrap.dedent("""
@@ -66,8 +92,9 @@ def test_a_killed_run_resumes_to_the_same_prefix_and_same_seed_is_bit_exact(tiny
     killed = tmp_path / "killed"
     script = tmp_path / "killer.py"
     script.write_text(KILLER.format(root=str(ROOT), step=7))
-    process = subprocess.run([sys.executable, str(script), *glue_args(tiny_model, killed)], capture_output=True,
-                             text=True, timeout=300)  # fmt: skip
+    process = subprocess.run(
+        [sys.executable, str(script), *glue_args(tiny_model, killed)], capture_output=True, text=True, timeout=300
+    )
     assert process.returncode == -9, process.stderr[-2000:]
     assert (killed / "checkpoint-6").is_dir() and not (killed / "model.safetensors").exists()
     # A checkpoint cut short by a crash (weights written, no trainer state) must not be resumed from.
@@ -97,8 +124,9 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 def test_rerunning_a_finished_command_changes_nothing_and_a_longer_one_resumes(tiny_model, tmp_path):
     # One step a batch, so max_steps ends mid-epoch: transformers would resume it with a third step.
-    args = glue_args(tiny_model, tmp_path, "--max_steps", "2", "--save_steps", "1",
-                     "--per_device_train_batch_size", "1")  # fmt: skip
+    args = glue_args(
+        tiny_model, tmp_path, "--max_steps", "2", "--save_steps", "1", "--per_device_train_batch_size", "1"
+    )
     run_glue.main(args)
     before = snapshot(tmp_path)
     with pytest.raises(ValueError, match=r"holds a finished run \(trained 2 of 2 steps; the model is in "):
@@ -115,10 +143,29 @@ def test_rerunning_a_finished_command_changes_nothing_and_a_longer_one_resumes(t
 
 
 def test_run_ner_refuses_to_retrain_a_finished_run(tiny_model, tmp_path):
-    args = ["--model_name_or_path", str(tiny_model), "--data_dir", str(FIXTURES / "ner_data"), "--output_dir",
-            str(tmp_path), "--prefix", "--pre_seq_len", "4", "--do_train", "--max_steps", "2",
-            "--per_device_train_batch_size", "1", "--save_steps", "1", "--use_cpu", "--report_to", "none",
-            "--disable_tqdm", "true"]  # fmt: skip
+    args = [
+        "--model_name_or_path",
+        str(tiny_model),
+        "--data_dir",
+        str(FIXTURES / "ner_data"),
+        "--output_dir",
+        str(tmp_path),
+        "--prefix",
+        "--pre_seq_len",
+        "4",
+        "--do_train",
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "1",
+        "--save_steps",
+        "1",
+        "--use_cpu",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
+    ]
     run_ner.main(args)
     before = snapshot(tmp_path)
     with pytest.raises(ValueError, match=r"holds a finished run \(trained 2 of 2 steps"):
@@ -126,8 +173,9 @@ def test_run_ner_refuses_to_retrain_a_finished_run(tiny_model, tmp_path):
     assert snapshot(tmp_path) == before
 
 
-@pytest.mark.parametrize("model_class", [c for c in ALL_CLASSES if c.__name__.endswith("SequenceClassification")],
-                         ids=lambda c: c.__name__)  # fmt: skip
+@pytest.mark.parametrize(
+    "model_class", [c for c in ALL_CLASSES if c.__name__.endswith("SequenceClassification")], ids=lambda c: c.__name__
+)
 def test_gradient_checkpointing_gives_the_same_gradients_for_encoders(model_class):
     grads = []
     for checkpointing in (False, True):

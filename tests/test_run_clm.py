@@ -28,10 +28,18 @@ def tiny_lms(tmp_path_factory) -> dict[str, Path]:
     common = dict(vocab_size=len(tokenizer), bos_token_id=0, eos_token_id=2, pad_token_id=1, initializer_range=0.2)
     configs = {
         "gpt2": GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=64, **common)),
-        "llama": LlamaForCausalLM(LlamaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                              num_key_value_heads=2, intermediate_size=64,
-                                              max_position_embeddings=64, **common)),
-    }  # fmt: skip
+        "llama": LlamaForCausalLM(
+            LlamaConfig(
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                intermediate_size=64,
+                max_position_embeddings=64,
+                **common,
+            )
+        ),
+    }
     paths = {}
     for name, model in configs.items():
         paths[name] = tmp_path_factory.mktemp(name)
@@ -50,12 +58,38 @@ def text_file(tmp_path_factory) -> Path:
 @pytest.mark.parametrize(("family", "method"), [("gpt2", "prefix"), ("llama", "prefix"), ("llama", "prompt")])
 def test_prefix_lowers_held_out_perplexity(family, method, tiny_lms, text_file, tmp_path):
     torch.manual_seed(0)
-    results = run_clm.main([
-        "--model_name_or_path", str(tiny_lms[family]), "--train_file", str(text_file), f"--{method}",
-        "--pre_seq_len", "4", "--block_size", "32", "--do_train", "--do_eval", "--learning_rate", "1e-1",
-        "--num_train_epochs", "4", "--per_device_train_batch_size", "8", "--output_dir", str(tmp_path),
-        "--use_cpu", "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true", "--seed", "0",
-    ])  # fmt: skip
+    results = run_clm.main(
+        [
+            "--model_name_or_path",
+            str(tiny_lms[family]),
+            "--train_file",
+            str(text_file),
+            f"--{method}",
+            "--pre_seq_len",
+            "4",
+            "--block_size",
+            "32",
+            "--do_train",
+            "--do_eval",
+            "--learning_rate",
+            "1e-1",
+            "--num_train_epochs",
+            "4",
+            "--per_device_train_batch_size",
+            "8",
+            "--output_dir",
+            str(tmp_path),
+            "--use_cpu",
+            "--report_to",
+            "none",
+            "--save_strategy",
+            "no",
+            "--disable_tqdm",
+            "true",
+            "--seed",
+            "0",
+        ]
+    )
     assert results["perplexity"] < 0.9 * results["perplexity_before"]
     saved = load_file(tmp_path / "model.safetensors")
     assert saved and all(key.startswith(f"{method}_encoder.") for key in saved)
@@ -72,10 +106,31 @@ def test_bad_flags(tiny_lms, text_file, tmp_path):
 
 
 def test_a_finished_run_is_not_trained_again(tiny_lms, text_file, tmp_path):
-    args = ["--model_name_or_path", str(tiny_lms["gpt2"]), "--train_file", str(text_file), "--prefix",
-            "--pre_seq_len", "4", "--block_size", "16", "--do_train", "--max_steps", "2",
-            "--per_device_train_batch_size", "1", "--save_steps", "1", "--output_dir", str(tmp_path), "--use_cpu",
-            "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+    args = [
+        "--model_name_or_path",
+        str(tiny_lms["gpt2"]),
+        "--train_file",
+        str(text_file),
+        "--prefix",
+        "--pre_seq_len",
+        "4",
+        "--block_size",
+        "16",
+        "--do_train",
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "1",
+        "--save_steps",
+        "1",
+        "--output_dir",
+        str(tmp_path),
+        "--use_cpu",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
+    ]
     run_clm.main(args)
     before = {path: path.read_bytes() for path in sorted(tmp_path.rglob("*")) if path.is_file()}
     with pytest.raises(ValueError, match=r"holds a finished run \(trained 2 of 2 steps"):

@@ -25,10 +25,25 @@ SUPER_GLUE = FIXTURES / "super_glue_data"
 
 def run(model: Path, output_dir: Path, *args: str) -> dict:
     argv = [
-        "--model_name_or_path", str(model), "--output_dir", str(output_dir), "--use_cpu", "--report_to", "none",
-        "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "8", "--seed", "0",
-        "--save_strategy", "no", "--disable_tqdm", "true", *args,
-    ]  # fmt: skip
+        "--model_name_or_path",
+        str(model),
+        "--output_dir",
+        str(output_dir),
+        "--use_cpu",
+        "--report_to",
+        "none",
+        "--per_device_train_batch_size",
+        "4",
+        "--per_device_eval_batch_size",
+        "8",
+        "--seed",
+        "0",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+        *args,
+    ]
     return run_glue.main(argv)
 
 
@@ -57,8 +72,22 @@ GLUE_CASES = {
 @pytest.mark.parametrize("task", GLUE_CASES)
 def test_glue_tasks_from_the_official_tsv_files(task, tiny_model, tmp_path):
     metric_keys, submission, flags = GLUE_CASES[task]
-    results = run(tiny_model, tmp_path, "--task_name", task, "--data_dir", str(GLUE), "--do_train", "--do_eval",
-                  "--do_predict", "--num_train_epochs", "1", "--eval_strategy", "epoch", *flags)  # fmt: skip
+    results = run(
+        tiny_model,
+        tmp_path,
+        "--task_name",
+        task,
+        "--data_dir",
+        str(GLUE),
+        "--do_train",
+        "--do_eval",
+        "--do_predict",
+        "--num_train_epochs",
+        "1",
+        "--eval_strategy",
+        "epoch",
+        *flags,
+    )
     for key in metric_keys:
         assert key in results
     for name in ("all_results.json", "eval_results.json", "train_results.json", "trainer_state.json"):
@@ -92,12 +121,32 @@ SUPER_GLUE_CASES = {
 @pytest.mark.parametrize("task", SUPER_GLUE_CASES)
 def test_superglue_tasks_from_the_official_jsonl_files(task, tiny_model, tmp_path):
     metric_keys, flags = SUPER_GLUE_CASES[task]
-    results = run(tiny_model, tmp_path, "--task_name", task, "--data_dir", str(SUPER_GLUE), "--do_train",
-                  "--do_eval", "--do_predict", "--num_train_epochs", "1", *flags)  # fmt: skip
+    results = run(
+        tiny_model,
+        tmp_path,
+        "--task_name",
+        task,
+        "--data_dir",
+        str(SUPER_GLUE),
+        "--do_train",
+        "--do_eval",
+        "--do_predict",
+        "--num_train_epochs",
+        "1",
+        *flags,
+    )
     for key in metric_keys:
         assert 0.0 <= results[key] <= 1.0
-    folder = {"boolq": "BoolQ", "cb": "CB", "copa": "COPA", "rte": "RTE", "wic": "WiC", "wsc": "WSC",
-              "multirc": "MultiRC", "record": "ReCoRD"}[task]  # fmt: skip
+    folder = {
+        "boolq": "BoolQ",
+        "cb": "CB",
+        "copa": "COPA",
+        "rte": "RTE",
+        "wic": "WiC",
+        "wsc": "WSC",
+        "multirc": "MultiRC",
+        "record": "ReCoRD",
+    }[task]
     test_records = [json.loads(line) for line in lines(SUPER_GLUE / folder / "test.jsonl")]
     submitted = [json.loads(line) for line in lines(tmp_path / f"{folder}.jsonl")]
     if task == "multirc":
@@ -114,9 +163,14 @@ def test_superglue_tasks_from_the_official_jsonl_files(task, tiny_model, tmp_pat
             assert answer["label"] in queries[answer["idx"]]["passage"]["text"]  # a passage entity
     else:
         assert [r["idx"] for r in submitted] == [r["idx"] for r in test_records]
-        allowed = {"boolq": {True, False}, "wic": {True, False}, "wsc": {True, False}, "copa": {0, 1},
-                   "cb": {"entailment", "contradiction", "neutral"},
-                   "rte": {"entailment", "not_entailment"}}[task]  # fmt: skip
+        allowed = {
+            "boolq": {True, False},
+            "wic": {True, False},
+            "wsc": {True, False},
+            "copa": {0, 1},
+            "cb": {"entailment", "contradiction", "neutral"},
+            "rte": {"entailment", "not_entailment"},
+        }[task]
         assert {r["label"] for r in submitted} <= allowed
 
 
@@ -152,19 +206,37 @@ def file_args(files: dict[str, Path]) -> list[str]:
         # A frozen *random* backbone gives a prefix little to work with, so the prefix methods
         # are checked on a real pretrained BERT; full fine-tuning learns even from random weights.
         (["--prefix", "--pre_seq_len", "8"], "2e-2", "6", True),
-        (["--prompt", "--pre_seq_len", "8", "--prompt_init", "text", "--prompt_init_text", "movie review"],
-         "2e-2", "6", True),
+        (
+            ["--prompt", "--pre_seq_len", "8", "--prompt_init", "text", "--prompt_init_text", "movie review"],
+            "2e-2",
+            "6",
+            True,
+        ),
         ([], "1e-3", "4", False),
     ],
     ids=["prefix", "prompt", "full-fine-tuning"],
-)  # fmt: skip
+)
 def test_a_learnable_csv_task_is_learned(
     method_flags, learning_rate, epochs, pretrained, tiny_model, sentiment_files, tmp_path
 ):
     model = minilm() if pretrained else tiny_model
-    results = run(model, tmp_path, *file_args(sentiment_files), "--do_train", "--do_eval", "--do_predict",
-                  "--learning_rate", learning_rate, "--num_train_epochs", epochs, "--eval_strategy", "epoch",
-                  "--max_seq_length", "32", *method_flags)  # fmt: skip
+    results = run(
+        model,
+        tmp_path,
+        *file_args(sentiment_files),
+        "--do_train",
+        "--do_eval",
+        "--do_predict",
+        "--learning_rate",
+        learning_rate,
+        "--num_train_epochs",
+        epochs,
+        "--eval_strategy",
+        "epoch",
+        "--max_seq_length",
+        "32",
+        *method_flags,
+    )
     assert results["eval_accuracy"] >= 0.9
     assert results["best_eval_accuracy"] >= results["eval_accuracy"]
     predictions = lines(tmp_path / "predict_results_custom.txt")
@@ -172,14 +244,30 @@ def test_a_learnable_csv_task_is_learned(
 
 
 def test_json_files_named_columns_and_head_only(tiny_model, tmp_path):
-    rows = [{"review": f"{w} film", "stars": "high" if w in ("good", "great") else "low", "extra": 1}
-            for w in ["good", "bad", "great", "awful"] * 4]  # fmt: skip
+    rows = [
+        {"review": f"{w} film", "stars": "high" if w in ("good", "great") else "low", "extra": 1}
+        for w in ["good", "bad", "great", "awful"] * 4
+    ]
     for name in ("train.json", "dev.json"):
         (tmp_path / name).write_text("\n".join(json.dumps(row) for row in rows))
     out = tmp_path / "out"
-    results = run(tiny_model, out, "--train_file", str(tmp_path / "train.json"), "--validation_file",
-                  str(tmp_path / "dev.json"), "--text_column_names", "review", "--label_column_name", "stars",
-                  "--head_only", "--do_train", "--do_eval", "--num_train_epochs", "1")  # fmt: skip
+    results = run(
+        tiny_model,
+        out,
+        "--train_file",
+        str(tmp_path / "train.json"),
+        "--validation_file",
+        str(tmp_path / "dev.json"),
+        "--text_column_names",
+        "review",
+        "--label_column_name",
+        "stars",
+        "--head_only",
+        "--do_train",
+        "--do_eval",
+        "--num_train_epochs",
+        "1",
+    )
     assert "eval_accuracy" in results
     saved = load_file(out / "model.safetensors")
     base = load_file(tiny_model / "model.safetensors")
@@ -189,21 +277,43 @@ def test_json_files_named_columns_and_head_only(tiny_model, tmp_path):
 
 
 def test_a_single_json_argument_is_the_configuration(tiny_model, sentiment_files, tmp_path):
-    config = {"model_name_or_path": str(tiny_model), "output_dir": str(tmp_path / "out"), "use_cpu": True,
-              "report_to": "none", "train_file": str(sentiment_files["train"]),
-              "validation_file": str(sentiment_files["validation"]), "do_eval": True, "prompt": True,
-              "pre_seq_len": 3, "max_eval_samples": 10}  # fmt: skip
+    config = {
+        "model_name_or_path": str(tiny_model),
+        "output_dir": str(tmp_path / "out"),
+        "use_cpu": True,
+        "report_to": "none",
+        "train_file": str(sentiment_files["train"]),
+        "validation_file": str(sentiment_files["validation"]),
+        "do_eval": True,
+        "prompt": True,
+        "pre_seq_len": 3,
+        "max_eval_samples": 10,
+    }
     (tmp_path / "args.json").write_text(json.dumps(config))
     results = run_glue.main([str(tmp_path / "args.json")])
     assert results["eval_samples"] == 10
 
 
 def test_help_documents_every_flag():
-    text = subprocess.run([sys.executable, str(ROOT / "run_glue.py"), "--help"], capture_output=True, text=True,
-                          check=True).stdout  # fmt: skip
-    for flag in ("--prefix", "--prompt", "--pre_seq_len", "--prefix_projection", "--prefix_hidden_size",
-                 "--hidden_dropout_prob", "--prompt_init", "--prompt_init_text", "--head_only", "--task_name",
-                 "--data_dir", "--train_file", "--text_column_names", "--max_seq_length"):  # fmt: skip
+    text = subprocess.run(
+        [sys.executable, str(ROOT / "run_glue.py"), "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for flag in (
+        "--prefix",
+        "--prompt",
+        "--pre_seq_len",
+        "--prefix_projection",
+        "--prefix_hidden_size",
+        "--hidden_dropout_prob",
+        "--prompt_init",
+        "--prompt_init_text",
+        "--head_only",
+        "--task_name",
+        "--data_dir",
+        "--train_file",
+        "--text_column_names",
+        "--max_seq_length",
+    ):
         assert flag in text, flag
     assert "boolq" in text and "P-tuning v2" in text
 
@@ -215,10 +325,14 @@ def test_sentence_transformers_checkpoints_are_read_as_they_were_trained(tiny_mo
 
     # A checkpoint laid out as sentence-transformers saves one: modules.json + the Pooling module's config.
     checkpoint = Path(shutil.copytree(tiny_model, tmp_path / "st-model"))
-    (checkpoint / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-    ]))  # fmt: skip
+    (checkpoint / "modules.json").write_text(
+        json.dumps(
+            [
+                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            ]
+        )
+    )
     (checkpoint / "1_Pooling").mkdir()
     pooling = {"pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True}
     (checkpoint / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
@@ -237,8 +351,9 @@ def test_sentence_transformers_checkpoints_are_read_as_they_were_trained(tiny_mo
         assert build(tiny_model).config.classifier_pooling == "pooler"  # a plain checkpoint: nothing to say
         assert "sentence-transformers" not in caplog.text
 
-    (checkpoint / "1_Pooling" / "config.json").write_text(json.dumps({**pooling, "pooling_mode_mean_tokens": False,
-                                                                      "pooling_mode_cls_token": True}))  # fmt: skip
+    (checkpoint / "1_Pooling" / "config.json").write_text(
+        json.dumps({**pooling, "pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True})
+    )
     assert sentence_transformers_pooling(ModelArguments(model_name_or_path=str(checkpoint))) == "cls"
     (checkpoint / "modules.json").write_text("not json")
     assert sentence_transformers_pooling(ModelArguments(model_name_or_path=str(checkpoint))) is None
@@ -274,8 +389,9 @@ def test_the_method_picks_its_learning_rate_when_none_is_given(flags, expected, 
         (["--prefix", "--prefix_projection"], "random"),  # the MLP is no table a text can set
     ],
 )
-def test_a_classification_prefix_starts_from_text_unless_told_otherwise(flags, expected, tiny_model, tmp_path,
-                                                                         monkeypatch):  # fmt: skip
+def test_a_classification_prefix_starts_from_text_unless_told_otherwise(
+    flags, expected, tiny_model, tmp_path, monkeypatch
+):
     from transformers import AutoTokenizer
 
     from prefix_models.configuration import DEFAULT_PREFIX_INIT_TEXT
@@ -326,8 +442,11 @@ def test_a_json_configuration_counts_as_given(tiny_model, tmp_path):
     from prefix_models.scripts import ModelArguments, apply_method_defaults, parse_arguments, was_given
 
     config = tmp_path / "args.json"
-    config.write_text(json.dumps({"model_name_or_path": str(tiny_model), "output_dir": str(tmp_path), "prefix": True,
-                                  "learning_rate": 3e-3}))  # fmt: skip
+    config.write_text(
+        json.dumps(
+            {"model_name_or_path": str(tiny_model), "output_dir": str(tmp_path), "prefix": True, "learning_rate": 3e-3}
+        )
+    )
     model_args, training_args = parse_arguments((ModelArguments, TrainingArguments), [str(config)])
     assert was_given(training_args, "learning_rate") and not was_given(training_args, "num_train_epochs")
     assert "learning_rate" not in apply_method_defaults(model_args, training_args, "sequence_classification")

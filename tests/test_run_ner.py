@@ -24,10 +24,25 @@ NER = FIXTURES / "ner_data"
 
 def run(model: Path, output_dir: Path, *args: str) -> dict:
     argv = [
-        "--model_name_or_path", str(model), "--output_dir", str(output_dir), "--use_cpu", "--report_to", "none",
-        "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16", "--seed", "0",
-        "--save_strategy", "no", "--disable_tqdm", "true", *args,
-    ]  # fmt: skip
+        "--model_name_or_path",
+        str(model),
+        "--output_dir",
+        str(output_dir),
+        "--use_cpu",
+        "--report_to",
+        "none",
+        "--per_device_train_batch_size",
+        "8",
+        "--per_device_eval_batch_size",
+        "16",
+        "--seed",
+        "0",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+        *args,
+    ]
     return run_ner.main(argv)
 
 
@@ -44,15 +59,46 @@ def prediction_rows(path: Path) -> list[list[list[str]]]:
 
 def test_conll_data_dir_prefix_with_windows(tiny_model, tmp_path):
     # --max_seq_length 12 splits the 60-word test sentence (and longer train sentences) into windows.
-    results = run(tiny_model, tmp_path, "--data_dir", str(NER), "--prefix", "--pre_seq_len", "4", "--do_train",
-                  "--do_eval", "--do_predict", "--num_train_epochs", "1", "--eval_strategy", "epoch",
-                  "--max_seq_length", "12", "--return_entity_level_metrics")  # fmt: skip
-    for key in ("eval_precision", "eval_recall", "eval_f1", "eval_accuracy", "eval_PER_f1", "eval_LOC_number",
-                "predict_f1", "best_eval_f1", "best_epoch"):  # fmt: skip
+    results = run(
+        tiny_model,
+        tmp_path,
+        "--data_dir",
+        str(NER),
+        "--prefix",
+        "--pre_seq_len",
+        "4",
+        "--do_train",
+        "--do_eval",
+        "--do_predict",
+        "--num_train_epochs",
+        "1",
+        "--eval_strategy",
+        "epoch",
+        "--max_seq_length",
+        "12",
+        "--return_entity_level_metrics",
+    )
+    for key in (
+        "eval_precision",
+        "eval_recall",
+        "eval_f1",
+        "eval_accuracy",
+        "eval_PER_f1",
+        "eval_LOC_number",
+        "predict_f1",
+        "best_eval_f1",
+        "best_epoch",
+    ):
         assert key in results, key
     assert results["eval_LOC_number"] == sum(tag == "B-LOC" for s in read_conll(NER / "dev.txt") for tag in s.tags)
-    for name in ("all_results.json", "eval_results.json", "predict_results.json", "trainer_state.json",
-                 "config.json", "predictions.txt"):  # fmt: skip
+    for name in (
+        "all_results.json",
+        "eval_results.json",
+        "predict_results.json",
+        "trainer_state.json",
+        "config.json",
+        "predictions.txt",
+    ):
         assert (tmp_path / name).is_file(), name
     # Every word of every test sentence is predicted exactly once, in order, with its gold tag beside it.
     test = read_conll(NER / "test.txt")
@@ -64,17 +110,31 @@ def test_conll_data_dir_prefix_with_windows(tiny_model, tmp_path):
     rescored = conlleval(tmp_path / "predictions.txt")
     for name in ("precision", "recall", "f1"):
         assert rescored[name] == pytest.approx(results[f"predict_{name}"]), name
-    strict = f1_score([[r[1] for r in s] for s in rows], [[r[2] for r in s] for s in rows], mode="strict",
-                      scheme=IOB2)  # fmt: skip
+    strict = f1_score([[r[1] for r in s] for s in rows], [[r[2] for r in s] for s in rows], mode="strict", scheme=IOB2)
     assert strict == pytest.approx(results["predict_strict_f1"])
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["id2label"] == {"0": "O", "1": "B-LOC", "2": "B-MISC", "3": "I-MISC", "4": "B-PER"}
 
 
 def test_json_lines_files_prompt_and_label_all_tokens(tiny_model, tmp_path):
-    results = run(tiny_model, tmp_path, "--train_file", str(NER / "train.jsonl"), "--validation_file",
-                  str(NER / "dev.jsonl"), "--prompt", "--pre_seq_len", "3", "--label_all_tokens", "--do_train",
-                  "--do_eval", "--num_train_epochs", "1", "--max_eval_samples", "10")  # fmt: skip
+    results = run(
+        tiny_model,
+        tmp_path,
+        "--train_file",
+        str(NER / "train.jsonl"),
+        "--validation_file",
+        str(NER / "dev.jsonl"),
+        "--prompt",
+        "--pre_seq_len",
+        "3",
+        "--label_all_tokens",
+        "--do_train",
+        "--do_eval",
+        "--num_train_epochs",
+        "1",
+        "--max_eval_samples",
+        "10",
+    )
     assert results["eval_samples"] == 10 and 0.0 <= results["eval_f1"] <= 1.0
 
 
@@ -88,16 +148,42 @@ def test_json_lines_files_prompt_and_label_all_tokens(tiny_model, tmp_path):
 )
 def test_the_toy_ner_task_is_learned(method_flags, learning_rate, epochs, pretrained, tiny_model, tmp_path):
     model = minilm() if pretrained else tiny_model
-    results = run(model, tmp_path, "--data_dir", str(NER), "--do_train", "--do_eval", "--do_predict",
-                  "--learning_rate", learning_rate, "--num_train_epochs", epochs, "--eval_strategy", "epoch",
-                  *method_flags)  # fmt: skip
+    results = run(
+        model,
+        tmp_path,
+        "--data_dir",
+        str(NER),
+        "--do_train",
+        "--do_eval",
+        "--do_predict",
+        "--learning_rate",
+        learning_rate,
+        "--num_train_epochs",
+        epochs,
+        "--eval_strategy",
+        "epoch",
+        *method_flags,
+    )
     assert results["eval_f1"] >= 0.9 and results["predict_f1"] >= 0.9
     assert results["best_eval_f1"] >= results["eval_f1"]
 
 
 def test_roberta_prefix_on_pre_split_words(tiny_roberta_model, tmp_path):
-    results = run(tiny_roberta_model, tmp_path, "--data_dir", str(NER), "--prefix", "--pre_seq_len", "4",
-                  "--do_train", "--do_predict", "--num_train_epochs", "1", "--max_seq_length", "16")  # fmt: skip
+    results = run(
+        tiny_roberta_model,
+        tmp_path,
+        "--data_dir",
+        str(NER),
+        "--prefix",
+        "--pre_seq_len",
+        "4",
+        "--do_train",
+        "--do_predict",
+        "--num_train_epochs",
+        "1",
+        "--max_seq_length",
+        "16",
+    )
     assert "predict_f1" in results
     rows = prediction_rows(tmp_path / "predictions.txt")
     assert [[r[0] for r in sentence] for sentence in rows] == [s.tokens for s in read_conll(NER / "test.txt")]
@@ -126,8 +212,19 @@ def test_other_tag_schemes_are_detected_and_scored_strictly(scheme, tiny_model, 
                 for token, tag in zip(sentence.tokens, iob2_to(scheme, sentence.tags), strict=True):
                     handle.write(f"{token}\t{tag}\n")
                 handle.write("\n")
-    results = run(tiny_model, tmp_path / "out", "--data_dir", str(tmp_path), "--do_train", "--do_eval",
-                  "--learning_rate", "5e-3", "--num_train_epochs", "8", "--return_entity_level_metrics")  # fmt: skip
+    results = run(
+        tiny_model,
+        tmp_path / "out",
+        "--data_dir",
+        str(tmp_path),
+        "--do_train",
+        "--do_eval",
+        "--learning_rate",
+        "5e-3",
+        "--num_train_epochs",
+        "8",
+        "--return_entity_level_metrics",
+    )
     # IOB1 tells two adjacent entities of one type apart only from context (I-PER B-PER), hence 0.8.
     assert results["eval_f1"] >= 0.8 and "eval_MISC_f1" in results
     labels = json.loads((tmp_path / "out" / "config.json").read_text())["label2id"]
@@ -136,8 +233,18 @@ def test_other_tag_schemes_are_detected_and_scored_strictly(scheme, tiny_model, 
 
 def test_a_trained_tagger_predicts_and_rejects_labels_it_never_saw(tiny_model, tmp_path):
     trained = tmp_path / "trained"
-    run(tiny_model, trained, "--data_dir", str(NER), "--prefix", "--pre_seq_len", "4", "--do_train",
-        "--num_train_epochs", "1")  # fmt: skip
+    run(
+        tiny_model,
+        trained,
+        "--data_dir",
+        str(NER),
+        "--prefix",
+        "--pre_seq_len",
+        "4",
+        "--do_train",
+        "--num_train_epochs",
+        "1",
+    )
     # Predict with the saved prefix model on a tokens-only file: two columns out.
     tokens_only = tmp_path / "words.txt"
     tokens_only.write_text("the\ndirector\n\nmusic\nscript\nwas\ngood\n")
@@ -153,12 +260,28 @@ def test_a_trained_tagger_predicts_and_rejects_labels_it_never_saw(tiny_model, t
 
 
 def test_help_documents_every_flag():
-    text = subprocess.run([sys.executable, str(ROOT / "run_ner.py"), "--help"], capture_output=True, text=True,
-                          check=True).stdout  # fmt: skip
-    for flag in ("--prefix", "--prompt", "--pre_seq_len", "--prefix_projection", "--prefix_hidden_size",
-                 "--hidden_dropout_prob", "--head_only", "--data_dir", "--train_file", "--tag_column",
-                 "--label_all_tokens", "--return_entity_level_metrics", "--tag_scheme", "--label_names_file",
-                 "--max_seq_length", "--task_name", "--dataset_name"):  # fmt: skip
+    text = subprocess.run(
+        [sys.executable, str(ROOT / "run_ner.py"), "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for flag in (
+        "--prefix",
+        "--prompt",
+        "--pre_seq_len",
+        "--prefix_projection",
+        "--prefix_hidden_size",
+        "--hidden_dropout_prob",
+        "--head_only",
+        "--data_dir",
+        "--train_file",
+        "--tag_column",
+        "--label_all_tokens",
+        "--return_entity_level_metrics",
+        "--tag_scheme",
+        "--label_names_file",
+        "--max_seq_length",
+        "--task_name",
+        "--dataset_name",
+    ):
         assert flag in text, flag
     assert "seqeval" in text and "windows" in text
 
@@ -171,9 +294,22 @@ def test_integer_tags_named_by_a_label_file(tiny_model, tmp_path):
             for sentence in read_conll(NER / f"{split}.txt"):
                 ids = [labels.index(tag) for tag in sentence.tags]
                 handle.write(json.dumps({"tokens": sentence.tokens, "ner_tags": ids}) + "\n")
-    results = run(tiny_model, tmp_path / "out", "--train_file", str(tmp_path / "train.jsonl"), "--validation_file",
-                  str(tmp_path / "dev.jsonl"), "--label_names_file", str(tmp_path / "labels.txt"), "--do_train",
-                  "--do_eval", "--learning_rate", "5e-3", "--num_train_epochs", "8")  # fmt: skip
+    results = run(
+        tiny_model,
+        tmp_path / "out",
+        "--train_file",
+        str(tmp_path / "train.jsonl"),
+        "--validation_file",
+        str(tmp_path / "dev.jsonl"),
+        "--label_names_file",
+        str(tmp_path / "labels.txt"),
+        "--do_train",
+        "--do_eval",
+        "--learning_rate",
+        "5e-3",
+        "--num_train_epochs",
+        "8",
+    )
     assert results["eval_f1"] >= 0.9
     config = json.loads((tmp_path / "out" / "config.json").read_text())
     assert [config["id2label"][str(i)] for i in range(len(labels))] == labels
@@ -190,10 +326,18 @@ def write_parquet_dataset(root: Path, config: str, style: str) -> Path:
         sentences = read_conll(NER / file)
         tokens = [s.tokens for s in sentences]
         if style == "classlabel":  # eriktks/conll2003: ner_tags are ClassLabel ids with their names in the schema
-            features = Features({"id": Value("string"), "tokens": List(Value("string")),
-                                 "ner_tags": List(ClassLabel(names=CONLL_NAMES))})  # fmt: skip
-            columns = {"id": [str(i) for i in range(len(tokens))], "tokens": tokens,
-                       "ner_tags": [[CONLL_NAMES.index(t) for t in s.tags] for s in sentences]}  # fmt: skip
+            features = Features(
+                {
+                    "id": Value("string"),
+                    "tokens": List(Value("string")),
+                    "ner_tags": List(ClassLabel(names=CONLL_NAMES)),
+                }
+            )
+            columns = {
+                "id": [str(i) for i in range(len(tokens))],
+                "tokens": tokens,
+                "ner_tags": [[CONLL_NAMES.index(t) for t in s.tags] for s in sentences],
+            }
         else:  # tner/*: bare integer tags, named by dataset/label.json
             features = Features({"tokens": List(Value("string")), "tags": List(Value("int32"))})
             columns = {"tokens": tokens, "tags": [[TNER_LABEL2ID[t] for t in s.tags] for s in sentences]}
@@ -215,8 +359,15 @@ def test_hub_dataset_with_classlabel_tags_reads_the_label_names(tiny_model, tmp_
     assert [config["id2label"][str(i)] for i in range(len(CONLL_NAMES))] == CONLL_NAMES
     # The same sentences and labels: the same run as from the CoNLL files with that label list.
     (tmp_path / "labels.txt").write_text("\n".join(CONLL_NAMES))
-    from_files = run(tiny_model, tmp_path / "files", "--data_dir", str(NER), "--label_names_file",
-                     str(tmp_path / "labels.txt"), *NER_ARGS)  # fmt: skip
+    from_files = run(
+        tiny_model,
+        tmp_path / "files",
+        "--data_dir",
+        str(NER),
+        "--label_names_file",
+        str(tmp_path / "labels.txt"),
+        *NER_ARGS,
+    )
     assert from_hub["eval_f1"] == from_files["eval_f1"] and from_hub["eval_accuracy"] == from_files["eval_accuracy"]
 
 
@@ -231,8 +382,15 @@ def test_hub_dataset_with_integer_tags_is_named_by_its_label_json(tiny_model, tm
     config = json.loads((tmp_path / "hub" / "config.json").read_text())
     assert config["label2id"] == TNER_LABEL2ID
     (tmp_path / "labels.txt").write_text("\n".join(TNER_LABEL2ID))
-    from_files = run(tiny_model, tmp_path / "files", "--data_dir", str(NER), "--label_names_file",
-                     str(tmp_path / "labels.txt"), *NER_ARGS)  # fmt: skip
+    from_files = run(
+        tiny_model,
+        tmp_path / "files",
+        "--data_dir",
+        str(NER),
+        "--label_names_file",
+        str(tmp_path / "labels.txt"),
+        *NER_ARGS,
+    )
     assert from_hub["eval_f1"] == from_files["eval_f1"] and from_hub["eval_accuracy"] == from_files["eval_accuracy"]
 
 

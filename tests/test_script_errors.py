@@ -23,8 +23,9 @@ def run(script: str, *args: str, debug: bool = False) -> subprocess.CompletedPro
     env.pop("PREFIX_MODELS_DEBUG", None)
     if debug:
         env["PREFIX_MODELS_DEBUG"] = "1"
-    return subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
+    )
 
 
 # A mistake caught in the flags, one in the data files, and one caught after the config loads.
@@ -33,9 +34,12 @@ CASES = [
     ("run_ner.py", ["--do_train"], r"give data: --data_dir"),
     ("run_ner.py", ["--train_file", "missing.txt", "--do_train"], r"--train_file missing.txt does not exist"),
     ("examples/run_clm.py", ["--do_train"], r"give --train_file"),
-    ("run_glue.py", ["--task_name", "rte", "--data_dir", str(FIXTURES / "glue_data"), "--do_train",
-                     "--max_seq_length", "100000"], r"--max_seq_length 100000 is above"),
-]  # fmt: skip
+    (
+        "run_glue.py",
+        ["--task_name", "rte", "--data_dir", str(FIXTURES / "glue_data"), "--do_train", "--max_seq_length", "100000"],
+        r"--max_seq_length 100000 is above",
+    ),
+]
 
 
 @pytest.mark.parametrize(("script", "args", "message"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
@@ -51,8 +55,9 @@ def test_bad_input_is_one_error_line_with_status_2(script, args, message, tiny_m
 
 
 def test_debug_switch_shows_the_traceback(tiny_model, tmp_path):
-    result = run("run_glue.py", "--model_name_or_path", str(tiny_model), "--output_dir", str(tmp_path), "--do_train",
-                 debug=True)  # fmt: skip
+    result = run(
+        "run_glue.py", "--model_name_or_path", str(tiny_model), "--output_dir", str(tmp_path), "--do_train", debug=True
+    )
     assert result.returncode == 1
     assert "Traceback" in result.stderr and "InputError: name a task" in result.stderr
 

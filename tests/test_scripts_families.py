@@ -17,8 +17,21 @@ import run_glue
 import run_ner
 
 SCRIPT_FAMILIES = ("XLMRoberta", "Electra", "DistilBert", "Albert", "ModernBert", "DebertaV2", "MPNet")
-COMMON = ["--use_cpu", "--report_to", "none", "--per_device_train_batch_size", "8", "--seed", "0",
-          "--save_strategy", "no", "--disable_tqdm", "true", "--max_seq_length", "24"]  # fmt: skip
+COMMON = [
+    "--use_cpu",
+    "--report_to",
+    "none",
+    "--per_device_train_batch_size",
+    "8",
+    "--seed",
+    "0",
+    "--save_strategy",
+    "no",
+    "--disable_tqdm",
+    "true",
+    "--max_seq_length",
+    "24",
+]
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +50,45 @@ def family_folders(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize("family", SCRIPT_FAMILIES)
 def test_run_glue_and_run_ner_take_every_encoder_family(family, family_folders, tmp_path):
     folder = family_folders[family]
-    glue = run_glue.main(["--model_name_or_path", str(folder), "--output_dir", str(tmp_path / "glue"),
-                          "--task_name", "rte", "--data_dir", str(FIXTURES / "glue_data" / "RTE"), "--prefix",
-                          "--pre_seq_len", "4", "--do_train", "--do_eval", "--max_steps", "2", *COMMON])  # fmt: skip
+    glue = run_glue.main(
+        [
+            "--model_name_or_path",
+            str(folder),
+            "--output_dir",
+            str(tmp_path / "glue"),
+            "--task_name",
+            "rte",
+            "--data_dir",
+            str(FIXTURES / "glue_data" / "RTE"),
+            "--prefix",
+            "--pre_seq_len",
+            "4",
+            "--do_train",
+            "--do_eval",
+            "--max_steps",
+            "2",
+            *COMMON,
+        ]
+    )
     assert 0.0 <= glue["eval_accuracy"] <= 1.0
-    ner = run_ner.main(["--model_name_or_path", str(folder), "--output_dir", str(tmp_path / "ner"),
-                        "--data_dir", str(FIXTURES / "ner_data"), "--prompt", "--pre_seq_len", "4", "--do_train",
-                        "--do_eval", "--max_steps", "2", *COMMON])  # fmt: skip
+    ner = run_ner.main(
+        [
+            "--model_name_or_path",
+            str(folder),
+            "--output_dir",
+            str(tmp_path / "ner"),
+            "--data_dir",
+            str(FIXTURES / "ner_data"),
+            "--prompt",
+            "--pre_seq_len",
+            "4",
+            "--do_train",
+            "--do_eval",
+            "--max_steps",
+            "2",
+            *COMMON,
+        ]
+    )
     assert 0.0 <= ner["eval_f1"] <= 1.0
     for output, method in ((tmp_path / "glue", "prefix"), (tmp_path / "ner", "prompt")):
         config = json.loads((output / "config.json").read_text())

@@ -31,8 +31,9 @@ def checkpoints(tmp_path_factory):
 
 def load(checkpoints, family, attn="eager", method="prefix", **kwargs):
     kwargs.setdefault("pre_seq_len", 3)
-    model = pm.AutoPrefixModelForSeq2SeqLM.from_pretrained(checkpoints[family, attn], attn_implementation=attn,
-                                                           method=method, **kwargs).eval()  # fmt: skip
+    model = pm.AutoPrefixModelForSeq2SeqLM.from_pretrained(
+        checkpoints[family, attn], attn_implementation=attn, method=method, **kwargs
+    ).eval()
     torch.manual_seed(0)
     with torch.no_grad():  # far from zero, so that the prefix visibly matters
         for parameter in model.parameters():
@@ -60,8 +61,12 @@ def test_masked_prefix_equals_the_stock_model(family, attn, method, checkpoints)
     input_ids, mask, decoder_ids = batch()
     with torch.no_grad():
         expected = stock(input_ids=input_ids, attention_mask=mask, decoder_input_ids=decoder_ids).logits
-        off = model(input_ids=input_ids, attention_mask=mask, decoder_input_ids=decoder_ids,
-                    prefix_attention_mask=torch.zeros(2, 3, dtype=torch.long)).logits  # fmt: skip
+        off = model(
+            input_ids=input_ids,
+            attention_mask=mask,
+            decoder_input_ids=decoder_ids,
+            prefix_attention_mask=torch.zeros(2, 3, dtype=torch.long),
+        ).logits
         on = model(input_ids=input_ids, attention_mask=mask, decoder_input_ids=decoder_ids).logits
     # A prompt sits before the source: T5's relative positions leave the real tokens as they were; BART's
     # absolute positions move them by pre_seq_len, so a masked prompt is not the stock BART.
@@ -132,23 +137,38 @@ def greedy(model, input_ids, mask, steps):
 def test_generate_equals_a_greedy_loop_and_batches_equal_single_rows(family, checkpoints):
     model = load(checkpoints, family)
     input_ids, mask, _ = batch()
-    generated = model.generate(input_ids, attention_mask=mask, max_new_tokens=5, do_sample=False,
-                               suppress_tokens=SPECIAL)  # fmt: skip
+    generated = model.generate(
+        input_ids, attention_mask=mask, max_new_tokens=5, do_sample=False, suppress_tokens=SPECIAL
+    )
     assert torch.equal(generated, greedy(model, input_ids, mask, 5))
     for row, length in enumerate((7, 5)):
-        alone = model.generate(input_ids[row : row + 1, :length], max_new_tokens=5, do_sample=False,
-                               suppress_tokens=SPECIAL)  # fmt: skip
+        alone = model.generate(
+            input_ids[row : row + 1, :length], max_new_tokens=5, do_sample=False, suppress_tokens=SPECIAL
+        )
         assert torch.equal(alone[0], generated[row])
-    beams = model.generate(input_ids, attention_mask=mask, max_new_tokens=4, num_beams=3, num_return_sequences=2,
-                           do_sample=False, suppress_tokens=SPECIAL)  # fmt: skip
+    beams = model.generate(
+        input_ids,
+        attention_mask=mask,
+        max_new_tokens=4,
+        num_beams=3,
+        num_return_sequences=2,
+        do_sample=False,
+        suppress_tokens=SPECIAL,
+    )
     assert beams.shape == (4, 5)
     off = torch.zeros(2, 3, dtype=torch.long)
     stock = AutoModelForSeq2SeqLM.from_pretrained(checkpoints[family, "eager"]).eval()
     torch.testing.assert_close(  # the prefix mask reaches every generation step
-        model.generate(input_ids, attention_mask=mask, prefix_attention_mask=off, max_new_tokens=5, do_sample=False,
-                       suppress_tokens=SPECIAL),
+        model.generate(
+            input_ids,
+            attention_mask=mask,
+            prefix_attention_mask=off,
+            max_new_tokens=5,
+            do_sample=False,
+            suppress_tokens=SPECIAL,
+        ),
         stock.generate(input_ids, attention_mask=mask, max_new_tokens=5, do_sample=False, suppress_tokens=SPECIAL),
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -179,8 +199,9 @@ def test_bad_input(checkpoints):
     with pytest.raises(ValueError, match=r"prefix_kinds applies to prefix tuning of encoder-decoder models"):
         pm.BertPrefixForSequenceClassification(pm.BertPrefixConfig(prefix_kinds=["cross"]))
     with pytest.raises(ValueError, match=r"prefix_kinds applies to prefix tuning of encoder-decoder models"):
-        pm.AutoPrefixModelForSeq2SeqLM.from_pretrained(checkpoints["T5", "eager"], method="prompt",
-                                                       prefix_kinds=["cross"])  # fmt: skip
+        pm.AutoPrefixModelForSeq2SeqLM.from_pretrained(
+            checkpoints["T5", "eager"], method="prompt", prefix_kinds=["cross"]
+        )
 
 
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])
@@ -190,12 +211,14 @@ def test_prompt_tuning_generates_trains_and_saves(family, attn, checkpoints, tmp
     input_ids, mask, decoder_ids = batch()
     with torch.no_grad():
         on = model(input_ids=input_ids, attention_mask=mask, decoder_input_ids=decoder_ids).logits
-    generated = model.generate(input_ids, attention_mask=mask, max_new_tokens=5, do_sample=False,
-                               suppress_tokens=SPECIAL)  # fmt: skip
+    generated = model.generate(
+        input_ids, attention_mask=mask, max_new_tokens=5, do_sample=False, suppress_tokens=SPECIAL
+    )
     assert torch.equal(generated, greedy(model, input_ids, mask, 5))
     for row, length in enumerate((7, 5)):
-        alone = model.generate(input_ids[row : row + 1, :length], max_new_tokens=5, do_sample=False,
-                               suppress_tokens=SPECIAL)  # fmt: skip
+        alone = model.generate(
+            input_ids[row : row + 1, :length], max_new_tokens=5, do_sample=False, suppress_tokens=SPECIAL
+        )
         assert torch.equal(alone[0], generated[row])
 
     model.train()

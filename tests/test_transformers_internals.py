@@ -46,8 +46,11 @@ def _probe(module, query, key, value, attention_mask, **kwargs):
 AttentionInterface.register(PROBE, _probe)
 AttentionMaskInterface.register(PROBE, sdpa_mask)
 # The families whose attention dispatches through the interface (DeBERTa-v2 and MPNet are patched instead).
-INTERFACE_FAMILIES = {**{k: v for k, v in ENCODER_CONFIGS.items() if k not in ("DebertaV2", "MPNet")},
-                      **DECODER_CONFIGS, **SEQ2SEQ_CONFIGS}  # fmt: skip
+INTERFACE_FAMILIES = {
+    **{k: v for k, v in ENCODER_CONFIGS.items() if k not in ("DebertaV2", "MPNet")},
+    **DECODER_CONFIGS,
+    **SEQ2SEQ_CONFIGS,
+}
 
 
 def test_attention_and_mask_functions_register_by_name():
@@ -112,13 +115,30 @@ def test_each_family_has_the_eager_attention_function_prefix_eager_calls(family)
 def test_deberta_v2_attention_has_what_the_patch_reuses():
     config = ENCODER_CONFIGS["DebertaV2"]()
     attention = modeling_deberta_v2.DisentangledSelfAttention(config)
-    for name in ("query_proj", "key_proj", "value_proj", "transpose_for_scores", "disentangled_attention_bias",
-                 "pos_dropout", "dropout", "pos_att_type", "relative_attention", "num_attention_heads"):  # fmt: skip
+    for name in (
+        "query_proj",
+        "key_proj",
+        "value_proj",
+        "transpose_for_scores",
+        "disentangled_attention_bias",
+        "pos_dropout",
+        "dropout",
+        "pos_att_type",
+        "relative_attention",
+        "num_attention_heads",
+    ):
         assert hasattr(attention, name), f"{BROKE}: DisentangledSelfAttention.{name}"
     assert callable(getattr(modeling_deberta_v2, "scaled_size_sqrt", None)), f"{BROKE}: deberta_v2.scaled_size_sqrt"
     parameters = list(inspect.signature(modeling_deberta_v2.DisentangledSelfAttention.forward).parameters)
-    expected = ["self", "hidden_states", "attention_mask", "output_attentions", "query_states", "relative_pos",
-                "rel_embeddings"]  # fmt: skip
+    expected = [
+        "self",
+        "hidden_states",
+        "attention_mask",
+        "output_attentions",
+        "query_states",
+        "relative_pos",
+        "rel_embeddings",
+    ]
     assert parameters == expected, f"{BROKE}: DisentangledSelfAttention.forward takes {parameters}"
 
 

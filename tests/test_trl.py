@@ -15,8 +15,10 @@ import prefix_models as pm
 
 trl = pytest.importorskip("trl")
 
-WORDS = ("<pad> <eos> <bos> <|im_start|> <|im_end|> user assistant review positive negative good bad film plot "
-         "is was the a great awful Is this or ? : .").split()  # fmt: skip
+WORDS = (
+    "<pad> <eos> <bos> <|im_start|> <|im_end|> user assistant review positive negative good bad film plot "
+    "is was the a great awful Is this or ? : ."
+).split()
 # Assistant turns inside {% generation %}: TRL's assistant_only_loss reads them.
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|> {{ m['role'] }} : {% if m['role'] == 'assistant' %}{% generation %}"
@@ -28,8 +30,9 @@ CHAT_TEMPLATE = (
 def chat_tokenizer() -> tf.PreTrainedTokenizerFast:
     backend = Tokenizer(models.WordLevel({word: i for i, word in enumerate(WORDS)}, unk_token="<pad>"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = tf.PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>",
-                                           bos_token="<bos>")  # fmt: skip
+    tokenizer = tf.PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>"
+    )
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
 
@@ -38,9 +41,18 @@ def chat_tokenizer() -> tf.PreTrainedTokenizerFast:
 def base(tmp_path_factory):
     """A tiny random Llama and its chat tokenizer, saved as a base checkpoint."""
     path = tmp_path_factory.mktemp("tiny-chat-llama")
-    config = tf.LlamaConfig(vocab_size=len(WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                            num_key_value_heads=2, intermediate_size=40, max_position_embeddings=64, pad_token_id=0,
-                            eos_token_id=1, bos_token_id=2)  # fmt: skip
+    config = tf.LlamaConfig(
+        vocab_size=len(WORDS),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=40,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=2,
+    )
     torch.manual_seed(0)
     tf.LlamaForCausalLM(config).save_pretrained(path)
     chat_tokenizer().save_pretrained(path)
@@ -48,21 +60,34 @@ def base(tmp_path_factory):
 
 
 def completions(n: int = 16) -> Dataset:
-    rows = [{"prompt": "review : good film Is this positive or negative ?", "completion": " positive"},
-            {"prompt": "review : awful plot Is this positive or negative ?", "completion": " negative"}]  # fmt: skip
+    rows = [
+        {"prompt": "review : good film Is this positive or negative ?", "completion": " positive"},
+        {"prompt": "review : awful plot Is this positive or negative ?", "completion": " negative"},
+    ]
     return Dataset.from_list(rows * (n // 2))
 
 
 def conversations(n: int = 16) -> Dataset:
-    rows = [[{"role": "user", "content": "review : great film"}, {"role": "assistant", "content": "positive"}],
-            [{"role": "user", "content": "review : bad plot"}, {"role": "assistant", "content": "negative"}]]
+    rows = [
+        [{"role": "user", "content": "review : great film"}, {"role": "assistant", "content": "positive"}],
+        [{"role": "user", "content": "review : bad plot"}, {"role": "assistant", "content": "negative"}],
+    ]
     return Dataset.from_list([{"messages": messages} for messages in rows * (n // 2)])
 
 
 def sft(model, tokenizer, data, output_dir, **overrides):
-    settings = dict(output_dir=str(output_dir), max_steps=3, per_device_train_batch_size=4, learning_rate=0.1,
-                    report_to=[], save_strategy="no", use_cpu=True, logging_steps=1, disable_tqdm=True,
-                    bf16=False)  # fmt: skip  (TRL defaults to bf16 autocast: exact comparisons need float32)
+    settings = dict(
+        output_dir=str(output_dir),
+        max_steps=3,
+        per_device_train_batch_size=4,
+        learning_rate=0.1,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        logging_steps=1,
+        disable_tqdm=True,
+        bf16=False,
+    )  # TRL defaults to bf16 autocast: exact comparisons need float32
     settings.update(overrides)
     return trl.SFTTrainer(model=model, args=trl.SFTConfig(**settings), train_dataset=data, processing_class=tokenizer)
 
@@ -118,8 +143,9 @@ def test_sft_padding_free_is_refused_by_name(base, tmp_path):
     tokenizer = tf.AutoTokenizer.from_pretrained(base)
     model = pm.AutoPrefixModelForCausalLM.from_pretrained(base, pre_seq_len=4)
     before = model.prefix_encoder.embedding.weight.detach().clone()
-    trainer = sft(model, tokenizer, completions(), tmp_path / "out", packing=True, max_length=48,
-                  per_device_train_batch_size=8)
+    trainer = sft(
+        model, tokenizer, completions(), tmp_path / "out", packing=True, max_length=48, per_device_train_batch_size=8
+    )
     with pytest.raises(ValueError, match="padding_free=False"):
         trainer.train()
     assert torch.equal(model.prefix_encoder.embedding.weight, before)
@@ -130,10 +156,20 @@ def test_dpo_trainer_runs_with_a_prefix_policy(base, tmp_path):
     tokenizer = tf.AutoTokenizer.from_pretrained(base)
     model = pm.AutoPrefixModelForCausalLM.from_pretrained(base, pre_seq_len=4)
     before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
-    rows = [{"prompt": "review : good film Is this positive or negative ?", "chosen": " positive",
-             "rejected": " negative"}] * 8  # fmt: skip
-    args = trl.DPOConfig(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=4, learning_rate=0.1,
-                         report_to=[], save_strategy="no", use_cpu=True, disable_tqdm=True, bf16=False)  # fmt: skip
+    rows = [
+        {"prompt": "review : good film Is this positive or negative ?", "chosen": " positive", "rejected": " negative"}
+    ] * 8
+    args = trl.DPOConfig(
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        learning_rate=0.1,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+        bf16=False,
+    )
     trainer = trl.DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
     # TRL builds its reference from the base checkpoint the model names: the plain backbone, no prefix.
     assert not isinstance(trainer.ref_model, pm.PrefixModelForCausalLM)
@@ -155,7 +191,7 @@ def test_lm_eval_loglikelihood_equals_a_hand_computation(base, method):
     from lm_eval.api.instance import Instance
 
     request = Instance(request_type="loglikelihood", doc={}, arguments=(context, continuation), idx=0)
-    (logprob, _greedy), = harness.loglikelihood([request], disable_tqdm=True)
+    ((logprob, _greedy),) = harness.loglikelihood([request], disable_tqdm=True)
 
     context_ids = tokenizer(context, add_special_tokens=False)["input_ids"]
     continuation_ids = tokenizer(continuation, add_special_tokens=False)["input_ids"]
@@ -215,8 +251,9 @@ def test_the_smollm2_example_refuses_a_folder_without_its_model(tmp_path):
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[1] / "examples" / "sft_smollm2.py"
-    completed = subprocess.run([sys.executable, str(script), "--model_dir", str(tmp_path)], capture_output=True,
-                               text=True, timeout=120)  # fmt: skip
+    completed = subprocess.run(
+        [sys.executable, str(script), "--model_dir", str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
     assert completed.returncode == 2
     assert f"--model_dir {tmp_path} holds no SmolLM2-135M-Instruct.Q4_1.gguf" in completed.stderr
     assert not (tmp_path / "tokenizer").exists()

@@ -5,8 +5,14 @@ from __future__ import annotations
 import transformers as tf
 
 VOCAB = 111  # the tiny BERT tokenizer in tests/fixtures
-_COMMON = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=40,
-               max_position_embeddings=48)  # fmt: skip
+_COMMON = dict(
+    vocab_size=VOCAB,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=40,
+    max_position_embeddings=48,
+)
 
 
 def _with(config_class, **fields):
@@ -30,7 +36,7 @@ ENCODER_CONFIGS = {
             "hidden_dim": 40,
             "max_position_embeddings": 48,
             **overrides,
-        }  # fmt: skip
+        }
     ),
     "Albert": _with(tf.AlbertConfig, embedding_size=16),
     "ModernBert": _with(
@@ -42,7 +48,7 @@ ENCODER_CONFIGS = {
         sep_token_id=3,
         global_attn_every_n_layers=2,
         local_attention=4,
-    ),  # fmt: skip
+    ),
     # DeBERTa-v3's layout: relative attention with position buckets, c2p and p2c, no absolute positions.
     "DebertaV2": _with(
         tf.DebertaV2Config,
@@ -68,13 +74,13 @@ DECODER_CONFIGS = {
             "bos_token_id": 1,
             "eos_token_id": 2,
             **overrides,
-        }  # fmt: skip
+        }
     ),
     "Llama": _with(tf.LlamaConfig, num_key_value_heads=2, bos_token_id=1, eos_token_id=2, pad_token_id=0),
     "Qwen2": _with(tf.Qwen2Config, num_key_value_heads=2, bos_token_id=1, eos_token_id=2, pad_token_id=0),
     "Mistral": _with(
         tf.MistralConfig, num_key_value_heads=2, sliding_window=6, bos_token_id=1, eos_token_id=2, pad_token_id=0
-    ),  # fmt: skip
+    ),
     "Gemma": _with(tf.GemmaConfig, num_key_value_heads=1, head_dim=8, bos_token_id=1, eos_token_id=2, pad_token_id=0),
     "Gemma2": _with(
         tf.Gemma2Config,
@@ -84,14 +90,25 @@ DECODER_CONFIGS = {
         bos_token_id=1,
         eos_token_id=2,
         pad_token_id=0,
-    ),  # fmt: skip
+    ),
 }
 # Families whose stock model has no sdpa attention (transformers raises for it).
 EAGER_ONLY = {"Gemma2", "DebertaV2", "MPNet"}
 # Families whose backbone takes no token types.
 NO_TOKEN_TYPES = {"DistilBert", "ModernBert", "MPNet"}
-_T5 = dict(vocab_size=60, d_model=32, d_kv=8, d_ff=40, num_layers=2, num_decoder_layers=2, num_heads=4,
-           decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, relative_attention_num_buckets=8)  # fmt: skip
+_T5 = dict(
+    vocab_size=60,
+    d_model=32,
+    d_kv=8,
+    d_ff=40,
+    num_layers=2,
+    num_decoder_layers=2,
+    num_heads=4,
+    decoder_start_token_id=0,
+    pad_token_id=0,
+    eos_token_id=1,
+    relative_attention_num_buckets=8,
+)
 SEQ2SEQ_CONFIGS = {
     "T5": lambda **overrides: tf.T5Config(**{**_T5, **overrides}),
     "MT5": lambda **overrides: tf.MT5Config(**{**_T5, **overrides}),
@@ -112,6 +129,6 @@ SEQ2SEQ_CONFIGS = {
             "decoder_start_token_id": 2,
             "forced_eos_token_id": None,
             **overrides,
-        }  # fmt: skip
+        }
     ),
 }

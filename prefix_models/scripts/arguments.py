@@ -17,8 +17,17 @@ from transformers import (
 
 from ..errors import InputError
 
-_PREFIX_ONLY_FLAGS = ("pre_seq_len", "prefix_projection", "prefix_hidden_size", "prompt_init", "prompt_init_text",
-                      "prefix_init", "prefix_init_text", "classifier_pooling", "prefix_layers")  # fmt: skip
+_PREFIX_ONLY_FLAGS = (
+    "pre_seq_len",
+    "prefix_projection",
+    "prefix_hidden_size",
+    "prompt_init",
+    "prompt_init_text",
+    "prefix_init",
+    "prefix_init_text",
+    "classifier_pooling",
+    "prefix_layers",
+)
 _POOLED_TASKS = ("sequence_classification", "multiple_choice")
 
 
@@ -36,9 +45,11 @@ class ModelArguments:
     token: str | None = field(default=None, metadata={"help": "Hub token for private models."})
     dtype: Literal["auto", "float32", "bfloat16", "float16"] | None = field(
         default=None,
-        metadata={"help": "Load the backbone in this dtype (auto: the checkpoint's). A prefix, prompt and head "
-                          "still train in float32. For mixed-precision compute add --bf16 / --fp16."},
-    )  # fmt: skip
+        metadata={
+            "help": "Load the backbone in this dtype (auto: the checkpoint's). A prefix, prompt and head "
+            "still train in float32. For mixed-precision compute add --bf16 / --fp16."
+        },
+    )
     prefix: bool = field(
         default=False,
         metadata={"help": "P-tuning v2 / deep prefix tuning: trainable keys and values at every layer."},
@@ -62,11 +73,13 @@ class ModelArguments:
     )
     prefix_layers: str | None = field(
         default=None,
-        metadata={"help": "With --prefix: which layers carry a prefix. 'all'; 'topN' (e.g. top6: the top 6 layers of "
-                          "each stack); or layer indices, comma-separated (0 is the lowest; negative ones count "
-                          "from the top, -1 being the last). Layers without one run the stock attention, and "
-                          "nothing below the lowest is kept for the backward pass. Default: all."},
-    )  # fmt: skip
+        metadata={
+            "help": "With --prefix: which layers carry a prefix. 'all'; 'topN' (e.g. top6: the top 6 layers of "
+            "each stack); or layer indices, comma-separated (0 is the lowest; negative ones count "
+            "from the top, -1 being the last). Layers without one run the stock attention, and "
+            "nothing below the lowest is kept for the backward pass. Default: all."
+        },
+    )
     hidden_dropout_prob: float | None = field(
         default=None,
         metadata={"help": "Dropout of the backbone's hidden states and of the prefix. Default: the model's own."},
@@ -80,20 +93,24 @@ class ModelArguments:
     )
     prefix_init: Literal["random", "text"] | None = field(
         default=None,
-        metadata={"help": "With --prefix: start the prefix random, or as the backbone's own keys and values of a text "
-                          "(Li & Liang's initialisation; --prefix_init_text, or a neutral default sentence). "
-                          "Default: text for sequence classification (measured to help), random otherwise."},
-    )  # fmt: skip
+        metadata={
+            "help": "With --prefix: start the prefix random, or as the backbone's own keys and values of a text "
+            "(Li & Liang's initialisation; --prefix_init_text, or a neutral default sentence). "
+            "Default: text for sequence classification (measured to help), random otherwise."
+        },
+    )
     prefix_init_text: str | None = field(
         default=None, metadata={"help": "The text whose keys and values start the prefix (implies --prefix_init text)."}
     )
     classifier_pooling: Literal["pooler", "cls", "mean"] | None = field(
         default=None,
-        metadata={"help": "With --prefix or --prompt, sequence tasks: what the head reads. pooler: BERT's pooler "
-                          "on [CLS], as BertForSequenceClassification and P-tuning v2; cls: the [CLS] hidden state; "
-                          "mean: the mean over real tokens (for sentence-transformers checkpoints, whose pooler "
-                          "was never trained). Default pooler."},
-    )  # fmt: skip
+        metadata={
+            "help": "With --prefix or --prompt, sequence tasks: what the head reads. pooler: BERT's pooler "
+            "on [CLS], as BertForSequenceClassification and P-tuning v2; cls: the [CLS] hidden state; "
+            "mean: the mean over real tokens (for sentence-transformers checkpoints, whose pooler "
+            "was never trained). Default pooler."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.prefix and self.prompt:
@@ -107,8 +124,10 @@ class ModelArguments:
                 raise InputError(f"{', '.join(given)} only {verb} with --prefix or --prompt")
         elif self.method == "prompt":
             if self.prefix_layers is not None:
-                raise InputError("--prefix_layers applies to --prefix (keys and values at chosen layers); a --prompt "
-                                 "sits before the input layer only")  # fmt: skip
+                raise InputError(
+                    "--prefix_layers applies to --prefix (keys and values at chosen layers); a --prompt "
+                    "sits before the input layer only"
+                )
             if self.prefix_projection or self.prefix_hidden_size is not None:
                 raise InputError("--prefix_projection / --prefix_hidden_size apply to --prefix, not --prompt")
             if self.prefix_init is not None or self.prefix_init_text is not None:
@@ -137,8 +156,10 @@ class ModelArguments:
         """Reject the flags that mean nothing for ``task`` (a key of ``_AUTO_CLASSES``)."""
         if self.classifier_pooling is not None and task not in _POOLED_TASKS:
             kind = task.replace("_", " ")
-            raise InputError("--classifier_pooling applies to sequence classification and multiple choice, where "
-                             f"one vector stands for the input; a {kind} model reads every token")  # fmt: skip
+            raise InputError(
+                "--classifier_pooling applies to sequence classification and multiple choice, where "
+                f"one vector stands for the input; a {kind} model reads every token"
+            )
 
     @property
     def method(self) -> str | None:
@@ -234,8 +255,15 @@ class DataArguments(OutputArguments):
         data sources named (at most one)."""
         files = {"train": self.train_file, "validation": self.validation_file, "test": self.test_file}
         self.files = {split: path for split, path in files.items() if path}
-        sources = [name for name, used in (("--data_dir", self.data_dir), ("--train_file/--validation_file/"
-                   "--test_file", self.files), ("--dataset_name", self.dataset_name)) if used]  # fmt: skip
+        sources = [
+            name
+            for name, used in (
+                ("--data_dir", self.data_dir),
+                ("--train_file/--validation_file/--test_file", self.files),
+                ("--dataset_name", self.dataset_name),
+            )
+            if used
+        ]
         if len(sources) > 1:
             raise InputError(f"pick one data source; got {' and '.join(sources)}")
         if self.max_seq_length is not None and self.max_seq_length <= 0:

@@ -24,8 +24,10 @@ def load_hub_dataset(name: str, config_name: str | None, **kwargs) -> datasets.D
     except RuntimeError as error:
         if "scripts are no longer supported" not in str(error) or kwargs.get("revision"):
             raise
-    logger.warning(f"{name} is a script-based dataset, which datasets {datasets.__version__} cannot run; loading "
-                   f"the hub's parquet conversion of it ({PARQUET_REVISION}) instead")  # fmt: skip
+    logger.warning(
+        f"{name} is a script-based dataset, which datasets {datasets.__version__} cannot run; loading "
+        f"the hub's parquet conversion of it ({PARQUET_REVISION}) instead"
+    )
     if config_name:
         kwargs["data_dir"] = config_name  # the conversion keeps each configuration in a folder of its name
     return datasets.load_dataset(name, revision=PARQUET_REVISION, **kwargs)

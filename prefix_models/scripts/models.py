@@ -80,8 +80,9 @@ def apply_method_defaults(model_args: ModelArguments, training_args: Any, task: 
         model_args.prefix_init = "text"
         picked["prefix_init"] = "text"
     if picked:
-        chosen = ", ".join(f"--{name} {value:g}" if isinstance(value, float) else f"--{name} {value}"
-                           for name, value in picked.items())  # fmt: skip
+        chosen = ", ".join(
+            f"--{name} {value:g}" if isinstance(value, float) else f"--{name} {value}" for name, value in picked.items()
+        )
         logger.info(f"--{method}: picked {chosen} (unset; measured in benchmarks/RESULTS.md); pass a flag to override")
     return picked
 
@@ -109,8 +110,10 @@ def resolve_max_seq_length(requested: int | None, config: transformers.PreTraine
     limit) when not given."""
     limit = max_positions(config)
     if requested is not None and limit is not None and requested > limit:
-        raise InputError(f"--max_seq_length {requested} is above what the model's position table holds ({limit}); "
-                         f"use --max_seq_length {limit} or less")  # fmt: skip
+        raise InputError(
+            f"--max_seq_length {requested} is above what the model's position table holds ({limit}); "
+            f"use --max_seq_length {limit} or less"
+        )
     return requested or min(default, limit or default)
 
 
@@ -166,8 +169,9 @@ def build_model(model_args: ModelArguments, task: str, tokenizer: Any = None, **
             )
         if model_args.prompt_init == "text" or model_args.prefix_init == "text":
             kwargs["tokenizer"] = tokenizer
-        model = prefix_auto.from_pretrained(model_args.model_name_or_path, method=model_args.method, **kwargs,
-                                            **load_kwargs)  # fmt: skip
+        model = prefix_auto.from_pretrained(
+            model_args.model_name_or_path, method=model_args.method, **kwargs, **load_kwargs
+        )
     else:
         model = stock_auto.from_pretrained(model_args.model_name_or_path, **kwargs, **load_kwargs)
         if model_args.head_only:

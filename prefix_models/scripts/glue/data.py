@@ -103,8 +103,11 @@ def load_from_data_dir(spec: TaskSpec, data_dir: str) -> tuple[DatasetDict, str]
         for split, name in SUPERGLUE_FILES.items():
             path = folder / name
             if path.is_file():
-                splits[split] = [row for line, record in _read_jsonl(path)
-                                 for row in superglue_rows(spec, record, f"{path}, line {line}")]  # fmt: skip
+                splits[split] = [
+                    row
+                    for line, record in _read_jsonl(path)
+                    for row in superglue_rows(spec, record, f"{path}, line {line}")
+                ]
         return _to_dataset_dict(spec, splits, folder), "super_glue"
     if spec.benchmark != "glue":
         raise InputError(f"{folder} holds TSV files, but {spec.name} is a SuperGLUE task (train.jsonl, val.jsonl)")
@@ -142,8 +145,9 @@ def load_from_hub(spec: TaskSpec, dataset_name: str | None, dataset_config_name:
     splits = {}
     for split, dataset in raw.items():
         split_name = {"validation_matched": "validation", "test_matched": "test"}.get(split, split)
-        splits[split_name] = [row for index, record in enumerate(dataset)
-                              for row in _hub_rows(spec, record, index, f"{name}/{split}")]  # fmt: skip
+        splits[split_name] = [
+            row for index, record in enumerate(dataset) for row in _hub_rows(spec, record, index, f"{name}/{split}")
+        ]
     return _to_dataset_dict(spec, splits, name)
 
 
@@ -156,28 +160,60 @@ def _hub_rows(spec: TaskSpec, record: dict, index: int, where: str) -> list[dict
     label = record.get("label", -1)
     if spec.benchmark == "glue":
         columns = {
-            "cola": ("sentence", None), "sst2": ("sentence", None), "mrpc": ("sentence1", "sentence2"),
-            "qqp": ("question1", "question2"), "stsb": ("sentence1", "sentence2"), "mnli": ("premise", "hypothesis"),
-            "qnli": ("question", "sentence"), "rte": ("sentence1", "sentence2"), "wnli": ("sentence1", "sentence2"),
-        }[spec.name]  # fmt: skip
+            "cola": ("sentence", None),
+            "sst2": ("sentence", None),
+            "mrpc": ("sentence1", "sentence2"),
+            "qqp": ("question1", "question2"),
+            "stsb": ("sentence1", "sentence2"),
+            "mnli": ("premise", "hypothesis"),
+            "qnli": ("question", "sentence"),
+            "rte": ("sentence1", "sentence2"),
+            "wnli": ("sentence1", "sentence2"),
+        }[spec.name]
         if spec.kind == REGRESSION:
             label = float(label) if label is not None and label >= 0 else float("nan")
-        return [{"idx": record.get("idx", index), "text_a": record[columns[0]],
-                 "text_b": record[columns[1]] if columns[1] else None, "label": label}]  # fmt: skip
+        return [
+            {
+                "idx": record.get("idx", index),
+                "text_a": record[columns[0]],
+                "text_b": record[columns[1]] if columns[1] else None,
+                "label": label,
+            }
+        ]
     if spec.name == "wsc":
         record = {**record, "target": {"span1_text": record["span1_text"], "span2_text": record["span2_text"]}}
     elif spec.name == "multirc":
         ids = record["idx"]
-        record = {"idx": ids["paragraph"], "passage": {"text": record["paragraph"], "questions": [
-            {"question": record["question"], "idx": ids["question"],
-             "answers": [{"text": record["answer"], "idx": ids["answer"], "label": label}]}]}}  # fmt: skip
+        record = {
+            "idx": ids["paragraph"],
+            "passage": {
+                "text": record["paragraph"],
+                "questions": [
+                    {
+                        "question": record["question"],
+                        "idx": ids["question"],
+                        "answers": [{"text": record["answer"], "idx": ids["answer"], "label": label}],
+                    }
+                ],
+            },
+        }
     elif spec.name == "record":
         text = record["passage"]
-        entities = [{"start": text.find(entity), "end": text.find(entity) + len(entity) - 1}
-                    for entity in record["entities"] if entity in text]  # fmt: skip
-        record = {"passage": {"text": text, "entities": entities},
-                  "qas": [{"query": record["query"], "idx": record["idx"]["query"],
-                           "answers": [{"text": answer} for answer in record["answers"]]}]}  # fmt: skip
+        entities = [
+            {"start": text.find(entity), "end": text.find(entity) + len(entity) - 1}
+            for entity in record["entities"]
+            if entity in text
+        ]
+        record = {
+            "passage": {"text": text, "entities": entities},
+            "qas": [
+                {
+                    "query": record["query"],
+                    "idx": record["idx"]["query"],
+                    "answers": [{"text": answer} for answer in record["answers"]],
+                }
+            ],
+        }
     if spec.kind == CLASSIFICATION and isinstance(label, int) and label >= 0:
         record = {**record, "label": spec.labels[label]}
     elif label == -1:
@@ -245,8 +281,9 @@ def load_from_files(
             else:
                 raise InputError(f"{where}: label {label!r} is not in the label list {list(spec.labels)}")
             text_b = example[text_columns[1]] if len(text_columns) == 2 else None
-            rows.append({"idx": example.get("idx", index), "text_a": example[text_columns[0]], "text_b": text_b,
-                         "label": label})  # fmt: skip
+            rows.append(
+                {"idx": example.get("idx", index), "text_a": example[text_columns[0]], "text_b": text_b, "label": label}
+            )
         splits[split] = rows
     return _to_dataset_dict(spec, splits, "the data files"), spec
 
@@ -303,13 +340,16 @@ def check_splits(spec: TaskSpec, data: DatasetDict, needed: dict[str, bool]) -> 
         if not wanted:
             continue
         if split not in data:
-            raise InputError(f"--do_{ {'train': 'train', 'validation': 'eval', 'test': 'predict'}[split]} needs a "
-                             f"{split} split, and the data has only {list(data)}")  # fmt: skip
+            raise InputError(
+                f"--do_{ {'train': 'train', 'validation': 'eval', 'test': 'predict'}[split] } needs a "
+                f"{split} split, and the data has only {list(data)}"
+            )
         if split == "test":
             continue
         labels = data[split]["label"]
-        unlabelled = sum(1 for label in labels if label is None or label == -1 or (isinstance(label, float)
-                                                                                   and math.isnan(label)))  # fmt: skip
+        unlabelled = sum(
+            1 for label in labels if label is None or label == -1 or (isinstance(label, float) and math.isnan(label))
+        )
         if unlabelled == len(labels):
             raise InputError(f"the {split} split of {spec.name} has no labels")
 

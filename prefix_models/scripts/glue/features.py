@@ -33,8 +33,9 @@ def tokenize(
             flat = tokenizer(firsts, seconds, truncation=True, max_length=max_seq_length, padding=padding)
             sizes = [len(choices) for choices in batch["choices"]]
             starts = np.cumsum([0, *sizes])
-            return {key: [values[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
-                    for key, values in flat.items()}  # fmt: skip
+            return {
+                key: [values[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)] for key, values in flat.items()
+            }
         seconds = batch.get("text_b")
         if seconds is not None and all(text is None for text in seconds):
             seconds = None
@@ -95,8 +96,9 @@ def metrics_function(spec: TaskSpec, dataset: Dataset) -> Callable[[EvalPredicti
     return compute
 
 
-def write_predictions(spec: TaskSpec, dataset: Dataset, logits: np.ndarray, output_dir: str, split: str,
-                      benchmark: str) -> list[str]:  # fmt: skip
+def write_predictions(
+    spec: TaskSpec, dataset: Dataset, logits: np.ndarray, output_dir: str, split: str, benchmark: str
+) -> list[str]:
     """Write transformers' ``predict_results_<task>.txt`` and the benchmark's submission file."""
     predictions = predicted_ids(spec, logits)
     suffix = "" if split == "test" else "_" + split.removeprefix("test_")
@@ -148,12 +150,15 @@ def _superglue_records(spec: TaskSpec, dataset: Dataset, logits: np.ndarray, pre
         return
     if spec.kind == MULTIRC:
         passages: dict = defaultdict(lambda: defaultdict(list))
-        for p, q, a, value in zip(dataset["passage_idx"], dataset["question_idx"], dataset["answer_idx"], predictions,
-                                  strict=True):  # fmt: skip
+        for p, q, a, value in zip(
+            dataset["passage_idx"], dataset["question_idx"], dataset["answer_idx"], predictions, strict=True
+        ):
             passages[p][q].append({"idx": a, "label": int(value)})
         for p, questions in passages.items():
-            yield {"idx": p, "passage": {"questions": [{"idx": q, "answers": answers}
-                                                       for q, answers in questions.items()]}}  # fmt: skip
+            yield {
+                "idx": p,
+                "passage": {"questions": [{"idx": q, "answers": answers} for q, answers in questions.items()]},
+            }
         return
     for idx, value in zip(dataset["idx"], predictions, strict=True):
         if spec.kind == MULTIPLE_CHOICE:

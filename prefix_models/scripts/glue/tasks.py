@@ -59,28 +59,50 @@ NLI2 = ("entailment", "not_entailment")
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in [
-        TaskSpec("cola", "glue", "CoLA", CLASSIFICATION, ("unacceptable", "acceptable"),
-                 ("matthews_correlation",), "matthews_correlation", pair=False),
+        TaskSpec(
+            "cola",
+            "glue",
+            "CoLA",
+            CLASSIFICATION,
+            ("unacceptable", "acceptable"),
+            ("matthews_correlation",),
+            "matthews_correlation",
+            pair=False,
+        ),
         TaskSpec("sst2", "glue", "SST-2", CLASSIFICATION, ("negative", "positive"), pair=False),
-        TaskSpec("mrpc", "glue", "MRPC", CLASSIFICATION, ("not_equivalent", "equivalent"),
-                 ("accuracy", "f1"), "combined_score"),
-        TaskSpec("qqp", "glue", "QQP", CLASSIFICATION, ("not_duplicate", "duplicate"),
-                 ("accuracy", "f1"), "combined_score"),
+        TaskSpec(
+            "mrpc",
+            "glue",
+            "MRPC",
+            CLASSIFICATION,
+            ("not_equivalent", "equivalent"),
+            ("accuracy", "f1"),
+            "combined_score",
+        ),
+        TaskSpec(
+            "qqp", "glue", "QQP", CLASSIFICATION, ("not_duplicate", "duplicate"), ("accuracy", "f1"), "combined_score"
+        ),
         TaskSpec("stsb", "glue", "STS-B", REGRESSION, (), ("pearson", "spearmanr"), "combined_score"),
         TaskSpec("mnli", "glue", "MNLI", CLASSIFICATION, NLI3),
         TaskSpec("qnli", "glue", "QNLI", CLASSIFICATION, NLI2),
         TaskSpec("rte", "glue", "RTE", CLASSIFICATION, NLI2),
         TaskSpec("wnli", "glue", "WNLI", CLASSIFICATION, ("not_entailment", "entailment")),
         TaskSpec("boolq", "super_glue", "BoolQ", CLASSIFICATION, BOOL_LABELS),
-        TaskSpec("cb", "super_glue", "CB", CLASSIFICATION, ("entailment", "contradiction", "neutral"),
-                 ("accuracy", "macro_f1")),
+        TaskSpec(
+            "cb",
+            "super_glue",
+            "CB",
+            CLASSIFICATION,
+            ("entailment", "contradiction", "neutral"),
+            ("accuracy", "macro_f1"),
+        ),
         TaskSpec("copa", "super_glue", "COPA", MULTIPLE_CHOICE),
         TaskSpec("wic", "super_glue", "WiC", CLASSIFICATION, BOOL_LABELS),
         TaskSpec("wsc", "super_glue", "WSC", CLASSIFICATION, BOOL_LABELS),
         TaskSpec("multirc", "super_glue", "MultiRC", MULTIRC, BOOL_LABELS, ("f1a", "exact_match"), "f1a"),
         TaskSpec("record", "super_glue", "ReCoRD", RECORD, BOOL_LABELS, ("f1", "exact_match"), "f1"),
     ]
-}  # fmt: skip
+}
 
 
 def get_task(name: str) -> TaskSpec:

@@ -28,10 +28,19 @@ SPLIT_FLAGS = {"train": "--train_file", "validation": "--validation_file", "test
 # --data_dir: the file names each split goes by in the common CoNLL releases.
 DATA_DIR_FILES = {
     "train": ("train.txt", "train.conll", "eng.train", "train.jsonl", "train.json"),
-    "validation": ("dev.txt", "valid.txt", "validation.txt", "dev.conll", "eng.testa", "dev.jsonl", "dev.json",
-                   "validation.jsonl", "validation.json"),
+    "validation": (
+        "dev.txt",
+        "valid.txt",
+        "validation.txt",
+        "dev.conll",
+        "eng.testa",
+        "dev.jsonl",
+        "dev.json",
+        "validation.jsonl",
+        "validation.json",
+    ),
     "test": ("test.txt", "test.conll", "eng.testb", "test.jsonl", "test.json"),
-}  # fmt: skip
+}
 # --task_name: the reference's datasets on the hub (used when online).
 HUB_TASKS = {"conll2003": "eriktks/conll2003", "conll2004": "tner/conll2004", "ontonotes": "tner/ontonotes5"}
 
@@ -170,15 +179,17 @@ def hub_label_names(name: str, **kwargs) -> list[str] | None:
     """Label names of a dataset whose tags are bare integers, from the ``dataset/label.json``
     (``{"O": 0, "B-PER": 1, ...}``) that tner-style datasets keep beside their data; None if absent."""
     if os.path.isdir(name):
-        path = next((p for p in (Path(name) / "dataset" / "label.json", Path(name) / "label.json") if p.is_file()),
-                    None)  # fmt: skip
+        path = next(
+            (p for p in (Path(name) / "dataset" / "label.json", Path(name) / "label.json") if p.is_file()), None
+        )
     else:
         try:
             from huggingface_hub import hf_hub_download
 
             token = {"token": kwargs["token"]} if kwargs.get("token") else {}
-            path = hf_hub_download(name, "dataset/label.json", repo_type="dataset",
-                                   cache_dir=kwargs.get("cache_dir"), **token)  # fmt: skip
+            path = hf_hub_download(
+                name, "dataset/label.json", repo_type="dataset", cache_dir=kwargs.get("cache_dir"), **token
+            )
         except Exception:  # absent, offline or private: the caller asks for --label_names_file
             return None
     if path is None:
@@ -193,8 +204,9 @@ def hub_label_names(name: str, **kwargs) -> list[str] | None:
     return [str(n) for n in names]
 
 
-def load_from_hub(dataset_name: str, config_name: str | None, tokens_key: str | None, tags_key: str | None,
-                  **kwargs) -> tuple[dict[str, list[Sentence]], list[str] | None]:  # fmt: skip
+def load_from_hub(
+    dataset_name: str, config_name: str | None, tokens_key: str | None, tags_key: str | None, **kwargs
+) -> tuple[dict[str, list[Sentence]], list[str] | None]:
     """Hub datasets (or a local dataset folder) with a list-of-tokens column and a tag column: the
     sentences of each split, and the dataset's label names in id order when it has them.
 
@@ -223,8 +235,9 @@ def load_from_hub(dataset_name: str, config_name: str | None, tokens_key: str | 
             if not row[text]:
                 continue
             if names and any(not 0 <= t < len(names) for t in row[label]):
-                raise InputError(f"{where}: a label id in {row[label]} is outside the dataset's {len(names)} "
-                                 "label names")  # fmt: skip
+                raise InputError(
+                    f"{where}: a label id in {row[label]} is outside the dataset's {len(names)} label names"
+                )
             tags = [names[t] if names else str(t) for t in row[label]]
             rows.append(Sentence(row[text], tags, [0] * len(row[text]), where))
         splits["validation" if split in ("dev", "valid") else split] = rows
@@ -309,8 +322,9 @@ def name_label_ids(splits: dict[str, list[Sentence]], labels: Sequence[str]) -> 
             for tag, line in zip(sentence.tags, sentence.lines, strict=True):
                 if int(tag) >= len(labels):
                     at = f"{sentence.source}, line {line}" if line else sentence.source
-                    raise InputError(f"{at}: label id {tag} is out of range for the {len(labels)} labels in "
-                                     "--label_names_file")  # fmt: skip
+                    raise InputError(
+                        f"{at}: label id {tag} is out of range for the {len(labels)} labels in --label_names_file"
+                    )
             sentence.tags = [labels[int(tag)] for tag in sentence.tags]
 
 
@@ -329,11 +343,15 @@ def check_labels(splits: dict[str, list[Sentence]], labels: Sequence[str], origi
 
 
 def to_datasets(splits: dict[str, list[Sentence]]) -> DatasetDict:
-    return DatasetDict({
-        split: Dataset.from_dict({
-            "id": [str(i) for i in range(len(sentences))],
-            "tokens": [s.tokens for s in sentences],
-            "tags": [s.tags or [] for s in sentences],
-        })
-        for split, sentences in splits.items()
-    })  # fmt: skip
+    return DatasetDict(
+        {
+            split: Dataset.from_dict(
+                {
+                    "id": [str(i) for i in range(len(sentences))],
+                    "tokens": [s.tokens for s in sentences],
+                    "tags": [s.tags or [] for s in sentences],
+                }
+            )
+            for split, sentences in splits.items()
+        }
+    )

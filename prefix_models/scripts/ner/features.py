@@ -72,8 +72,13 @@ def tokenize(
             for start, end in word_windows([max(int(c), 1) for c in counts], budget):
                 windows.append((batch["sentence_index"][index], start, tags[start:end] if tags else None))
                 inputs.append(words[start:end])
-        encoded = tokenizer(inputs, is_split_into_words=True, truncation=True, max_length=max_seq_length,
-                            padding="max_length" if pad_to_max_length else False)  # fmt: skip
+        encoded = tokenizer(
+            inputs,
+            is_split_into_words=True,
+            truncation=True,
+            max_length=max_seq_length,
+            padding="max_length" if pad_to_max_length else False,
+        )
         out = {key: list(values) for key, values in encoded.items()}
         out.update(sentence_index=[], word_offset=[], word_ids=[], labels=[])
         for row, (sentence, start, tags) in enumerate(windows):
@@ -115,8 +120,9 @@ def align_predictions(features: Dataset, predicted_ids: np.ndarray, lengths: Seq
     return words  # type: ignore[return-value]
 
 
-def seqeval_scores(gold: list[list[str]], predicted: list[list[str]], scheme: str,
-                   entity_level: bool = False) -> dict[str, float]:  # fmt: skip
+def seqeval_scores(
+    gold: list[list[str]], predicted: list[list[str]], scheme: str, entity_level: bool = False
+) -> dict[str, float]:
     """Entity-level scores of ``predicted`` against ``gold``, and token accuracy.
 
     The headline ``precision`` / ``recall`` / ``f1`` (and, with ``entity_level``, ``<TYPE>_precision``
@@ -142,9 +148,14 @@ def seqeval_scores(gold: list[list[str]], predicted: list[list[str]], scheme: st
         report = seqeval_metrics.classification_report(gold, predicted, output_dict=True, **conlleval)
         for kind, values in report.items():
             if not kind.endswith(" avg"):
-                scores.update({f"{kind}_precision": float(values["precision"]), f"{kind}_recall":
-                               float(values["recall"]), f"{kind}_f1": float(values["f1-score"]),
-                               f"{kind}_number": int(values["support"])})  # fmt: skip
+                scores.update(
+                    {
+                        f"{kind}_precision": float(values["precision"]),
+                        f"{kind}_recall": float(values["recall"]),
+                        f"{kind}_f1": float(values["f1-score"]),
+                        f"{kind}_number": int(values["support"]),
+                    }
+                )
     return scores
 
 
@@ -153,8 +164,9 @@ def predicted_tags(features: Dataset, logits: np.ndarray, sentences: Dataset, la
     return [[labels[i] for i in sentence] for sentence in words]
 
 
-def metrics_function(features: Dataset, sentences: Dataset, labels: Sequence[str], scheme: str,
-                     entity_level: bool) -> Callable[[EvalPrediction], dict[str, float]]:  # fmt: skip
+def metrics_function(
+    features: Dataset, sentences: Dataset, labels: Sequence[str], scheme: str, entity_level: bool
+) -> Callable[[EvalPrediction], dict[str, float]]:
     """``compute_metrics`` for the Trainer: predictions re-aligned to words, scored against the gold tags."""
     gold = sentences["tags"]
 
