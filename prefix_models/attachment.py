@@ -29,7 +29,7 @@ import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache, partial
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
@@ -44,8 +44,11 @@ from .prompt import backbone_inputs, check_padding_mask, check_sequence_length
 # What a caller may add to a backbone's stock arguments.
 PREFIX_ARGUMENTS = ("prefix_names", "adapter_names", "prefix_attention_mask")
 _OWNER, _ROLE = "_prefix_owner", "_prefix_role"
-# The backbone roles: an encoder; a decoder LM's decoder; an encoder-decoder's encoder and decoder stacks.
-ROLES = ("encoder", "decoder", "source", "target")
+# A backbone's role, which says how its calls are shaped: an encoder-only model's backbone (BERT's ``model.bert``),
+# a decoder-only LM's (``model.model``), an encoder-decoder's encoder stack (its source) or decoder stack (its
+# target). "encoder", "decoder" and "cross" alone name attention kinds (configuration.ATTENTION_KINDS).
+Role = Literal["encoder_only", "decoder_only", "source", "target"]
+ROLES: tuple[str, ...] = get_args(Role)
 
 
 def attach(model: nn.Module, module: nn.Module, role: str) -> None:
@@ -160,7 +163,7 @@ def _encoder(
         for key in ("input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds")
     }
     inputs = backbone_inputs(backbone, **stock)
-    prepared = model.tuning.prepare(model, "encoder", inputs, batch_size, prefix_attention_mask, route=route)
+    prepared = model.tuning.prepare(model, "encoder_only", inputs, batch_size, prefix_attention_mask, route=route)
     outputs = model.tuning.run(model, stock_forward(backbone), prepared, return_dict=True, **kwargs)
     return _drop_virtual(outputs, prepared.drop)
 
@@ -250,7 +253,9 @@ def _decoder(
         "attention_mask": attention_mask,
         "position_ids": position_ids,
     }
-    prepared = model.tuning.prepare(model, "decoder", inputs, batch_size, prefix_attention_mask, soft_cached, route)
+    prepared = model.tuning.prepare(
+        model, "decoder_only", inputs, batch_size, prefix_attention_mask, soft_cached, route
+    )
     outputs = model.tuning.run(
         model, stock_forward(backbone), prepared, use_cache=use_cache, return_dict=True, cache=cache, **kwargs
     )
@@ -302,4 +307,4 @@ def _target(
     )
 
 
-_CARRIERS = {"encoder": _encoder, "decoder": _decoder, "source": _source, "target": _target}
+_CARRIERS = {"encoder_only": _encoder, "decoder_only": _decoder, "source": _source, "target": _target}

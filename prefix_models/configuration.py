@@ -29,7 +29,10 @@ DEFAULT_PREFIX_INIT_TEXT = "Read the following text and consider what it says."
 CLASSIFIER_POOLINGS = ("pooler", "cls", "mean")
 # "none": virtual tokens take no position; "peft": real tokens start at pre_seq_len, as peft runs them.
 VIRTUAL_TOKEN_POSITIONS = ("none", "peft")
-# The attention an encoder-decoder's prefix can reach: encoder self-, decoder self- and cross-attention.
+# The attention kinds a prefix reaches. An encoder-only or decoder-only model has one, its self-attention
+# (SELF_ATTENTION); an encoder-decoder has three, encoder self-, decoder self- and cross-attention
+# (ATTENTION_KINDS, the values prefix_kinds takes).
+SELF_ATTENTION = "self"
 ATTENTION_KINDS = ("encoder", "decoder", "cross")
 
 
@@ -149,10 +152,10 @@ def our_model_types(base_model_type: str) -> tuple[str, ...]:
 
 def attention_layer_counts(config: PreTrainedConfig) -> dict[str, int]:
     """How many attention layers of each kind the backbone has, in the order prefix rows take them: one kind
-    (``"self"``) for encoders and decoder LMs; an encoder-decoder's encoder self-, decoder self- and
-    cross-attention (:data:`ATTENTION_KINDS`)."""
+    (:data:`SELF_ATTENTION`) for encoder-only and decoder-only models; an encoder-decoder's encoder self-,
+    decoder self- and cross-attention (:data:`ATTENTION_KINDS`)."""
     if not getattr(config, "is_encoder_decoder", False):
-        return {"self": config.num_hidden_layers}
+        return {SELF_ATTENTION: config.num_hidden_layers}
     decoder_layers = getattr(config, "num_decoder_layers", None) or getattr(config, "decoder_layers", None)
     return {"encoder": config.num_hidden_layers, "decoder": decoder_layers, "cross": decoder_layers}
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedConfig
 
-from .configuration import ATTENTION_KINDS, attention_layer_counts, resolve_prefix_layers
+from .configuration import ATTENTION_KINDS, SELF_ATTENTION, attention_layer_counts, resolve_prefix_layers
 from .errors import InputError
 
 
@@ -23,13 +23,13 @@ def prefixed_layers(config: PreTrainedConfig) -> dict[str, tuple[int, ...]]:
     """For each attention kind that carries a prefix, the layers of its stack that do, in the order the
     prefix rows hold them.
 
-    An encoder or a decoder LM has one kind (``"self"``). An encoder-decoder (T5, BART) has encoder
+    An encoder-only or decoder-only model has one kind (``SELF_ATTENTION``). An encoder-decoder (T5, BART) has encoder
     self-attention, decoder self-attention and cross-attention, each switchable with
     ``config.prefix_kinds`` (default: all three). ``config.prefix_layers`` picks the layers of every kind
     (default: all).
     """
     seq2seq = getattr(config, "is_encoder_decoder", False)
-    kinds = (getattr(config, "prefix_kinds", None) or ATTENTION_KINDS) if seq2seq else ("self",)
+    kinds = (getattr(config, "prefix_kinds", None) or ATTENTION_KINDS) if seq2seq else (SELF_ATTENTION,)
     layers = getattr(config, "prefix_layers", None)
     return {
         kind: resolve_prefix_layers(layers, count)

@@ -34,7 +34,7 @@ from transformers import AttentionInterface, PreTrainedConfig, PreTrainedModel
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, eager_mask, sdpa_mask
 
-from .configuration import attention_layer_counts
+from .configuration import SELF_ATTENTION, attention_layer_counts
 from .encoders import attention_slot
 from .errors import InputError
 
@@ -216,8 +216,8 @@ def tag_attention_layers(backbone: PreTrainedModel, config: PreTrainedConfig) ->
     decoder self-attention and cross-attention of block ``i`` get the slot of ``i`` in their kind.
     """
     counts = attention_layer_counts(config)
-    if "self" in counts:
-        blocks = _blocks(backbone, counts["self"])
+    if SELF_ATTENTION in counts:
+        blocks = _blocks(backbone, counts[SELF_ATTENTION])
         for index, block in enumerate(blocks or ()):
             for submodule in block.modules():
                 setattr(submodule, LAYER_ATTRIBUTE, index)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from .attachment import stock_forward
+from .attachment import Role, stock_forward
 from .attention_patches import attach_prefix, patch_attention
 from .encoders import PrefixEncoder, PromptEncoder, prefix_rows
 from .errors import InputError
@@ -42,10 +42,6 @@ from .prompt import (
     prefix_key_values,
     prompt_inputs,
 )
-
-# The backbone call being shaped (attachment.py): an encoder's, a decoder LM's, an encoder-decoder's encoder
-# stack (its source) or decoder stack (its target).
-Kind = Literal["encoder", "decoder", "source", "target"]
 
 
 @dataclass
@@ -90,7 +86,7 @@ class TuningMethod:
     def prepare(
         self,
         model: nn.Module,
-        kind: Kind,
+        role: Role,
         inputs: dict[str, Any],
         batch_size: int,
         prefix_attention_mask: torch.Tensor | None,
@@ -151,7 +147,7 @@ class PrefixTuning(TuningMethod):
             inputs = backbone_inputs(model.base_model, **inputs)
         # The model's own prefix runs masked out (its length, not the text's: a task added later may be longer).
         masked = torch.zeros(1, model.config.pre_seq_len, dtype=torch.long, device=input_ids.device)
-        prepared = self.prepare(model, "encoder", inputs, 1, masked)
+        prepared = self.prepare(model, "encoder_only", inputs, 1, masked)
         prepared.state.recorded = {}
         training = model.training
         model.eval()  # no dropout in what is recorded
@@ -175,7 +171,7 @@ class PrefixTuning(TuningMethod):
     def prepare(
         self,
         model: nn.Module,
-        kind: Kind,
+        role: Role,
         inputs: dict[str, Any],
         batch_size: int,
         prefix_attention_mask: torch.Tensor | None,
@@ -241,7 +237,7 @@ class PromptTuning(TuningMethod):
     def prepare(
         self,
         model: nn.Module,
-        kind: Kind,
+        role: Role,
         inputs: dict[str, Any],
         batch_size: int,
         prefix_attention_mask: torch.Tensor | None,
@@ -252,12 +248,12 @@ class PromptTuning(TuningMethod):
         if route is not None:  # shorter prompts are left-padded with masked soft tokens
             prefix_attention_mask = route.combined_mask(prefix_attention_mask)
         get_prompt = model.get_prompt if route is None else lambda size: model.get_prompt(size, prefix_names=route)
-        if kind == "encoder":  # positions and token types as the plain encoder gives its real tokens
+        if role == "encoder_only":  # positions and token types as the plain encoder gives its real tokens
             prepared = prompt_inputs(
                 model.base_model, get_prompt(batch_size), prefix_attention_mask=prefix_attention_mask, **inputs
             )
             return Prepared(prepared, drop=pre_seq_len)
-        if kind == "target":  # the decoder cross-attends to the soft tokens in front of the encoder's output
+        if role == "target":  # the decoder cross-attends to the soft tokens in front of the encoder's output
             return Prepared(_cross_attention_mask(inputs, pre_seq_len, batch_size, prefix_attention_mask))
         mask = inputs.get("attention_mask")
         reference = inputs.get("input_ids") if inputs.get("input_ids") is not None else inputs.get("inputs_embeds")
@@ -278,7 +274,7 @@ class PromptTuning(TuningMethod):
             embeds = model.get_input_embeddings()(prepared["input_ids"])
         prepared["input_ids"] = None
         prepared["inputs_embeds"] = torch.cat([get_prompt(batch_size).to(embeds.dtype), embeds], dim=1)
-        if kind == "decoder":  # the soft tokens at position 0; the real tokens keep theirs
+        if role == "decoder_only":  # the soft tokens at position 0; the real tokens keep theirs
             positions = prepared["position_ids"]
             soft = positions.new_zeros(batch_size, pre_seq_len)
             if model.config.virtual_token_positions == "peft":  # peft: soft tokens at 0..P-1 (left-padded rows too)

@@ -34,7 +34,7 @@ class PrefixModelForCausalLM(PrefixPreTrainedModel):
 
     # The stock LM class builds the backbone (and the output layer tied to its embeddings).
     backbone_class = None
-    backbone_role = "decoder"
+    backbone_role = "decoder_only"
     _peft_positions_supported = True
     # The loss takes Trainer's num_items_in_batch (tokens across devices and accumulation steps).
     accepts_loss_kwargs = True

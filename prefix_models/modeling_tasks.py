@@ -73,10 +73,10 @@ def _rows(tensor: torch.Tensor | None, rows: torch.Tensor | None) -> torch.Tenso
     return tensor if tensor is None or rows is None else tensor[rows]
 
 
-def prefix_ensemble(self: Any, prefix_names: list[str]) -> PrefixEnsemble:
-    """A module that runs each input through every prefix in ``prefix_names`` (one batch) and
+def prefix_ensemble(self: Any, members: list[str]) -> PrefixEnsemble:
+    """A module that runs each input through every prefix named in ``members`` (one batch) and
     averages their probabilities (:class:`~prefix_models.named_prefixes.PrefixEnsemble`)."""
-    return PrefixEnsemble(self, prefix_names)
+    return PrefixEnsemble(self, members)
 
 
 @can_return_tuple

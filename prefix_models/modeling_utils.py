@@ -43,8 +43,8 @@ class PrefixPreTrainedModel(PreTrainedModel):
     and write ``forward``. What each part does lives in its own module; the methods here name it."""
 
     backbone_class: ClassVar[type[PreTrainedModel] | None]
-    # How the backbone applies the method (attachment.py): "encoder" or "decoder".
-    backbone_role: ClassVar[str] = "encoder"
+    # How the backbone applies the method (attachment.Role): "encoder_only" or "decoder_only".
+    backbone_role: ClassVar[str] = "encoder_only"
     config_class: ClassVar[type[PreTrainedConfig]]
     # The task heads average their loss over the local batch. Trainer would otherwise see the
     # **kwargs of forward, assume the loss is normalised by the global item count it passes in,

@@ -389,7 +389,7 @@ def _task_kind(class_name: str) -> str:
 
 
 class PrefixEnsemble(nn.Module):
-    """Prompt ensembling: every input runs through each of ``prefix_names`` in one batch (the input
+    """Prompt ensembling: every input runs through each of the ``members`` (prefix names) in one batch (the input
     repeated, one prefix per copy) and the members' probabilities are averaged.
 
     ``forward`` takes the model's inputs and returns the model's output type whose ``logits`` are the
@@ -401,28 +401,27 @@ class PrefixEnsemble(nn.Module):
     # The loss is a mean over this batch: Trainer must not pass (or scale by) a global item count.
     accepts_loss_kwargs = False
 
-    def __init__(self, model: nn.Module, prefix_names: Sequence[str]):
+    def __init__(self, model: nn.Module, members: Sequence[str]):
         super().__init__()
         if getattr(model, "head_attribute", None) != "classifier" or not hasattr(model, "reads_pooled_output"):
             raise InputError(
                 "PrefixEnsemble averages classifier probabilities: it needs a sequence- or "
                 f"token-classification prefix model, got {type(model).__name__}"
             )
-        if isinstance(prefix_names, str) or not prefix_names:
-            raise InputError(f"an ensemble needs a list of at least one prefix name; got {prefix_names!r}")
-        model.prefix_index(list(prefix_names))  # unknown names fail here
-        configs = [model.prefix_config(name) for name in prefix_names]
+        if isinstance(members, str) or not members:
+            raise InputError(f"an ensemble needs a list of at least one prefix name; got {members!r}")
+        model.prefix_index(list(members))  # unknown names fail here
+        configs = [model.prefix_config(name) for name in members]
         kinds = {(config.num_labels, _problem_type(config)) for config in configs}
         if len(kinds) != 1:
             raise InputError(
                 "the ensemble's prefixes must share their labels and problem type; got "
                 + ", ".join(
-                    f"{n}: {c.num_labels} labels, {_problem_type(c)}"
-                    for n, c in zip(prefix_names, configs, strict=True)
+                    f"{n}: {c.num_labels} labels, {_problem_type(c)}" for n, c in zip(members, configs, strict=True)
                 )
             )
         self.model = model
-        self.prefix_names = list(prefix_names)
+        self.members = list(members)
         self.num_labels, self.problem_type = kinds.pop()
         self.config = model.config
 
@@ -446,13 +445,13 @@ class PrefixEnsemble(nn.Module):
             **kwargs,
         }
         inputs = {key: value for key, value in inputs.items() if value is not None}
-        members = len(self.prefix_names)
+        members = len(self.members)
         tensors = {key: value for key, value in inputs.items() if isinstance(value, torch.Tensor)}
         if not tensors:
             raise InputError("PrefixEnsemble needs the model's input tensors (input_ids, attention_mask, ...)")
         batch_size = next(iter(tensors.values())).shape[0]
         repeated = {**inputs, **{key: value.repeat_interleave(members, 0) for key, value in tensors.items()}}
-        index = self.model.prefix_index(self.prefix_names).repeat(batch_size)
+        index = self.model.prefix_index(self.members).repeat(batch_size)
         logits = self.model(**repeated, prefix_names=index.to(next(iter(tensors.values())).device)).logits
         logits = logits[..., : self.num_labels]
         logits = logits.view(batch_size, members, *logits.shape[1:])

@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from transformers import PreTrainedConfig
 from transformers.utils import cached_file
 
+from .configuration import SELF_ATTENTION
 from .encoders import kv_geometry, prefix_layout
 from .errors import InputError
 
@@ -137,7 +138,7 @@ def save_peft_adapter(model: Any, save_directory: str | os.PathLike, prefix_name
     if not getattr(model, "_peft_positions_supported", False):
         raise InputError(f"peft adapters are written for decoder language models; {type(model).__name__} is not one")
     config = model.prefix_config(prefix_name)
-    if prefix_layout(config)["self"] != config.num_hidden_layers:
+    if prefix_layout(config)[SELF_ATTENTION] != config.num_hidden_layers:
         raise InputError(
             f"peft's prefix tuning puts a prefix on every layer; the task {prefix_name!r} has one on "
             f"prefix_layers={config.prefix_layers} only, which a peft adapter cannot express. Nothing "
