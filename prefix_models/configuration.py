@@ -63,7 +63,7 @@ class PrefixConfigMixin:
     # (-1 is the last), so [-3, -2, -1] is "the top 3" of every stack, whatever its depth. Layers left out run
     # the stock attention, and with nothing trainable below the lowest one no activations are kept there.
     prefix_layers: list[int] | None = None
-    # Where real tokens sit relative to the virtual ones (peft_interop.py): decoders only.
+    # Where real tokens sit relative to the virtual ones (checkpoints/peft.py): decoders only.
     virtual_token_positions: str = "none"
     # Further named prefixes on the same backbone (named_prefixes.py): name -> that task's config (a diff dict).
     prefix_tasks: dict[str, dict] | None = None

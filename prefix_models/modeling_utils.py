@@ -27,12 +27,12 @@ from transformers import PreTrainedConfig, PreTrainedModel
 
 from . import checkpoints, named_prefixes, training_state
 from .attachment import attach, prefix_disabled
+from .checkpoints.peft import save_peft_adapter
 from .configuration import our_model_types, validate_prefix_config
 from .errors import InputError
 from .injection import use_attention_implementation
 from .methods import tuning_method
 from .named_prefixes import DEFAULT_PREFIX, PrefixNames, Route
-from .peft_interop import save_peft_adapter
 from .prompt import PrefixKeyValues
 
 __all__ = ["PrefixPreTrainedModel"]
@@ -199,7 +199,7 @@ class PrefixPreTrainedModel(PreTrainedModel):
         named_prefixes.save_prefix(self, name, save_directory)
 
     def save_peft_adapter(self, save_directory: str | os.PathLike, prefix_name: str = DEFAULT_PREFIX) -> None:
-        """Write the task ``prefix_name`` as a peft adapter folder (decoder LMs; see ``peft_interop.py``)."""
+        """Write the task ``prefix_name`` as a peft adapter folder (decoder LMs; see ``checkpoints/peft.py``)."""
         save_peft_adapter(self, save_directory, prefix_name)
 
     def delete_prefix(self, name: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import checkpoints
 from .configuration import DEFAULT_PREFIX_INIT_TEXT
 from .errors import InputError
 
@@ -22,12 +23,9 @@ def freeze_backbone(model: nn.Module) -> None:
     Called after construction *and* after ``from_pretrained`` loads weights: transformers 5
     re-creates parameters while loading, which drops a ``requires_grad=False`` set earlier.
     """
-    modules = model.frozen_modules()
-    for module in modules.values():
+    for module in model.frozen_modules().values():
         module.requires_grad_(False)
-    # Checkpoints hold only what trains; the same set tells Trainer that, on resume, missing
-    # backbone keys are expected.
-    model._keys_to_ignore_on_save = {f"{name}.{key}" for name, module in modules.items() for key in module.state_dict()}
+    checkpoints.leave_frozen_out(model)
 
 
 def upcast_trainable_parameters(model: nn.Module) -> None:

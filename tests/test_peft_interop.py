@@ -109,7 +109,7 @@ def test_a_peft_adapter_loads_as_a_named_prefix_beside_others(bases, tmp_path):
 
 def test_exporting_a_prefix_trained_at_our_positions_warns(bases, tmp_path, caplog):
     model = pm.AutoPrefixModelForCausalLM.from_pretrained(bases["GPT2"], pre_seq_len=3)
-    with caplog.at_level(logging.WARNING, logger="prefix_models.peft_interop"):
+    with caplog.at_level(logging.WARNING, logger="prefix_models.checkpoints.peft"):
         model.save_peft_adapter(tmp_path / "out")
     assert "virtual_token_positions='none'" in caplog.text
     assert json.loads((tmp_path / "out" / "adapter_config.json").read_text())["peft_type"] == "PREFIX_TUNING"

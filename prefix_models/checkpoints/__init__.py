@@ -1,6 +1,13 @@
-"""Prefix-only checkpoints: what ``save_pretrained`` writes and how ``from_pretrained`` rebuilds the
-frozen backbone from its own checkpoint (``config.base_model_name_or_path``) plus the saved prefix
-and head, checking that the two fit and that every backbone tensor loaded."""
+"""Every checkpoint a prefix model reads or writes, in one place.
+
+* A model's own: ``save_pretrained`` writes what trained (prefix or prompt + head; the tasks of its
+  bank, ``prefix_bank.<name>.*``, with them, their configs in ``config.prefix_tasks``) and points at its
+  base; ``from_pretrained`` rebuilds the frozen backbone from its own checkpoint
+  (``config.base_model_name_or_path``) plus the saved tensors, checking that the two fit and that every
+  backbone tensor loaded. Trainer's checkpoints are these same folders.
+* One task (``save_prefix`` / ``load_prefix``): :func:`write_task_checkpoint`, :func:`read_task_checkpoint`.
+* peft prefix- and prompt-tuning adapters, in and out: ``checkpoints/peft.py``.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +26,9 @@ from transformers import AutoTokenizer, PreTrainedConfig
 from transformers import logging as hf_logging
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, cached_file
 
-from .configuration import PREFIX_FIELDS, validate_prefix_config
-from .errors import InputError
-from .peft_interop import PEFT_TYPES, check_peft_adapter_type, peft_task
+from ..configuration import PREFIX_FIELDS, validate_prefix_config
+from ..errors import InputError
+from .peft import PEFT_TYPES, check_peft_adapter_type, peft_task
 
 logger = logging.getLogger(__name__)
 
@@ -227,11 +234,22 @@ def _read_weights(files: list[str]) -> dict[str, torch.Tensor]:
     return {key: tensor for file in files for key, tensor in load_file(file).items()}
 
 
+def frozen_keys(model: Any) -> set[str]:
+    """The state-dict keys of the frozen, pretrained parts (``model.frozen_modules()``)."""
+    return {f"{name}.{key}" for name, module in model.frozen_modules().items() for key in module.state_dict()}
+
+
+def leave_frozen_out(model: Any) -> None:
+    """Checkpoints hold only what trains: transformers' save skips the frozen keys, and the same set tells
+    Trainer that, on resume, missing backbone keys are expected."""
+    model._keys_to_ignore_on_save = frozen_keys(model)
+
+
 def _check_backbone_loaded(model: Any, missing: set[str], source: str) -> None:
     """Every pretrained tensor of the frozen parts was in the checkpoint: a frozen tensor left at its
     random init would never train. The one exception is a pooler the model never reads (token-level
     heads, or ``classifier_pooling`` ``cls`` / ``mean``): token-classification checkpoints save none."""
-    frozen = {f"{name}.{key}" for name, module in model.frozen_modules().items() for key in module.state_dict()}
+    frozen = frozen_keys(model)
     absent = sorted(key for key in missing if key in frozen)
     reads_pooler = getattr(model, "reads_pooled_output", False) and model.config.classifier_pooling == "pooler"
     pooler = f"{model.base_model_prefix}.pooler."
