@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import prefix_models as pm  # noqa: E402
-from prefix_models.prompt import extend_attention_mask, real_position_ids  # noqa: E402
+from prefix_models.inputs import extend_attention_mask, real_position_ids  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests"))
 from cache_route import prefix_cache_from  # noqa: E402  (the route the attention-level one replaced: the reference)

@@ -25,17 +25,14 @@ from .configuration import (
     top_layers,
     validate_prefix_config,
 )
-from .encoders import PrefixEncoder, PromptEncoder
 from .errors import InputError
-from .injection import PREFIX_ATTENTION, PrefixState
+from .inputs import extend_attention_mask, real_position_ids
+from .methods.prefix_tuning.encoder import PrefixEncoder, prefix_key_values
+from .methods.prefix_tuning.injection import PREFIX_ATTENTION, PrefixState
+from .methods.prompt_tuning.encoder import PromptEncoder
 from .modeling_causal_lm import PrefixModelForCausalLM
 from .modeling_seq2seq import PrefixModelForSeq2SeqLM
 from .named_classes import *  # noqa: F403  (every named model and config class)
-from .prompt import (
-    extend_attention_mask,
-    prefix_key_values,
-    real_position_ids,
-)
 
 __version__ = "0.1.0"
 

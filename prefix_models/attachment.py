@@ -6,9 +6,9 @@ encoder-decoder's encoder and decoder stacks) a ``forward`` of its own, on the i
 1. takes the prefix arguments a caller may add to the stock ones: ``prefix_names`` (one per example;
    peft's ``adapter_names`` is an alias) and ``prefix_attention_mask`` (``(batch, pre_seq_len)``, zeros
    switch virtual tokens off);
-2. shapes the stock inputs as the model's method says (``methods.py``: a :class:`~prefix_models.injection.
-   PrefixState` for the attention layers, or soft tokens before the input embeddings), with the same
-   checks, masks, positions and routing for every caller;
+2. shapes the stock inputs as the model's method says (``methods/``: a ``PrefixState`` for the attention
+   layers, or soft tokens before the input embeddings), with the same checks, masks, positions and routing
+   for every caller;
 3. runs the stock ``forward`` of the backbone's class, checks that every layer took its prefix, and
 4. returns the stock output type with the real tokens only (a prompt's soft positions are dropped), so a
    caller lines labels up as with a plain model.
@@ -35,11 +35,10 @@ import torch
 from torch import nn
 from transformers.utils import ModelOutput
 
-from .configuration import attention_layer_counts
-from .encoders import attention_slot
+from .configuration import attention_layer_counts, attention_slot
 from .errors import InputError
+from .inputs import backbone_inputs, check_padding_mask, check_sequence_length
 from .named_prefixes import take_prefix_names
-from .prompt import backbone_inputs, check_padding_mask, check_sequence_length
 
 # What a caller may add to a backbone's stock arguments.
 PREFIX_ARGUMENTS = ("prefix_names", "adapter_names", "prefix_attention_mask")

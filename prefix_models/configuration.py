@@ -45,7 +45,7 @@ class PrefixConfigMixin:
     prefix tuning starts. A checkpoint of another model type is refused by name.
     """
 
-    # Which tuning method the model runs (methods.py): "prefix" (every layer) or "prompt" (input layer).
+    # Which tuning method the model runs (methods/): "prefix" (every layer) or "prompt" (input layer).
     prefix_method: str = "prefix"
     pre_seq_len: int = 16
     prefix_projection: bool = False
@@ -296,3 +296,63 @@ def validate_prefix_config(config: PreTrainedConfig) -> None:
             raise InputError(
                 f'prompt_init="text" needs prompt_init_text, the text whose embeddings start the prompt; got {text!r}'
             )
+
+
+# -- which attention layer reads which prefix row --------------------------------------------------
+
+
+def prefixed_layers(config: PreTrainedConfig) -> dict[str, tuple[int, ...]]:
+    """For each attention kind that carries a prefix, the layers of its stack that do, in the order the
+    prefix rows hold them.
+
+    An encoder-only or decoder-only model has one kind (``SELF_ATTENTION``). An encoder-decoder (T5, BART) has encoder
+    self-attention, decoder self-attention and cross-attention, each switchable with
+    ``config.prefix_kinds`` (default: all three). ``config.prefix_layers`` picks the layers of every kind
+    (default: all).
+    """
+    seq2seq = getattr(config, "is_encoder_decoder", False)
+    kinds = (getattr(config, "prefix_kinds", None) or ATTENTION_KINDS) if seq2seq else (SELF_ATTENTION,)
+    layers = getattr(config, "prefix_layers", None)
+    return {
+        kind: resolve_prefix_layers(layers, count)
+        for kind, count in attention_layer_counts(config).items()
+        if kind in kinds
+    }
+
+
+def prefix_layout(config: PreTrainedConfig) -> dict[str, int]:
+    """How many attention layers of each kind carry a prefix (:func:`prefixed_layers`), in row order."""
+    return {kind: len(layers) for kind, layers in prefixed_layers(config).items()}
+
+
+def attention_slot(config: PreTrainedConfig, kind: str, layer: int) -> int:
+    """A backbone attention layer's place among all of them (kinds in :func:`attention_layer_counts` order):
+    what ``methods/prefix_tuning/injection.tag_attention_layers`` marks each attention module with."""
+    offset = 0
+    for other, count in attention_layer_counts(config).items():
+        if other == kind:
+            return offset + layer
+        offset += count
+    raise KeyError(kind)
+
+
+def prefix_rows(config: PreTrainedConfig) -> dict[int, int]:
+    """Attention slot -> the row of ``get_prompt``'s layers that feeds it, for the slots that carry a prefix."""
+    slots = [
+        attention_slot(config, kind, layer) for kind, layers in prefixed_layers(config).items() for layer in layers
+    ]
+    return {slot: row for row, slot in enumerate(slots)}
+
+
+def kv_geometry(config: PreTrainedConfig) -> tuple[int, int, int]:
+    """``(num_layers, num_kv_heads, head_dim)`` of the attention the prefix feeds (``num_layers``
+    counts the prefixed attention layers: those of ``prefix_layers``, of every kind on an encoder-decoder).
+
+    Models with grouped-query attention keep fewer key/value heads than query heads; the prefix
+    must match the key/value side.
+    """
+    num_heads = config.num_attention_heads
+    num_kv_heads = getattr(config, "num_key_value_heads", None) or num_heads
+    # T5 names its head width d_kv (it need not be hidden_size / heads).
+    head_dim = getattr(config, "head_dim", None) or getattr(config, "d_kv", None) or config.hidden_size // num_heads
+    return sum(prefix_layout(config).values()), num_kv_heads, head_dim

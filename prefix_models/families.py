@@ -17,8 +17,8 @@ checks that the file is what the tables give). Decoders outside the tables are a
 capability (:func:`decoder_family_by_capability`); their classes are made when a checkpoint asks.
 
 A family is supported when its attention dispatches through transformers' ``AttentionInterface``
-(where ``injection.py`` adds the prefix) or, for DeBERTa-v2 and MPNet, which compute attention
-themselves, through the replacement attention in ``attention_patches.py``.
+(where ``methods/prefix_tuning/injection.py`` adds the prefix) or, for DeBERTa-v2 and MPNet, which
+compute attention themselves, through the replacement attention in ``methods/prefix_tuning/attention_patches.py``.
 """
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ def decoder_family_by_capability(model_type: str) -> Family | None:
     """A ``Family`` for a decoder LM not listed above whose attention can host a prefix; else None.
 
     That is: transformers has a ``*ForCausalLM`` and a base model for ``model_type``, and the LM's modeling
-    file dispatches attention through ``AttentionInterface`` (where ``injection.py`` adds the prefix). The
+    file dispatches attention through ``AttentionInterface`` (where ``methods/prefix_tuning/injection.py`` adds
+    the prefix). The
     LM's own forward runs over the prefixed backbone, so whatever it does after the backbone (Granite's
     logit scaling, Cohere's logit scale) stays. The backbone also checks, every call, that the prefix
     reached every layer.

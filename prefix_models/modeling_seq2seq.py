@@ -27,7 +27,7 @@ from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 from transformers.utils import can_return_tuple
 
 from .attachment import attach
-from .encoders import prefix_layout
+from .configuration import prefix_layout
 from .errors import InputError
 from .modeling_utils import PrefixPreTrainedModel
 from .named_prefixes import PrefixNames, names_as_positions, take_prefix_names

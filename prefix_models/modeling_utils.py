@@ -1,5 +1,5 @@
 """What every prefix / prompt model class is built from: :class:`PrefixPreTrainedModel`, the backbone
-plus the tuning method component (``methods.py``, chosen by ``config.prefix_method``: it builds the prefix
+plus the tuning method component (``methods/``, chosen by ``config.prefix_method``: it builds the prefix
 or prompt encoder) plus the task's head, and ``get_prompt``, the one place that builds what a batch gets.
 
 The class is the index of what a prefix model can do; each concept's code has one home, which its methods
@@ -30,10 +30,10 @@ from .attachment import attach, prefix_disabled
 from .checkpoints.peft import save_peft_adapter
 from .configuration import our_model_types, validate_prefix_config
 from .errors import InputError
-from .injection import use_attention_implementation
 from .methods import tuning_method
+from .methods.prefix_tuning.encoder import PrefixKeyValues
+from .methods.prefix_tuning.injection import use_attention_implementation
 from .named_prefixes import DEFAULT_PREFIX, PrefixNames, Route
-from .prompt import PrefixKeyValues
 
 __all__ = ["PrefixPreTrainedModel"]
 
@@ -68,7 +68,7 @@ class PrefixPreTrainedModel(PreTrainedModel):
         super().__init__(config)
         if self.backbone_class is not None:  # else the stock class (a decoder's *ForCausalLM) built it
             setattr(self, self.base_model_prefix, self.backbone_class(config))
-        # The method is a component (methods.py): it builds its parameters here, and the backbone applies it
+        # The method is a component (methods/): it builds its parameters here, and the backbone applies it
         # on every call, whoever makes the call (attachment.py).
         self.tuning = tuning_method(config.prefix_method)
         self.tuning.build(self, config)

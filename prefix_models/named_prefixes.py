@@ -35,8 +35,7 @@ from transformers import PreTrainedConfig
 from transformers.modeling_outputs import ModelOutput, SequenceClassifierOutput, TokenClassifierOutput
 
 from .checkpoints import HUB_KWARGS, SHAPE_FIELDS, read_task_checkpoint, write_task_checkpoint
-from .configuration import validate_prefix_config
-from .encoders import prefix_rows
+from .configuration import prefix_rows, validate_prefix_config
 from .errors import InputError
 
 DEFAULT_PREFIX = "default"

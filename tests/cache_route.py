@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache, PreTrainedConfig
 
-from prefix_models.prompt import PrefixKeyValues, prefix_key_values
+from prefix_models.methods.prefix_tuning.encoder import PrefixKeyValues, prefix_key_values
 
 
 class FrozenPrefixCache(DynamicCache):
@@ -43,5 +43,5 @@ def prefix_cache_from(key_values: PrefixKeyValues) -> FrozenPrefixCache:
 
 
 def prefix_cache(prefix: torch.Tensor, batch_size: int, config: PreTrainedConfig, dropout: nn.Module) -> DynamicCache:
-    """:func:`~prefix_models.prompt.prefix_key_values` of a ``PrefixEncoder`` output, in a frozen cache."""
+    """``prefix_key_values`` of a ``PrefixEncoder`` output, in a frozen cache."""
     return prefix_cache_from(prefix_key_values(prefix, batch_size, config, dropout))

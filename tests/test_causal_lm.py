@@ -17,7 +17,7 @@ from transformers import (
 )
 
 from prefix_models import AutoPrefixModelForCausalLM
-from prefix_models.encoders import kv_geometry
+from prefix_models.configuration import kv_geometry
 
 VOCAB = 60
 NAMES = {"gpt2": "GPT2", "llama": "Llama", "qwen2": "Qwen2", "mistral": "Mistral", "gemma": "Gemma", "gemma2": "Gemma2"}

@@ -250,7 +250,7 @@ def test_equals_the_cache_route(family):
     ``get_prompt``'s keys/values as its attention cache, with the real tokens' positions explicit."""
     from cache_route import prefix_cache_from
 
-    from prefix_models.prompt import extend_attention_mask, real_position_ids
+    from prefix_models.inputs import extend_attention_mask, real_position_ids
 
     model = make(family, "Prefix")
     batch = inputs(family)
@@ -303,7 +303,7 @@ def test_deberta_v2_layouts_keep_the_masked_prefix_exact(layout):
 def test_each_example_may_carry_its_own_prefix():
     """The mechanism under named per-task prefixes: a batch whose rows carry different prefixes (rows of
     get_prompt's keys/values) equals each row run alone with its own prefix."""
-    from prefix_models.injection import PrefixState
+    from prefix_models.methods.prefix_tuning.injection import PrefixState
 
     model = make("Bert", "Prefix")
     batch = inputs("Bert")

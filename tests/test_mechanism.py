@@ -10,8 +10,8 @@ from torch import nn
 from transformers import BertModel, LlamaConfig, RobertaModel
 
 import prefix_models as pm
-from prefix_models.encoders import kv_geometry
-from prefix_models.prompt import first_position, real_position_ids
+from prefix_models.configuration import kv_geometry
+from prefix_models.inputs import first_position, real_position_ids
 
 
 def prefix_config(**overrides):

@@ -23,10 +23,9 @@ from test_seq2seq import checkpoints, load  # noqa: F401  (checkpoints is a fixt
 from transformers import AutoModelForCausalLM
 
 import prefix_models as pm
-from prefix_models.configuration import top_layers
-from prefix_models.encoders import kv_geometry
+from prefix_models.configuration import kv_geometry, top_layers
 from prefix_models.errors import InputError
-from prefix_models.injection import LAYER_ATTRIBUTE
+from prefix_models.methods.prefix_tuning.injection import LAYER_ATTRIBUTE
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPTH = 4

@@ -6,7 +6,7 @@ silently ignores its prefix. Behaviour (masked prefix == plain model, equal grad
 is pinned in test_mechanism.py and test_reliability.py; this file says *what* broke. The internals:
 
 * ``AttentionInterface`` / ``AttentionMaskInterface``: registering an attention function and its mask by
-  name (``injection.py`` registers ``prefix_sdpa`` / ``prefix_eager``);
+  name (``methods/prefix_tuning/injection.py`` registers ``prefix_sdpa`` / ``prefix_eager``);
 * a keyword argument given to a backbone's ``forward`` reaching every attention call (the prefix travels as
   ``prefix_state``), and T5's relative-position bias reaching it as ``position_bias``;
 * ``config._attn_implementation_internal`` choosing the attention function;
@@ -31,7 +31,7 @@ from transformers.models.deberta_v2 import modeling_deberta_v2
 from transformers.models.mpnet import modeling_mpnet
 
 import prefix_models  # noqa: F401  (registers prefix_sdpa / prefix_eager)
-from prefix_models.injection import PREFIX_ATTENTION
+from prefix_models.methods.prefix_tuning.injection import PREFIX_ATTENTION
 
 BROKE = f"transformers {transformers.__version__} changed an internal prefix-models relies on"
 PROBE = "prefix_models_internals_probe"

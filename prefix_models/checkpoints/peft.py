@@ -25,8 +25,7 @@ from safetensors.torch import load_file, save_file
 from transformers import PreTrainedConfig
 from transformers.utils import cached_file
 
-from ..configuration import SELF_ATTENTION
-from ..encoders import kv_geometry, prefix_layout
+from ..configuration import SELF_ATTENTION, kv_geometry, prefix_layout
 from ..errors import InputError
 
 logger = logging.getLogger(__name__)

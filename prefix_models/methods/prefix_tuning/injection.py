@@ -34,9 +34,8 @@ from transformers import AttentionInterface, PreTrainedConfig, PreTrainedModel
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, eager_mask, sdpa_mask
 
-from .configuration import SELF_ATTENTION, attention_layer_counts
-from .encoders import attention_slot
-from .errors import InputError
+from ...configuration import SELF_ATTENTION, attention_layer_counts, attention_slot
+from ...errors import InputError
 
 # The stock implementation a user asks for -> ours, which hosts a prefix.
 PREFIX_ATTENTION = {"sdpa": "prefix_sdpa", "eager": "prefix_eager"}
@@ -206,7 +205,7 @@ def prefix_attention_implementation(requested: str | None) -> str:
 
 
 def tag_attention_layers(backbone: PreTrainedModel, config: PreTrainedConfig) -> bool:
-    """Mark every attention module with its slot (:func:`~prefix_models.encoders.attention_slot`), which
+    """Mark every attention module with its slot (:func:`~prefix_models.configuration.attention_slot`), which
     :class:`PrefixState` maps to its prefix row, so the attention function finds it without counting calls
     (counting breaks when gradient checkpointing replays a layer).
 

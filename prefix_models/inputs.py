@@ -1,10 +1,6 @@
-"""The tensors a prefix or prompt is made of, and the inputs, masks and positions around them.
+"""The inputs, masks and positions around the virtual tokens, which both methods use.
 
-* :func:`prefix_key_values` turns the ``PrefixEncoder`` output into, for each layer, keys and values
-  ``(batch, kv_heads, pre_seq_len, head_dim)``: what a model's ``get_prompt`` returns and what the
-  attention layers put in front of their own (``injection.py``).
-* :func:`prompt_inputs` builds an encoder's inputs for prompt tuning (soft tokens prepended to the
-  input embeddings; real tokens keep their positions, :func:`real_position_ids`, and token types).
+* :func:`real_position_ids`: the positions the plain backbone gives the real tokens, which they keep;
 * :func:`extend_attention_mask` prepends the virtual tokens' columns to a padding mask; the
   ``check_*`` functions reject masks and inputs of the wrong shape or length by name;
   :func:`backbone_inputs` passes a backbone only the inputs it takes.
@@ -17,33 +13,9 @@ from functools import cache
 
 import torch
 from torch import nn
-from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import PreTrainedModel
 
-from .encoders import kv_geometry
 from .errors import InputError
-
-PrefixKeyValues = tuple[tuple[torch.Tensor, torch.Tensor], ...]
-
-
-def prefix_key_values(
-    prefix: torch.Tensor, batch_size: int, config: PreTrainedConfig, dropout: nn.Module
-) -> PrefixKeyValues:
-    """Per-layer ``(key, value)``, each ``(batch, kv_heads, pre_seq_len, head_dim)``, after ``dropout``.
-
-    ``prefix`` is the ``(pre_seq_len, 2 * layers * kv_heads * head_dim)`` encoder output (or one per row,
-    ``(batch, pre_seq_len, width)``). Dropout
-    runs on the batch-expanded prefix, so each example sees its own dropout mask.
-    """
-    _, num_kv_heads, head_dim = kv_geometry(config)
-    # The layer count is the prefix's own: a routed task may sit on other layers than the model's config
-    # (prefix_layers); the key/value geometry is the backbone's either way.
-    num_layers = prefix.shape[-1] // (2 * num_kv_heads * head_dim)
-    pre_seq_len = prefix.shape[-2]
-    # One prefix for every row, or (batch, P, width): each row its own (named prefixes, routed per example).
-    kv = dropout(prefix if prefix.dim() == 3 else prefix.unsqueeze(0).expand(batch_size, -1, -1))
-    # (batch, P, 2L, heads, head_dim) -> (2L, batch, heads, P, head_dim): entry 2i is layer i's keys.
-    kv = kv.view(batch_size, pre_seq_len, 2 * num_layers, num_kv_heads, head_dim).permute(2, 0, 3, 1, 4)
-    return tuple((kv[2 * layer], kv[2 * layer + 1]) for layer in range(num_layers))
 
 
 def backbone_inputs(backbone: nn.Module, **inputs: torch.Tensor | None) -> dict[str, torch.Tensor]:
@@ -140,45 +112,3 @@ def real_position_ids(
             return real.cumsum(dim=1) * real + first - 1
         return torch.arange(first, first + seq_len, device=reference.device).unsqueeze(0).expand(batch_size, -1)
     return torch.arange(seq_len, device=reference.device).unsqueeze(0).expand(batch_size, -1)
-
-
-def prompt_inputs(
-    backbone: PreTrainedModel,
-    prompt: torch.Tensor,
-    input_ids: torch.Tensor | None = None,
-    attention_mask: torch.Tensor | None = None,
-    token_type_ids: torch.Tensor | None = None,
-    position_ids: torch.Tensor | None = None,
-    inputs_embeds: torch.Tensor | None = None,
-    prefix_attention_mask: torch.Tensor | None = None,
-) -> dict[str, torch.Tensor]:
-    """Backbone keyword arguments with ``prompt`` (``(P, hidden)``, or ``(batch, P, hidden)``)
-    prepended to the real tokens.
-
-    Real tokens keep their word embeddings, token types and positions; the soft tokens get token
-    type 0 (where the backbone has token types) and the first position (a fixed additive offset
-    that training absorbs).
-    """
-    if inputs_embeds is None:
-        inputs_embeds = backbone.get_input_embeddings()(input_ids)
-    batch_size, seq_len = inputs_embeds.shape[:2]
-    pre_seq_len = prompt.shape[-2]
-    device = inputs_embeds.device
-    if position_ids is None:
-        position_ids = real_position_ids(backbone, input_ids, inputs_embeds)
-    position_ids = position_ids.expand(batch_size, -1)
-    prompt_positions = torch.full((batch_size, pre_seq_len), first_position(backbone), device=device)
-    soft = prompt.to(inputs_embeds.dtype).expand(batch_size, -1, -1)
-    inputs = {
-        "inputs_embeds": torch.cat([soft, inputs_embeds], dim=1),
-        "attention_mask": extend_attention_mask(
-            attention_mask, pre_seq_len, batch_size, seq_len, device, prefix_attention_mask
-        ),
-        "position_ids": torch.cat([prompt_positions, position_ids.to(device)], dim=1),
-    }
-    if token_type_ids is not None or "token_type_ids" in _forward_parameters(type(backbone)):
-        if token_type_ids is None:
-            token_type_ids = torch.zeros(batch_size, seq_len, dtype=torch.long, device=device)
-        soft_types = token_type_ids.new_zeros(batch_size, pre_seq_len)
-        inputs["token_type_ids"] = torch.cat([soft_types, token_type_ids], dim=1)
-    return backbone_inputs(backbone, **inputs)

@@ -23,7 +23,7 @@ from torch import nn
 from transformers.models.deberta_v2.modeling_deberta_v2 import DisentangledSelfAttention
 from transformers.models.mpnet.modeling_mpnet import MPNetSelfAttention
 
-from .attachment import InstanceForward
+from ...attachment import InstanceForward
 from .injection import PrefixState, _prefix_columns
 
 STATE_ATTRIBUTE = "_prefix_state"

@@ -1,0 +1,89 @@
+"""The tuning method as a component: what a method adds to a frozen backbone and how it changes a forward.
+
+A model holds one, ``model.tuning``, chosen by its config's ``prefix_method`` field (``methods/__init__.py``):
+prefix tuning (``methods/prefix_tuning/``) or prompt tuning (``methods/prompt_tuning/``). Each builds its
+parameters on the model (``prefix_encoder`` / ``prompt_encoder``, the names saved checkpoints use),
+finishes construction, builds what a batch gets (``get_prompt``), and turns a forward's backbone inputs
+into :class:`Prepared` inputs that :meth:`TuningMethod.run` feeds the backbone. The forwards never ask
+which method they run: the backbone module applies it (``attachment.py`` calls ``prepare`` and ``run`` on
+every call of the backbone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..attachment import Role
+from ..named_prefixes import Route
+
+if TYPE_CHECKING:  # the prefix method's state; that package builds on this module
+    from .prefix_tuning.injection import PrefixState
+
+
+@dataclass
+class Prepared:
+    """Backbone keyword arguments for one forward, and what the forward needs to know about them."""
+
+    inputs: dict[str, Any]
+    # Leading output positions that are virtual tokens (prompt tuning), dropped from the outputs.
+    drop: int = 0
+    state: PrefixState | None = field(default=None, repr=False)
+
+
+class TuningMethod:
+    """The interface both methods implement."""
+
+    name: ClassVar[str]
+    # The model attribute (and checkpoint key prefix) of the method's encoder.
+    encoder_attribute: ClassVar[str]
+
+    def make_encoder(self, config: Any) -> nn.Module:
+        """A new encoder (prefix table or soft prompt) for a task with this config."""
+        raise NotImplementedError
+
+    def build(self, model: nn.Module, config: Any) -> None:
+        raise NotImplementedError
+
+    def finish(self, model: nn.Module) -> None:
+        """After transformers' weight init and freezing."""
+
+    def attention_implementation(self, requested: str) -> str | None:
+        """The implementation the backbone must run for ``requested`` (None: as requested)."""
+        return None
+
+    def cached_tokens(self, model: nn.Module, route: Route | None = None) -> int:
+        """Virtual tokens a decoder's generation cache holds before the real ones."""
+        return 0
+
+    def get_prompt(self, model: nn.Module, batch_size: int, route: Route | None = None) -> Any:
+        """What a batch gets: the model's own prefix for every row, or each row's task's (``route``)."""
+        raise NotImplementedError
+
+    def prepare(
+        self,
+        model: nn.Module,
+        role: Role,
+        inputs: dict[str, Any],
+        batch_size: int,
+        prefix_attention_mask: torch.Tensor | None,
+        soft_cached: bool = False,
+        route: Route | None = None,
+    ) -> Prepared:
+        raise NotImplementedError
+
+    def run(
+        self,
+        model: nn.Module,
+        forward: Callable[..., Any],
+        prepared: Prepared,
+        skipped_layers: Iterable[int] = (),
+        **kwargs: Any,
+    ) -> Any:
+        """``forward(**prepared.inputs, **kwargs)`` (a backbone's stock forward); ``skipped_layers`` are prefix
+        layers this call does not run (the decoder's, in an encoder-decoder's encoder stack)."""
+        return forward(**prepared.inputs, **kwargs)
