@@ -56,8 +56,11 @@ LABELS.update(
     top_half="--prefix, top half (layers 3-5)",
     top_third="--prefix, top third (4-5)",
     bottom_half="--prefix, bottom half (0-2)",
+    top_half_at_all_wall_clock="--prefix, top half, 5 epochs",
+    top_third_at_all_wall_clock="--prefix, top third, 7 epochs",
 )
 COLORS.update(all="C3", top_half="C1", top_third="C2", bottom_half="C7")
+COLORS.update(top_half_at_all_wall_clock="C5", top_third_at_all_wall_clock="C6")
 
 
 def label(arm: str) -> str:
