@@ -146,11 +146,7 @@ def _rows_outside(config: Any, prepared: Any, *kinds: str) -> list[int]:
 
 
 def _encoder(
-    model: nn.Module,
-    backbone: nn.Module,
-    kwargs: dict[str, Any],
-    names: Any,
-    prefix_attention_mask: torch.Tensor | None,
+    model: nn.Module, backbone: nn.Module, kwargs: dict[str, Any], names: Any, prefix_mask: torch.Tensor | None
 ) -> Any:
     reference = _reference(kwargs, backbone)
     batch_size, seq_len = reference.shape[:2]
@@ -162,7 +158,7 @@ def _encoder(
         for key in ("input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds")
     }
     inputs = backbone_inputs(backbone, **stock)
-    prepared = model.tuning.prepare(model, "encoder_only", inputs, batch_size, prefix_attention_mask, route=route)
+    prepared = model.tuning.prepare(model, "encoder_only", inputs, batch_size, prefix_mask, route=route)
     outputs = model.tuning.run(model, stock_forward(backbone), prepared, return_dict=True, **kwargs)
     return _drop_virtual(outputs, prepared.drop)
 
@@ -197,11 +193,7 @@ def _check_not_packed(position_ids: torch.Tensor, attention_mask: torch.Tensor |
 
 
 def _decoder(
-    model: nn.Module,
-    backbone: nn.Module,
-    kwargs: dict[str, Any],
-    names: Any,
-    prefix_attention_mask: torch.Tensor | None,
+    model: nn.Module, backbone: nn.Module, kwargs: dict[str, Any], names: Any, prefix_mask: torch.Tensor | None
 ) -> Any:
     """A decoder LM's backbone: positions from the padding mask (virtual tokens take none, unless peft's
     positions), the context checked, a prompt's soft tokens kept once in the generation cache."""
@@ -252,9 +244,7 @@ def _decoder(
         "attention_mask": attention_mask,
         "position_ids": position_ids,
     }
-    prepared = model.tuning.prepare(
-        model, "decoder_only", inputs, batch_size, prefix_attention_mask, soft_cached, route
-    )
+    prepared = model.tuning.prepare(model, "decoder_only", inputs, batch_size, prefix_mask, soft_cached, route)
     outputs = model.tuning.run(
         model, stock_forward(backbone), prepared, use_cache=use_cache, return_dict=True, cache=cache, **kwargs
     )
@@ -262,7 +252,7 @@ def _decoder(
 
 
 def _source(
-    model: nn.Module, stack: nn.Module, kwargs: dict[str, Any], names: Any, prefix_attention_mask: torch.Tensor | None
+    model: nn.Module, stack: nn.Module, kwargs: dict[str, Any], names: Any, prefix_mask: torch.Tensor | None
 ) -> Any:
     """An encoder-decoder's encoder stack: its prefix rows, or the prompt in front of the source (kept in the
     output: the decoder cross-attends to the soft tokens' states)."""
@@ -280,13 +270,13 @@ def _source(
             )
     inputs = {key: kwargs.pop(key, None) for key in ("input_ids", "attention_mask", "inputs_embeds")}
     inputs = {key: value for key, value in inputs.items() if value is not None}
-    prepared = model.tuning.prepare(model, "source", inputs, batch_size, prefix_attention_mask, route=route)
+    prepared = model.tuning.prepare(model, "source", inputs, batch_size, prefix_mask, route=route)
     skipped = _rows_outside(model.config, prepared, "encoder")
     return model.tuning.run(model, stock_forward(stack), prepared, skipped_layers=skipped, return_dict=True, **kwargs)
 
 
 def _target(
-    model: nn.Module, stack: nn.Module, kwargs: dict[str, Any], names: Any, prefix_attention_mask: torch.Tensor | None
+    model: nn.Module, stack: nn.Module, kwargs: dict[str, Any], names: Any, prefix_mask: torch.Tensor | None
 ) -> Any:
     """An encoder-decoder's decoder stack: its self- and cross-attention prefix rows; with a prompt, the soft
     tokens' columns of the cross-attention mask."""
@@ -295,7 +285,7 @@ def _target(
     batch_size = reference.shape[0]
     route = model.route_prefixes(names, batch_size, reference.device)
     inputs = {key: kwargs.pop(key) for key in ("encoder_hidden_states", "encoder_attention_mask") if key in kwargs}
-    prepared = model.tuning.prepare(model, "target", inputs, batch_size, prefix_attention_mask, route=route)
+    prepared = model.tuning.prepare(model, "target", inputs, batch_size, prefix_mask, route=route)
     return model.tuning.run(
         model,
         stock_forward(stack),
