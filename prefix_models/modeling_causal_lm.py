@@ -1,7 +1,7 @@
 """Prefix and prompt tuning for decoder-only language models: the family's own ``*ForCausalLM`` over a
 backbone that carries the method.
 
-A concrete class (``families.py``) is this mixin + the family's stock LM class (``LlamaForCausalLM``,
+A named class (``named_classes.py``) is this task class + the family's stock LM class (``LlamaForCausalLM``,
 ``GPT2LMHeadModel``, ...), so the forward, the LM head, logit scaling (Granite, Cohere), soft-capping
 (Gemma-2), ``logits_to_keep`` and the loss are the family's own. The prefix reaches the decoder through
 its backbone module (``model.model``, ``model.transformer``; ``attachment.py``), which also serves every

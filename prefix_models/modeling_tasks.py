@@ -1,6 +1,6 @@
 """The four encoder tasks: which head sits on which features, and which transformers output.
 
-Each task class is backbone- and method-agnostic; ``families.py`` combines it with each backbone's
+Each task class is backbone- and method-agnostic; ``named_classes.py`` combines it with each backbone's
 ``*PreTrainedModel`` and a config class. With ``prefix_names`` (one per example) each example also runs
 its own task's head (``named_prefixes.py``); per-task losses are averaged weighted by their examples.
 """
