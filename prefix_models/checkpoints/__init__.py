@@ -7,6 +7,7 @@
   backbone tensor loaded. Trainer's checkpoints are these same folders.
 * One task (``save_prefix`` / ``load_prefix``): :func:`write_task_checkpoint`, :func:`read_task_checkpoint`.
 * peft prefix- and prompt-tuning adapters, in and out: ``checkpoints/peft.py``.
+* Loading a saved folder without ``import prefix_models`` (``trust_remote_code=True``): ``remote_code.py``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, cache
 from ..configuration import PREFIX_FIELDS, validate_prefix_config
 from ..errors import InputError
 from .peft import PEFT_TYPES, check_peft_adapter_type, peft_task
+from .remote_code import auto_map, write_remote_code
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +75,15 @@ def save_pretrained(
     ignored = model._keys_to_ignore_on_save
     if full:
         model._keys_to_ignore_on_save = set()
+    # The folder also loads where prefix_models was never imported (trust_remote_code): remote_code.py.
+    model.config.auto_map = auto_map(model)
     try:
-        return stock_save(save_directory, *args, **kwargs)
+        saved = stock_save(save_directory, *args, **kwargs)
     finally:
         model._keys_to_ignore_on_save = ignored
+    if kwargs.get("is_main_process", True):
+        write_remote_code(save_directory)
+    return saved
 
 
 def _load_backbone(
