@@ -49,6 +49,7 @@ from prefix_models.scripts import (
     setup_logging,
     train_and_save,
 )
+from prefix_models.scripts.cards import finish_run
 from prefix_models.scripts.glue.data import check_splits, load_from_data_dir, load_from_files, load_from_hub
 from prefix_models.scripts.glue.features import MultipleChoiceCollator, metrics_function, tokenize, write_predictions
 from prefix_models.scripts.glue.tasks import MULTIPLE_CHOICE, REGRESSION, TASKS, get_task
@@ -244,6 +245,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                     spec, data[split].select(range(len(dataset))), logits, training_args.output_dir, split, benchmark
                 ):
                     logger.info(f"Predictions written to {path}")
+    finish_run(trainer, results, data_args, script=__file__, argv=argv, task=f"{spec.name} ({spec.model_task})")
     return results
 
 

@@ -46,6 +46,7 @@ from prefix_models.scripts import (
     setup_logging,
     train_and_save,
 )
+from prefix_models.scripts.cards import finish_run
 from prefix_models.scripts.ner.data import (
     HUB_TASKS,
     SPLIT_FLAGS,
@@ -288,6 +289,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             path = os.path.join(training_args.output_dir, "predictions.txt")
             write_conll(path, test, predicted)
             logger.info(f"Predictions written to {path} (token, gold, predicted)")
+    finish_run(trainer, results, data_args, script=__file__, argv=argv, task="named-entity recognition")
     return results
 
 

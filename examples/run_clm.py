@@ -44,6 +44,7 @@ from prefix_models.scripts import (  # noqa: E402
     setup_logging,
     train_and_save,
 )
+from prefix_models.scripts.cards import finish_run
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +172,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
         results.update(metrics)
+    finish_run(trainer, results, data_args, script=__file__, argv=argv, task="causal language modelling")
     return results
 
 

@@ -46,6 +46,7 @@ from prefix_models.scripts import (  # noqa: E402
     setup_logging,
     train_and_save,
 )
+from prefix_models.scripts.cards import finish_run
 from prefix_models.scripts.glue.data import check_splits, load_from_data_dir, load_from_hub  # noqa: E402
 from prefix_models.scripts.glue.features import metrics_function, tokenize  # noqa: E402
 from prefix_models.scripts.glue.tasks import CLASSIFICATION, REGRESSION, TASKS, get_task  # noqa: E402
@@ -200,6 +201,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             trainer.log_metrics(f"eval {spec.name}", metrics)
             results.update(metrics)
         trainer.save_metrics("eval", {key: value for key, value in results.items() if key.startswith("eval_")})
+    task = f"one prefix per task: {', '.join(spec.name for spec in specs)}"
+    finish_run(trainer, results, data_args, script=__file__, argv=argv, task=task)
     return results
 
 

@@ -52,6 +52,7 @@ from prefix_models.scripts import (  # noqa: E402
     setup_logging,
     train_and_save,
 )
+from prefix_models.scripts.cards import finish_run
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +185,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.log_metrics("predict", output.metrics)
         trainer.save_metrics("predict", output.metrics)
         results.update(output.metrics)
+    finish_run(trainer, results, data_args, script=__file__, argv=argv, task="sequence-to-sequence generation")
     return results
 
 

@@ -1,0 +1,228 @@
+"""How a script's run ends: the model card (``README.md``) in its output folder, and ``--push_to_hub``.
+
+The card says what the folder holds and how it was made — base model, method, prefix length, trainable
+and total parameters, task, data, final metrics and the command — under the Hub's metadata block
+(``base_model``, ``library_name: prefix-models``, tags, ``datasets``), so that the Hub lists the prefix
+under its base model. ``--push_to_hub`` uploads the folder's own files (:func:`upload_files`): the prefix
+and head, config, tokenizer, card and results, never the backbone, checkpoints or pickles.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import HfApi, ModelCardData
+from transformers import PreTrainedModel, Trainer
+
+from ..checkpoints.remote_code import REMOTE_CODE_FILE, auto_map
+from .arguments import DataArguments
+
+logger = logging.getLogger(__name__)
+
+CARD_FILE = "README.md"
+# The Hub's task names, by the ending of the model's class name.
+PIPELINE_TAGS = {
+    "ForSequenceClassification": "text-classification",
+    "ForTokenClassification": "token-classification",
+    "ForQuestionAnswering": "question-answering",
+    "ForMultipleChoice": "multiple-choice",
+    "ForCausalLM": "text-generation",
+    "ForConditionalGeneration": "text2text-generation",
+}
+METHOD_TAGS = {"prefix": ["prefix-tuning", "p-tuning-v2"], "prompt": ["prompt-tuning"]}
+# Never uploaded: Trainer's pickled arguments, its checkpoints and logs, and anything hidden.
+NOT_UPLOADED = ("training_args.bin",)
+# Metrics of the run's speed, not of the model: left out of the card's results.
+BOOKKEEPING = ("_runtime", "_per_second", "_flos")
+
+
+def method_of(model: PreTrainedModel) -> str | None:
+    """``"prefix"`` / ``"prompt"`` for a prefix-models model, ``None`` for a stock one."""
+    return getattr(model.config, "prefix_method", None) if hasattr(model.config, "pre_seq_len") else None
+
+
+def base_model_of(model: PreTrainedModel) -> str:
+    """The checkpoint the run started from: the base a prefix points at, or the stock model's own source."""
+    return getattr(model.config, "base_model_name_or_path", None) or model.config._name_or_path or "unknown"
+
+
+def script_command(script: str, argv: Sequence[str] | None) -> str:
+    """The command line that made the run (``argv`` when ``main`` was called with one, else ``sys.argv``)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    path = Path(script).resolve()
+    shown = os.path.relpath(path) if path.is_relative_to(Path.cwd()) else path.name
+    return shlex.join(["python", shown, *arguments])
+
+
+def model_card(
+    model: PreTrainedModel,
+    *,
+    task: str,
+    command: str,
+    metrics: Mapping[str, Any],
+    data_files: Mapping[str, str] | None = None,
+    dataset: str | None = None,
+) -> str:
+    """The card's text: the Hub metadata block, then what the folder holds and how it was made."""
+    method = method_of(model)
+    base = base_model_of(model)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    name = type(model).__name__
+    pipeline_tag = next((tag for end, tag in PIPELINE_TAGS.items() if name.endswith(end)), None)
+    local_base = os.path.isdir(base)
+    metadata = ModelCardData(
+        # The Hub wants a hub id here; a local folder is named in the text instead.
+        base_model=None if local_base else base,
+        library_name="prefix-models" if method else "transformers",
+        tags=["prefix-models", *METHOD_TAGS.get(method, [])] if method else None,
+        datasets=[dataset] if dataset else None,
+        pipeline_tag=pipeline_tag,
+    )
+    what = {"prefix": "A P-tuning v2 prefix (deep prefix tuning)", "prompt": "A soft prompt (prompt tuning)"}
+    lines = [
+        "---",
+        metadata.to_yaml(),
+        "---",
+        "",
+        f"# {Path(base).name} with {method} tuning: {task}" if method else f"# {Path(base).name}: {task}",
+        "",
+    ]
+    if method:
+        config = model.config
+        layers = config.prefix_layers if getattr(config, "prefix_layers", None) is not None else "all"
+        lines += [
+            f"{what[method]} and a task head for `{base}`, trained with "
+            "[prefix-models](https://pypi.org/project/prefix-models/). The folder holds only what trained; "
+            "the frozen backbone is loaded from the base model.",
+            "",
+            "| | |",
+            "|---|---|",
+            f"| base model | `{base}`{' (a local folder)' if local_base else ''} |",
+            f"| method | {method} tuning |",
+            f"| `pre_seq_len` | {config.pre_seq_len} |",
+            f"| prefixed layers | {layers} |",
+        ]
+    else:
+        lines += [
+            f"`{base}` trained by a prefix-models script without a prefix ({task}).",
+            "",
+            "| | |",
+            "|---|---|",
+            f"| base model | `{base}`{' (a local folder)' if local_base else ''} |",
+            "| method | full fine-tuning or a head-only probe |",
+        ]
+    lines += [
+        f"| class | `{name}` |",
+        f"| trainable parameters | {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.3f}%) |",
+        f"| task | {task} |",
+    ]
+    if dataset:
+        lines.append(f"| dataset | `{dataset}` |")
+    for split, path in (data_files or {}).items():
+        lines.append(f"| {split} data | `{path}` |")
+    shown = {
+        key: value
+        for key, value in metrics.items()
+        if isinstance(value, int | float) and not key.endswith(BOOKKEEPING) and key not in ("epoch", "best_step")
+    }
+    if shown:
+        lines += ["", "## Results", "", "| metric | value |", "|---|---:|"]
+        lines += [f"| {key} | {_number(value)} |" for key, value in sorted(shown.items())]
+    lines += ["", "## How it was made", "", "```bash", command, "```", ""]
+    if method:
+        auto = next(key for key in auto_map(model) if key != "AutoConfig")
+        lines += [
+            "## Loading it",
+            "",
+            "```python",
+            "import prefix_models  # registers the prefix classes with transformers' Auto classes",
+            f"from transformers import {auto}",
+            "",
+            f'model = {auto}.from_pretrained("THIS_FOLDER_OR_REPO")',
+            "```",
+            "",
+            f"Without `import prefix_models`, pass `trust_remote_code=True`: the folder's `{REMOTE_CODE_FILE}` "
+            "then imports the installed `prefix_models` (`pip install prefix-models`); it holds no model code.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _number(value: float) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def upload_files(output_dir: str | os.PathLike) -> list[str]:
+    """The files ``--push_to_hub`` uploads: the top of ``output_dir``, without checkpoints, logs, hidden
+    files and pickles."""
+    folder = Path(output_dir)
+    return sorted(
+        path.name
+        for path in folder.iterdir()
+        if path.is_file() and not path.name.startswith((".", "_")) and path.name not in NOT_UPLOADED
+    )
+
+
+def push_to_hub(trainer: Trainer, output_dir: str | os.PathLike) -> str:
+    """Upload :func:`upload_files` to the run's hub repository (``--hub_model_id``, else the folder's name)."""
+    args = trainer.args
+    repo_id = getattr(trainer, "hub_model_id", None) or args.hub_model_id or Path(output_dir).name
+    api = HfApi(token=args.hub_token)
+    repo = api.create_repo(repo_id, private=args.hub_private_repo, exist_ok=True)
+    files = upload_files(output_dir)
+    api.upload_folder(
+        repo_id=repo.repo_id,
+        folder_path=os.fspath(output_dir),
+        allow_patterns=files,
+        commit_message="End of training",
+        revision=args.hub_revision,
+    )
+    logger.info(f"Pushed {len(files)} files to {repo.repo_id}: {', '.join(files)}")
+    return repo.repo_id
+
+
+def data_sources(data_args: DataArguments) -> tuple[dict[str, str], str | None]:
+    """``({split or "data_dir": path}, hub dataset id or None)``: where a run's data came from."""
+    files = dict(getattr(data_args, "files", {}))
+    if data_args.data_dir:
+        files["data_dir"] = data_args.data_dir
+    dataset = data_args.dataset_name
+    if dataset and data_args.dataset_config_name:
+        dataset = f"{dataset} ({data_args.dataset_config_name})"
+    return files, None if files else dataset
+
+
+def finish_run(
+    trainer: Trainer,
+    results: Mapping[str, Any],
+    data_args: DataArguments,
+    *,
+    script: str,
+    argv: Sequence[str] | None,
+    task: str,
+) -> None:
+    """The end of every script: write the model card of a trained run and push it with ``--push_to_hub``."""
+    args = trainer.args
+    if not (args.do_train and trainer.is_world_process_zero()):
+        return
+    data_files, dataset = data_sources(data_args)
+    card = model_card(
+        trainer.model,
+        task=task,
+        command=script_command(script, argv),
+        metrics=results,
+        data_files=data_files,
+        dataset=dataset,
+    )
+    path = Path(args.output_dir, CARD_FILE)
+    path.write_text(card)
+    logger.info(f"Model card written to {path}")
+    if args.push_to_hub:
+        push_to_hub(trainer, args.output_dir)
