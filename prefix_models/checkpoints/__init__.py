@@ -76,14 +76,14 @@ def save_pretrained(
     if full:
         model._keys_to_ignore_on_save = set()
     # The folder also loads where prefix_models was never imported (trust_remote_code): remote_code.py.
+    # Written first, so that save_pretrained(push_to_hub=True) uploads it with the rest.
     model.config.auto_map = auto_map(model)
+    if kwargs.get("is_main_process", True) and not os.path.isfile(save_directory):
+        write_remote_code(save_directory)
     try:
-        saved = stock_save(save_directory, *args, **kwargs)
+        return stock_save(save_directory, *args, **kwargs)
     finally:
         model._keys_to_ignore_on_save = ignored
-    if kwargs.get("is_main_process", True):
-        write_remote_code(save_directory)
-    return saved
 
 
 def _load_backbone(

@@ -35,7 +35,8 @@ def auto_map(model: Any) -> dict[str, str]:
 
 
 def write_remote_code(save_directory: str | os.PathLike) -> None:
-    """Copy ``modeling_prefix.py`` into ``save_directory`` (the ``auto_map`` is in the config already)."""
+    """Copy ``modeling_prefix.py`` into ``save_directory`` (made if missing), the module ``auto_map`` names."""
+    os.makedirs(save_directory, exist_ok=True)
     shutil.copyfile(_TEMPLATE, os.path.join(save_directory, REMOTE_CODE_FILE))
 
 
