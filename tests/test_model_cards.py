@@ -26,10 +26,13 @@ def metadata_and_text(card: str) -> tuple[dict, str]:
 
 
 @pytest.fixture
-def prefix_run(tiny_model, tmp_path):
+def prefix_run(tiny_model, tmp_path, caplog):
     argv = ["--model_name_or_path", str(tiny_model), "--output_dir", str(tmp_path / "out"), *COMMON]
     argv += ["--task_name", "rte", "--data_dir", str(GLUE), "--prefix", "--pre_seq_len", "5"]
-    return argv, run_glue.main(argv), tmp_path / "out"
+    with caplog.at_level("INFO", logger="prefix_models"):
+        results = run_glue.main(argv)
+    assert f"Plot this run: python -m prefix_models.report {tmp_path / 'out'}" in caplog.text
+    return argv, results, tmp_path / "out"
 
 
 def test_a_prefix_run_leaves_a_card_that_says_what_it_holds(prefix_run):

@@ -21,6 +21,7 @@ from huggingface_hub import HfApi, ModelCardData
 from transformers import PreTrainedModel, Trainer
 
 from ..checkpoints.remote_code import REMOTE_CODE_FILE, auto_map
+from ..report import report_hint
 from .arguments import DataArguments
 
 logger = logging.getLogger(__name__)
@@ -208,7 +209,8 @@ def finish_run(
     argv: Sequence[str] | None,
     task: str,
 ) -> None:
-    """The end of every script: write the model card of a trained run and push it with ``--push_to_hub``."""
+    """The end of every script: write the model card of a trained run, push it with ``--push_to_hub``, and
+    say how to plot it."""
     args = trainer.args
     if not (args.do_train and trainer.is_world_process_zero()):
         return
@@ -226,3 +228,4 @@ def finish_run(
     logger.info(f"Model card written to {path}")
     if args.push_to_hub:
         push_to_hub(trainer, args.output_dir)
+    logger.info(report_hint(args.output_dir))
