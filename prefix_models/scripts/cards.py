@@ -21,7 +21,7 @@ from huggingface_hub import HfApi, ModelCardData
 from transformers import PreTrainedModel, Trainer
 
 from ..checkpoints.remote_code import REMOTE_CODE_FILE, auto_map
-from ..report import report_hint
+from ..report import BOOKKEEPING_SUFFIXES, report_hint
 from .arguments import DataArguments
 
 logger = logging.getLogger(__name__)
@@ -39,8 +39,6 @@ PIPELINE_TAGS = {
 METHOD_TAGS = {"prefix": ["prefix-tuning", "p-tuning-v2"], "prompt": ["prompt-tuning"]}
 # Never uploaded: Trainer's pickled arguments, its checkpoints and logs, and anything hidden.
 NOT_UPLOADED = ("training_args.bin",)
-# Metrics of the run's speed, not of the model: left out of the card's results.
-BOOKKEEPING = ("_runtime", "_per_second", "_flos")
 
 
 def method_of(model: PreTrainedModel) -> str | None:
@@ -131,7 +129,9 @@ def model_card(
     shown = {
         key: value
         for key, value in metrics.items()
-        if isinstance(value, int | float) and not key.endswith(BOOKKEEPING) and key not in ("epoch", "best_step")
+        if isinstance(value, int | float)
+        and not key.endswith((*BOOKKEEPING_SUFFIXES, "_flos"))
+        and key not in ("epoch", "best_step")
     }
     if shown:
         lines += ["", "## Results", "", "| metric | value |", "|---|---:|"]
