@@ -562,3 +562,41 @@ def test_help_lists_the_qa_and_method_flags(capsys):
         "--prefix_layers",
     ):
         assert flag in text, flag
+
+
+def test_paper_squad_rows_run_with_the_reference_settings(tiny_roberta_model, tmp_path):
+    """benchmarks/paper.py's SQuAD rows: the reference's settings, run_qa.py's flags, and the F1 / exact match
+    read back from a run (a tiny RoBERTa for roberta-large, one epoch on the fixture, in-process)."""
+    spec = importlib.util.spec_from_file_location("paper", ROOT / "benchmarks" / "paper.py")
+    paper = importlib.util.module_from_spec(spec)
+    sys.modules["paper"] = paper
+    spec.loader.exec_module(paper)
+    v1, v2 = paper.ROWS_BY_NAME["roberta-large/squad"], paper.ROWS_BY_NAME["roberta-large/squad_v2"]
+    assert (v1.reference_exact, v1.reference, v2.reference_exact, v2.reference) == (88.1, 94.2, 81.3, 84.7)
+    data = tmp_path / "data"
+    (data / "squad").mkdir(parents=True)
+    for name in ("train-v1.1.json", "dev-v1.1.json"):
+        (data / "squad" / name).write_text((SQUAD / name).read_text())
+    output_dir = tmp_path / "out"
+    extra = ["--use_cpu", "--max_seq_length", "64", "--doc_stride", "16", "--disable_tqdm", "true"]
+    extra += ["--max_train_samples", "4", "--max_eval_samples", "4"]
+    command = paper.command(v1, tiny_roberta_model, data, output_dir, 1 / 30, extra)
+    assert command[1].endswith("examples/run_qa.py")
+    text = " ".join(command)
+    for setting in (
+        "--pre_seq_len 16",
+        "--learning_rate 0.005",
+        "--per_device_train_batch_size 8",
+        "--seed 11",
+        "--hidden_dropout_prob 0.2",
+        "--num_train_epochs 1",
+        "--eval_strategy epoch",
+    ):
+        assert setting in text, setting
+    assert "--version_2_with_negative" in " ".join(paper.command(v2, tiny_roberta_model, data, output_dir, 1, []))
+    assert paper.missing_inputs(v1, tiny_roberta_model, data) is None
+    assert paper.missing_inputs(v2, tiny_roberta_model, data).startswith("no data folder")
+    results = run_qa.main(command[2:])
+    score, epoch = paper.best_score(output_dir, ner=False, qa=True)
+    assert score == pytest.approx(results["best_eval_f1"]) and epoch == 1
+    assert paper.exact_at_best(output_dir) == pytest.approx(results["eval_exact_match"])
