@@ -418,6 +418,20 @@ def test_nbest_picks_the_best_valid_span_over_windows():
     assert single.predictions == {"q": "gamma delta"}
 
 
+def test_a_span_of_zero_width_tokens_is_no_answer():
+    # Byte-level BPE gives a lone space its own zero-width token ("Ġ", offsets (5, 5)); a span of it alone has
+    # no text, so the next best span answers.
+    context = "alpha beta"
+    offsets = np.array([(-1, -1), (0, 5), (5, 5), (6, 10), (-1, -1)], dtype=np.int32)
+    example = QAExample("z", "", context, "?", ["beta"], [6], "test")
+    features = QAFeatures([example], None, np.array([0]), [offsets], np.array([0]))
+    start = np.array([[0.0, 1.0, 9.0, 2.0, 0.0]])
+    end = np.array([[0.0, 0.0, 9.0, 2.0, 0.0]])
+    answers = answers_from_logits(features, start, end, AnswerOptions())
+    assert answers.predictions == {"z": " beta"}  # zero-width start + "beta" end: 9 + 2, the best with text
+    assert all(c["text"] for c in answers.nbest["z"])
+
+
 def test_null_score_against_the_threshold():
     features = hand_made()
     # Best span: b's gamma..delta, 4 + 3.5 = 7.5. Null: [CLS] at 0; window a's is 3 + 3, b's 5 + 4: the lower, 6.
