@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""P-tuning v2's table, one row per command: ``run_glue.py`` / ``run_ner.py`` with the reference's per-task
-hyper-parameters, our best-epoch dev score printed beside the reference's.
+"""P-tuning v2's table, one row per command: ``run_glue.py`` / ``run_ner.py`` / ``examples/run_qa.py`` with the
+reference's per-task hyper-parameters, our best-epoch dev score printed beside the reference's.
 
     python benchmarks/paper.py --list                                    # rows, settings, reference scores
     python benchmarks/paper.py --models_dir M --data_dir D               # the whole table (a GPU: many hours)
@@ -12,12 +12,19 @@ Settings and reference scores are the P-tuning v2 repository's (THUDM/P-tuning-v
 ``run_script/run_<task>_<model>.sh`` for batch size, learning rate, prefix length, dropout, epochs,
 sequence length and seed; its README's "released results" for the scores). The reference reports
 the dev score of the best epoch; so does this (``best_eval_accuracy`` / ``best_eval_f1`` from
-``BestMetricCallback``). NER is scored as conlleval counts (``run_ner.py``'s ``f1``).
+``BestMetricCallback``). NER is scored as conlleval counts (``run_ner.py``'s ``f1``); SQuAD by F1 (the
+official scripts' ``f1``), with exact match at the same epoch beside it (the reference reports EM / F1).
+The SQuAD rows' reference settings (``run_script/run_squad_roberta.sh``, ``run_squad_v2_roberta.sh``,
+``tasks/qa/dataset.py``): batch 8, learning rate 5e-3, dropout 0.2, P=16 for 1.1 and 8 for 2.0, 30 and 10
+epochs, seed 11, 384-token windows with a 128-token stride, 20-best, answers of at most 30 tokens, null
+threshold 0.
 
 Everything is read offline. ``--models_dir`` holds the checkpoints as folders named like the rows'
 models (``roberta-large/``, ``bert-large-cased/``, ``bert-large-uncased/``); ``--data_dir`` holds the
-SuperGLUE official downloads (``BoolQ/``, ``COPA/``, ``RTE/``, ``WiC/``, ``WSC/``: train/val jsonl)
-and CoNLL column files in ``conll2003/``, ``conll2004/``, ``ontonotes/`` (train, dev, test). A row whose
+SuperGLUE official downloads (``BoolQ/``, ``COPA/``, ``RTE/``, ``WiC/``, ``WSC/``: train/val jsonl),
+CoNLL column files in ``conll2003/``, ``conll2004/``, ``ontonotes/`` (train, dev, test) and the official
+SQuAD files in ``squad/`` (``train-v1.1.json``, ``dev-v1.1.json``) and ``squad_v2/`` (``train-v2.0.json``,
+``dev-v2.0.json``). A row whose
 model or data is missing is reported as skipped. Each run's output stays in ``--output_dir/<row>``;
 a finished row (``result.json``) is not run again. The table goes to ``--output`` (JSON) and is printed.
 
@@ -52,6 +59,7 @@ class Row:
     dropout: float = 0.1
     max_seq_length: int = 128
     projection: bool = False
+    reference_exact: float | None = None  # SQuAD: the reference's exact match beside its F1 (``reference``)
 
     @property
     def name(self) -> str:
@@ -61,8 +69,13 @@ class Row:
     def ner(self) -> bool:
         return self.task in NER_TASKS
 
+    @property
+    def qa(self) -> bool:
+        return self.task in QA_TASKS
+
 
 NER_TASKS = ("conll2003", "conll2004", "ontonotes")
+QA_TASKS = ("squad", "squad_v2")  # the --data_dir folders: the official SQuAD 1.1 and 2.0 files
 ROWS = [
     Row("roberta-large", "boolq", 84.0, 32, 7e-3, 8, 100, 11),
     Row("roberta-large", "copa", 92.0, 16, 9e-3, 8, 120, 11),
@@ -72,6 +85,8 @@ ROWS = [
     Row("roberta-large", "conll2003", 91.8, 16, 3e-2, 11, 30, 11, max_seq_length=152),
     Row("roberta-large", "conll2004", 88.4, 32, 6e-2, 144, 80, 11),
     Row("roberta-large", "ontonotes", 90.1, 16, 7e-3, 48, 60, 14),
+    Row("roberta-large", "squad", 94.2, 8, 5e-3, 16, 30, 11, 0.2, 384, reference_exact=88.1),
+    Row("roberta-large", "squad_v2", 84.7, 8, 5e-3, 8, 10, 11, 0.2, 384, reference_exact=81.3),
     Row("bert-large-cased", "boolq", 74.3, 32, 5e-3, 40, 100, 11),
     Row("bert-large-cased", "copa", 77.0, 16, 1e-2, 16, 80, 44),
     Row("bert-large-cased", "rte", 80.1, 32, 1e-2, 20, 60, 11),
@@ -88,10 +103,13 @@ def command(
 ) -> list[str]:
     """The script and flags that run ``row``."""
     epochs = max(1, round(row.epochs * epochs_scale))
-    script = "run_ner.py" if row.ner else "run_glue.py"
-    data = (
-        ["--data_dir", str(data_dir / row.task)] if row.ner else ["--task_name", row.task, "--data_dir", str(data_dir)]
-    )
+    script = "run_ner.py" if row.ner else "examples/run_qa.py" if row.qa else "run_glue.py"
+    if row.ner or row.qa:
+        data = ["--data_dir", str(data_dir / row.task)]
+        if row.task == "squad_v2":
+            data.append("--version_2_with_negative")
+    else:
+        data = ["--task_name", row.task, "--data_dir", str(data_dir)]
     return [
         sys.executable,
         str(ROOT / script),
@@ -135,21 +153,35 @@ def command(
 def missing_inputs(row: Row, model: Path, data_dir: Path) -> str | None:
     if not model.is_dir():
         return f"no model folder {model}"
-    data = data_dir / row.task if row.ner else data_dir
+    data = data_dir / row.task if row.ner or row.qa else data_dir
     if not data.is_dir():
         return f"no data folder {data}"
     return None
 
 
-def best_score(output_dir: Path, ner: bool) -> tuple[float | None, float | None]:
-    """(best dev score in percent, its epoch) from the run's results."""
+def best_score(output_dir: Path, ner: bool, qa: bool = False) -> tuple[float | None, float | None]:
+    """(best dev score in percent, its epoch) from the run's results (run_qa.py's are in percent already)."""
     results_file = output_dir / "all_results.json"
     if not results_file.is_file():
         return None, None
     results = json.loads(results_file.read_text())
-    key = "best_eval_f1" if ner else "best_eval_accuracy"
+    key = "best_eval_f1" if ner or qa else "best_eval_accuracy"
     value = results.get(key, results.get(key.removeprefix("best_")))
-    return (None if value is None else 100 * value), results.get("best_epoch")
+    scale = 1 if qa else 100
+    return (None if value is None else scale * value), results.get("best_epoch")
+
+
+def exact_at_best(output_dir: Path) -> float | None:
+    """A SQuAD row's exact match at its best-F1 evaluation, from the run's ``trainer_state.json``."""
+    try:
+        state = json.loads((output_dir / "trainer_state.json").read_text())
+        best = json.loads((output_dir / "all_results.json").read_text())
+    except (OSError, ValueError):
+        return None
+    for entry in state.get("log_history", []):
+        if entry.get("step") == best.get("best_step") and "eval_f1" in entry:
+            return entry.get("eval_exact_match", entry.get("eval_exact"))
+    return None
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -185,6 +217,7 @@ def main(argv: list[str] | None = None) -> dict:
                     f"dropout {row.dropout}" if row.dropout != 0.1 else "",
                     f"max_seq_length {row.max_seq_length}" if row.max_seq_length != 128 else "",
                     "prefix MLP" if row.projection else "",
+                    f"reference EM {row.reference_exact} / F1 {row.reference}" if row.qa else "",
                 )
                 if x
             )
@@ -205,6 +238,8 @@ def main(argv: list[str] | None = None) -> dict:
         output_dir = args.output_dir / row.model / row.task
         cmd = command(row, model, args.data_dir, output_dir, args.epochs_scale, args.extra)
         entry = {"reference": row.reference, "command": cmd[1:]}
+        if row.reference_exact is not None:
+            entry["reference_exact"] = row.reference_exact
         problem = missing_inputs(row, model, args.data_dir)
         if args.dry_run:
             print(" ".join(cmd) + (f"    # would skip: {problem}" if problem else ""))
@@ -217,10 +252,12 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             start = time.time()
             completed = subprocess.run(cmd, cwd=ROOT)
-            score, epoch = best_score(output_dir, row.ner)
+            score, epoch = best_score(output_dir, row.ner, row.qa)
             entry.update(
                 ours=score, best_epoch=epoch, minutes=(time.time() - start) / 60, returncode=completed.returncode
             )
+            if row.qa:
+                entry["ours_exact"] = exact_at_best(output_dir)
             if completed.returncode == 0 and score is not None:
                 result_file.write_text(json.dumps(entry, indent=2))
         table["rows"][name] = entry
@@ -235,6 +272,11 @@ def main(argv: list[str] | None = None) -> dict:
         print(
             f"{name:32s} {entry['ours']:6.1f} {entry['reference']:6.1f} {entry['ours'] - entry['reference']:+6.1f} "
             f"{entry['best_epoch'] or 0:7.0f} {entry['minutes']:6.1f}"
+            + (  # SQuAD: the score above is F1; exact match beside it, as the reference reports EM / F1
+                f"   EM {entry['ours_exact']:.1f} (ref {entry['reference_exact']:.1f})"
+                if entry.get("ours_exact") is not None
+                else ""
+            )
         )
     output = args.output or args.output_dir / "table.json"
     output.parent.mkdir(parents=True, exist_ok=True)
