@@ -54,6 +54,7 @@ from prefix_models.scripts import (  # noqa: E402
     setup_logging,
     train_and_save,
 )
+from prefix_models.scripts.cards import finish_run  # noqa: E402
 from prefix_models.scripts.qa.data import (  # noqa: E402
     SPLIT_FLAGS,
     check_examples,
@@ -226,6 +227,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             results.update(metrics)
         if trainer.is_world_process_zero():
             write_answers(training_args.output_dir, trainer.answers, "predict_", version_2)
+    task = "extractive question answering" + (" with unanswerable questions" if version_2 else "")
+    finish_run(trainer, results, data_args, script=__file__, argv=argv, task=task)
     return results
 
 

@@ -224,6 +224,8 @@ def test_v1_prefix_trains_and_its_predictions_rescore_officially(tiny_model, tmp
     assert config["pre_seq_len"] == 4
     model = AutoPrefixModelForQuestionAnswering.from_pretrained(tmp_path)
     assert model.num_trainable_parameters() < sum(p.numel() for p in model.parameters()) / 10
+    card = (tmp_path / "README.md").read_text()  # the model card (tests/test_model_cards.py: its content)
+    assert "pipeline_tag: question-answering" in card and "| task | extractive question answering |" in card
 
 
 def test_v2_prefix_on_roberta_rescores_with_null_odds_and_threshold(tiny_roberta_model, tmp_path):
