@@ -17,6 +17,7 @@ from transformers import (
     AutoModelForSeq2SeqLM,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
+    AutoTokenizer,
     PreTrainedModel,
 )
 from transformers.utils import cached_file
@@ -91,6 +92,13 @@ def load_config(model_args: ModelArguments, **kwargs: Any) -> transformers.PreTr
     """The model's config alone (cheap): used to validate inputs before any weights load."""
     return AutoConfig.from_pretrained(
         model_args.config_name or model_args.model_name_or_path, **model_args.hub_kwargs(), **kwargs
+    )
+
+
+def load_tokenizer(model_args: ModelArguments, **kwargs: Any) -> transformers.PreTrainedTokenizerBase:
+    """The tokenizer of ``--tokenizer_name``, else of the model; ``kwargs`` go to ``from_pretrained``."""
+    return AutoTokenizer.from_pretrained(
+        model_args.tokenizer_name or model_args.model_name_or_path, **model_args.hub_kwargs(), **kwargs
     )
 
 
