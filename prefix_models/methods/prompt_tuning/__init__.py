@@ -20,12 +20,7 @@ class PromptTuning(TuningMethod):
 
     name = "prompt"
     encoder_attribute = "prompt_encoder"
-
-    def make_encoder(self, config: Any) -> nn.Module:
-        return PromptEncoder(config)
-
-    def build(self, model: nn.Module, config: Any) -> None:
-        model.prompt_encoder = self.make_encoder(config)
+    encoder_class = PromptEncoder
 
     def finish(self, model: nn.Module) -> None:
         # Prompt init from vocabulary rows needs loaded word embeddings: from_pretrained defers it.
