@@ -9,40 +9,23 @@ from typing import Any
 
 import torch
 import transformers
-from transformers import (
-    AutoConfig,
-    AutoModelForCausalLM,
-    AutoModelForMultipleChoice,
-    AutoModelForQuestionAnswering,
-    AutoModelForSeq2SeqLM,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
-    AutoTokenizer,
-    PreTrainedModel,
-)
+from transformers import AutoConfig, AutoTokenizer, PreTrainedModel
 from transformers.utils import cached_file
 
-from ..auto import (
-    AutoPrefixModelForCausalLM,
-    AutoPrefixModelForMultipleChoice,
-    AutoPrefixModelForQuestionAnswering,
-    AutoPrefixModelForSeq2SeqLM,
-    AutoPrefixModelForSequenceClassification,
-    AutoPrefixModelForTokenClassification,
-)
+from .. import auto
 from ..errors import InputError
 from .arguments import _POOLED_TASKS, ModelArguments, was_given
 
 logger = logging.getLogger(__name__)
 
-# task -> (our Auto class, the stock transformers Auto class for the baselines)
+# task -> our Auto class (its stock transformers Auto class, ``_stock_auto``, builds the baselines)
 _AUTO_CLASSES = {
-    "sequence_classification": (AutoPrefixModelForSequenceClassification, AutoModelForSequenceClassification),
-    "token_classification": (AutoPrefixModelForTokenClassification, AutoModelForTokenClassification),
-    "multiple_choice": (AutoPrefixModelForMultipleChoice, AutoModelForMultipleChoice),
-    "question_answering": (AutoPrefixModelForQuestionAnswering, AutoModelForQuestionAnswering),
-    "causal_lm": (AutoPrefixModelForCausalLM, AutoModelForCausalLM),
-    "seq2seq_lm": (AutoPrefixModelForSeq2SeqLM, AutoModelForSeq2SeqLM),
+    "sequence_classification": auto.AutoPrefixModelForSequenceClassification,
+    "token_classification": auto.AutoPrefixModelForTokenClassification,
+    "multiple_choice": auto.AutoPrefixModelForMultipleChoice,
+    "question_answering": auto.AutoPrefixModelForQuestionAnswering,
+    "causal_lm": auto.AutoPrefixModelForCausalLM,
+    "seq2seq_lm": auto.AutoPrefixModelForSeq2SeqLM,
 }
 
 
@@ -153,7 +136,8 @@ def build_model(model_args: ModelArguments, task: str, tokenizer: Any = None, **
 
     ``config_kwargs`` (``num_labels``, ``id2label``, ``problem_type``, ...) go to the config.
     """
-    prefix_auto, stock_auto = _AUTO_CLASSES[task]
+    prefix_auto = _AUTO_CLASSES[task]
+    stock_auto = prefix_auto._stock_auto
     model_args.check_task(task)
     kwargs = {**model_args.hub_kwargs(), **model_args.prefix_config_kwargs(), **config_kwargs}
     load_kwargs = model_args.load_kwargs()
