@@ -86,11 +86,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = scripts.parse_arguments(
         (scripts.ModelArguments, CausalLMDataArguments, TrainingArguments), argv, description=__doc__
     )
-    if model_args.head_only:
-        raise InputError(
-            "run_clm.py trains a prefix (--prefix), a soft prompt (--prompt) or the whole model (no "
-            "method flag); --head_only does not apply to causal language models"
-        )
     model_args.check_task("causal_lm")
     last_checkpoint = scripts.start_run(model_args, training_args, data_args.overwrite_output_dir)
     scripts.apply_method_defaults(model_args, training_args, "causal_lm")

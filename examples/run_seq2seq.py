@@ -91,11 +91,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = scripts.parse_arguments(
         (scripts.ModelArguments, Seq2SeqDataArguments, Seq2SeqTrainingArguments), argv, description=__doc__
     )
-    if model_args.head_only:
-        raise InputError(
-            "run_seq2seq.py trains a prefix (--prefix), a soft prompt (--prompt) or the whole model "
-            "(no method flag); --head_only does not apply to encoder-decoders"
-        )
+    model_args.check_task("seq2seq_lm")
     if data_args.prefix_kinds is not None and not model_args.prefix:
         raise InputError("--prefix_kinds applies to --prefix")
     last_checkpoint = scripts.start_run(model_args, training_args, data_args.overwrite_output_dir)
