@@ -23,7 +23,6 @@ import logging
 from dataclasses import dataclass, field
 
 from transformers import (
-    AutoTokenizer,
     DataCollatorWithPadding,
     Trainer,
     TrainingArguments,
@@ -31,25 +30,11 @@ from transformers import (
     set_seed,
 )
 
+from prefix_models import scripts
 from prefix_models.callbacks import BestMetricCallback
 from prefix_models.errors import InputError
 from prefix_models.named_prefixes import DEFAULT_PREFIX
-from prefix_models.scripts import (
-    DataArguments,
-    ModelArguments,
-    apply_method_defaults,
-    build_model,
-    check_training_engine,
-    load_config,
-    log_run_start,
-    parse_arguments,
-    resolve_checkpoint,
-    resolve_max_seq_length,
-    run_script,
-    setup_logging,
-    train_and_save,
-)
-from prefix_models.scripts.cards import finish_run
+from prefix_models.scripts import build_model
 from prefix_models.scripts.glue.data import check_splits, load_from_data_dir, load_from_files, load_from_hub
 from prefix_models.scripts.glue.features import MultipleChoiceCollator, metrics_function, tokenize, write_predictions
 from prefix_models.scripts.glue.tasks import MULTIPLE_CHOICE, REGRESSION, TASKS, get_task
@@ -58,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class DataTrainingArguments(DataArguments):
+class DataTrainingArguments(scripts.DataArguments):
     """What data to train and evaluate on, and how to cut it into model inputs."""
 
     task_name: str | None = field(default=None, metadata={"help": f"The task to train on, one of: {', '.join(TASKS)}."})
@@ -117,7 +102,7 @@ def ensemble_members(model, folders: list[str]) -> list[str]:
     return names
 
 
-def load_data(data_args: DataTrainingArguments, model_args: ModelArguments):
+def load_data(data_args: DataTrainingArguments, model_args: scripts.ModelArguments):
     """The splits, the task spec and the benchmark format the data came in."""
     spec = get_task(data_args.task_name) if data_args.task_name else None
     if data_args.data_dir:
@@ -141,32 +126,29 @@ def load_data(data_args: DataTrainingArguments, model_args: ModelArguments):
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    model_args, data_args, training_args, ensemble_args = parse_arguments(
-        (ModelArguments, DataTrainingArguments, TrainingArguments, EnsembleArguments), argv, description=__doc__
+    model_args, data_args, training_args, ensemble_args = scripts.parse_arguments(
+        (scripts.ModelArguments, DataTrainingArguments, TrainingArguments, EnsembleArguments), argv, description=__doc__
     )
     if ensemble_args.ensemble_prefixes and training_args.do_train:
         raise InputError("--ensemble_prefixes evaluates saved prefixes together; it does not train: drop --do_train")
     if ensemble_args.ensemble_prefixes and not (training_args.do_eval or training_args.do_predict):
         raise InputError("--ensemble_prefixes needs --do_eval or --do_predict")
-    setup_logging(training_args)
-    log_run_start(training_args, model_args)
-    check_training_engine(training_args)
-    last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)
+    last_checkpoint = scripts.start_run(model_args, training_args, data_args.overwrite_output_dir)
 
     # Everything about the data and the flags is checked before any weights load.
     data, spec, benchmark = load_data(data_args, model_args)
-    apply_method_defaults(model_args, training_args, spec.model_task)
+    scripts.apply_method_defaults(model_args, training_args, spec.model_task)
     check_splits(
         spec,
         data,
         {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict},
     )
-    max_seq_length = resolve_max_seq_length(data_args.max_seq_length, load_config(model_args), default=128)
+    max_seq_length = scripts.resolve_max_seq_length(
+        data_args.max_seq_length, scripts.load_config(model_args), default=128
+    )
 
     set_seed(training_args.seed)
-    tokenizer = AutoTokenizer.from_pretrained(
-        model_args.tokenizer_name or model_args.model_name_or_path, **model_args.hub_kwargs()
-    )
+    tokenizer = scripts.load_tokenizer(model_args)
     max_seq_length = min(max_seq_length, tokenizer.model_max_length)
     config_kwargs = {"num_labels": spec.num_labels}
     if spec.kind == REGRESSION:
@@ -207,7 +189,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     results: dict[str, float] = {}
     if training_args.do_train:
-        results.update(train_and_save(trainer, last_checkpoint, len(features["train"])))
+        results.update(scripts.train_and_save(trainer, last_checkpoint, len(features["train"])))
 
     if training_args.do_eval:
         logger.info("*** Evaluate ***")
@@ -245,9 +227,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                     spec, data[split].select(range(len(dataset))), logits, training_args.output_dir, split, benchmark
                 ):
                     logger.info(f"Predictions written to {path}")
-    finish_run(trainer, results, data_args, script=__file__, argv=argv, task=f"{spec.name} ({spec.model_task})")
+    scripts.finish_run(trainer, results, data_args, script=__file__, argv=argv, task=f"{spec.name} ({spec.model_task})")
     return results
 
 
 if __name__ == "__main__":
-    run_script(main)
+    scripts.run_script(main)

@@ -27,26 +27,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
-from transformers import AutoTokenizer, DataCollatorForTokenClassification, Trainer, TrainingArguments, set_seed
+from transformers import DataCollatorForTokenClassification, Trainer, TrainingArguments, set_seed
 
+from prefix_models import scripts
 from prefix_models.callbacks import BestMetricCallback
 from prefix_models.errors import InputError
-from prefix_models.scripts import (
-    DataArguments,
-    ModelArguments,
-    apply_method_defaults,
-    build_model,
-    check_training_engine,
-    load_config,
-    log_run_start,
-    parse_arguments,
-    resolve_checkpoint,
-    resolve_max_seq_length,
-    run_script,
-    setup_logging,
-    train_and_save,
-)
-from prefix_models.scripts.cards import finish_run
+from prefix_models.scripts import build_model
 from prefix_models.scripts.ner.data import (
     HUB_TASKS,
     SPLIT_FLAGS,
@@ -68,7 +54,7 @@ ROBERTA_LIKE = ("roberta", "xlm-roberta", "camembert", "longformer", "gpt2", "bl
 
 
 @dataclass
-class DataTrainingArguments(DataArguments):
+class DataTrainingArguments(scripts.DataArguments):
     """What data to train and evaluate on, and how to cut it into model inputs."""
 
     task_name: str | None = field(
@@ -135,7 +121,7 @@ def trained_labels(config) -> list[str] | None:
     return labels
 
 
-def load_data(data_args: DataTrainingArguments, model_args: ModelArguments, needed: dict[str, bool]):
+def load_data(data_args: DataTrainingArguments, model_args: scripts.ModelArguments, needed: dict[str, bool]):
     """The sentences of each split the ``--do_*`` flags need (labelled where scored), and the
     dataset's own label names in id order (hub datasets that have them; else None)."""
     dataset_labels = None
@@ -167,22 +153,19 @@ def load_data(data_args: DataTrainingArguments, model_args: ModelArguments, need
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    model_args, data_args, training_args = parse_arguments(
-        (ModelArguments, DataTrainingArguments, TrainingArguments), argv, description=__doc__
+    model_args, data_args, training_args = scripts.parse_arguments(
+        (scripts.ModelArguments, DataTrainingArguments, TrainingArguments), argv, description=__doc__
     )
     model_args.check_task("token_classification")
-    setup_logging(training_args)
-    log_run_start(training_args, model_args)
-    check_training_engine(training_args)
-    apply_method_defaults(model_args, training_args, "token_classification")
-    last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)
+    last_checkpoint = scripts.start_run(model_args, training_args, data_args.overwrite_output_dir)
+    scripts.apply_method_defaults(model_args, training_args, "token_classification")
 
     # Everything about the data and the flags is checked before any weights load.
     needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
     splits, dataset_labels = load_data(data_args, model_args, needed)
     if not splits:
         raise InputError("nothing to do: pass --do_train, --do_eval and/or --do_predict")
-    config = load_config(model_args)
+    config = scripts.load_config(model_args)
     labelled = [s for sentences in splits.values() for s in sentences if s.tags is not None]
     saved_labels = trained_labels(config)
     if data_args.label_names_file:
@@ -207,14 +190,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         scheme = "BIOES" if any(label[:2] in ("S-", "E-") for label in labels) else "IOB2"
     check_tags(labelled, scheme)
     logger.info(f"{len(labels)} labels ({scheme}): {', '.join(labels)}")
-    max_seq_length = resolve_max_seq_length(data_args.max_seq_length, config, default=512)
+    max_seq_length = scripts.resolve_max_seq_length(data_args.max_seq_length, config, default=512)
 
     set_seed(training_args.seed)
     base_type = getattr(config, "base_model_type", config.model_type)
     tokenizer_kwargs = {"add_prefix_space": True} if base_type in ROBERTA_LIKE else {}
-    tokenizer = AutoTokenizer.from_pretrained(
-        model_args.tokenizer_name or model_args.model_name_or_path, **model_args.hub_kwargs(), **tokenizer_kwargs
-    )
+    tokenizer = scripts.load_tokenizer(model_args, **tokenizer_kwargs)
     if not tokenizer.is_fast:
         raise InputError("run_ner.py needs a fast tokenizer (it aligns sub-words to words with word_ids)")
     max_seq_length = min(max_seq_length, tokenizer.model_max_length)
@@ -262,7 +243,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     results: dict[str, float] = {}
     if training_args.do_train:
-        results.update(train_and_save(trainer, last_checkpoint, len(sentences["train"])))
+        results.update(scripts.train_and_save(trainer, last_checkpoint, len(sentences["train"])))
 
     if training_args.do_eval:
         logger.info("*** Evaluate ***")
@@ -289,9 +270,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             path = os.path.join(training_args.output_dir, "predictions.txt")
             write_conll(path, test, predicted)
             logger.info(f"Predictions written to {path} (token, gold, predicted)")
-    finish_run(trainer, results, data_args, script=__file__, argv=argv, task="named-entity recognition")
+    scripts.finish_run(trainer, results, data_args, script=__file__, argv=argv, task="named-entity recognition")
     return results
 
 
 if __name__ == "__main__":
-    run_script(main)
+    scripts.run_script(main)

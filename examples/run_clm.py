@@ -25,32 +25,19 @@ from itertools import chain
 from pathlib import Path
 
 import datasets
-from transformers import AutoTokenizer, Trainer, TrainingArguments, default_data_collator, set_seed
+from transformers import Trainer, TrainingArguments, default_data_collator, set_seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from prefix_models import scripts  # noqa: E402
 from prefix_models.errors import InputError  # noqa: E402
-from prefix_models.scripts import (  # noqa: E402
-    DataArguments,
-    ModelArguments,
-    apply_method_defaults,
-    build_model,
-    check_training_engine,
-    load_config,
-    log_run_start,
-    parse_arguments,
-    resolve_checkpoint,
-    run_script,
-    setup_logging,
-    train_and_save,
-)
-from prefix_models.scripts.cards import finish_run
+from prefix_models.scripts import build_model  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class CausalLMDataArguments(DataArguments):
+class CausalLMDataArguments(scripts.DataArguments):
     """What text to train and evaluate on, and how to cut it into blocks."""
 
     text_column_name: str = field(default="text", metadata={"help": "csv/json data: the text column."})
@@ -96,33 +83,23 @@ def load_text(data_args: CausalLMDataArguments, seed: int) -> datasets.DatasetDi
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    model_args, data_args, training_args = parse_arguments(
-        (ModelArguments, CausalLMDataArguments, TrainingArguments), argv, description=__doc__
+    model_args, data_args, training_args = scripts.parse_arguments(
+        (scripts.ModelArguments, CausalLMDataArguments, TrainingArguments), argv, description=__doc__
     )
-    if model_args.head_only:
-        raise InputError(
-            "run_clm.py trains a prefix (--prefix), a soft prompt (--prompt) or the whole model (no "
-            "method flag); --head_only does not apply to causal language models"
-        )
     model_args.check_task("causal_lm")
-    setup_logging(training_args)
-    log_run_start(training_args, model_args)
-    check_training_engine(training_args)
-    apply_method_defaults(model_args, training_args, "causal_lm")
-    last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)
+    last_checkpoint = scripts.start_run(model_args, training_args, data_args.overwrite_output_dir)
+    scripts.apply_method_defaults(model_args, training_args, "causal_lm")
     raw = load_text(data_args, training_args.seed)
 
     gguf = {"gguf_file": data_args.gguf_file} if data_args.gguf_file else {}
-    config = load_config(model_args, **gguf)
+    config = scripts.load_config(model_args, **gguf)
     context = getattr(config, "max_position_embeddings", None) or 1024
     block_size = data_args.block_size or min(256, context)
     if block_size > context:  # a prefix takes no positions: the whole context is the real tokens'
         raise InputError(f"--block_size {block_size} is longer than the model's context ({context} positions)")
 
     set_seed(training_args.seed)
-    tokenizer = AutoTokenizer.from_pretrained(
-        model_args.tokenizer_name or model_args.model_name_or_path, **model_args.hub_kwargs(), **gguf
-    )
+    tokenizer = scripts.load_tokenizer(model_args, **gguf)
     model = build_model(model_args, "causal_lm", **gguf)
 
     def tokenize(batch):
@@ -161,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         results.update(before_loss=before["before_loss"], perplexity_before=math.exp(before["before_loss"]))
         logger.info(f"held-out perplexity before training: {results['perplexity_before']:.2f}")
     if training_args.do_train:
-        results.update(train_and_save(trainer, last_checkpoint, len(blocks["train"])))
+        results.update(scripts.train_and_save(trainer, last_checkpoint, len(blocks["train"])))
     if training_args.do_eval:
         metrics = trainer.evaluate()
         metrics.update(
@@ -172,9 +149,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
         results.update(metrics)
-    finish_run(trainer, results, data_args, script=__file__, argv=argv, task="causal language modelling")
+    scripts.finish_run(trainer, results, data_args, script=__file__, argv=argv, task="causal language modelling")
     return results
 
 
 if __name__ == "__main__":
-    run_script(main)
+    scripts.run_script(main)

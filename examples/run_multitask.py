@@ -25,28 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
-from transformers import AutoTokenizer, DataCollatorWithPadding, EvalPrediction, Trainer, TrainingArguments, set_seed
+from transformers import DataCollatorWithPadding, EvalPrediction, Trainer, TrainingArguments, set_seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from prefix_models import scripts  # noqa: E402
 from prefix_models.errors import InputError  # noqa: E402
 from prefix_models.named_prefixes import DEFAULT_PREFIX  # noqa: E402
-from prefix_models.scripts import (  # noqa: E402
-    DataArguments,
-    ModelArguments,
-    apply_method_defaults,
-    build_model,
-    check_training_engine,
-    load_config,
-    log_run_start,
-    parse_arguments,
-    resolve_checkpoint,
-    resolve_max_seq_length,
-    run_script,
-    setup_logging,
-    train_and_save,
-)
-from prefix_models.scripts.cards import finish_run
+from prefix_models.scripts import build_model  # noqa: E402
 from prefix_models.scripts.glue.data import check_splits, load_from_data_dir, load_from_hub  # noqa: E402
 from prefix_models.scripts.glue.features import metrics_function, tokenize  # noqa: E402
 from prefix_models.scripts.glue.tasks import CLASSIFICATION, REGRESSION, TASKS, get_task  # noqa: E402
@@ -56,7 +42,7 @@ _SUPPORTED = [name for name, spec in TASKS.items() if spec.kind in (CLASSIFICATI
 
 
 @dataclass
-class MultiTaskArguments(DataArguments):
+class MultiTaskArguments(scripts.DataArguments):
     """Which tasks to train together, and where their data is."""
 
     task_names: str = field(
@@ -108,16 +94,13 @@ def task_metrics(spec, dataset, num_labels: int):
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    model_args, data_args, training_args = parse_arguments(
-        (ModelArguments, MultiTaskArguments, TrainingArguments), argv, description=__doc__
+    model_args, data_args, training_args = scripts.parse_arguments(
+        (scripts.ModelArguments, MultiTaskArguments, TrainingArguments), argv, description=__doc__
     )
     if model_args.method is None:
         raise InputError("run_multitask.py trains one prefix per task on a frozen backbone: pass --prefix or --prompt")
-    setup_logging(training_args)
-    log_run_start(training_args, model_args)
-    check_training_engine(training_args)
-    apply_method_defaults(model_args, training_args, "sequence_classification")
-    last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)
+    last_checkpoint = scripts.start_run(model_args, training_args, data_args.overwrite_output_dir)
+    scripts.apply_method_defaults(model_args, training_args, "sequence_classification")
 
     # Every task's data is read and checked before any weights load.
     specs, raw = data_args.specs, {}
@@ -133,12 +116,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 token=model_args.token,
             )
         check_splits(spec, raw[spec.name], {"train": training_args.do_train, "validation": training_args.do_eval})
-    max_seq_length = resolve_max_seq_length(data_args.max_seq_length, load_config(model_args), default=128)
+    max_seq_length = scripts.resolve_max_seq_length(
+        data_args.max_seq_length, scripts.load_config(model_args), default=128
+    )
 
     set_seed(training_args.seed)
-    tokenizer = AutoTokenizer.from_pretrained(
-        model_args.tokenizer_name or model_args.model_name_or_path, **model_args.hub_kwargs()
-    )
+    tokenizer = scripts.load_tokenizer(model_args)
     max_seq_length = min(max_seq_length, tokenizer.model_max_length)
     # The first task is the model's own prefix; each further task gets its own prefix and head.
     model = build_model(model_args, "sequence_classification", tokenizer=tokenizer, **label_fields(specs[0]))
@@ -186,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     results: dict[str, float] = {}
     if training_args.do_train:
-        results.update(train_and_save(trainer, last_checkpoint, len(train)))
+        results.update(scripts.train_and_save(trainer, last_checkpoint, len(train)))
         if trainer.is_world_process_zero():
             for spec in specs:
                 model.save_prefix(prefix_of[spec.name], os.path.join(training_args.output_dir, "prefixes", spec.name))
@@ -202,9 +185,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             results.update(metrics)
         trainer.save_metrics("eval", {key: value for key, value in results.items() if key.startswith("eval_")})
     task = f"one prefix per task: {', '.join(spec.name for spec in specs)}"
-    finish_run(trainer, results, data_args, script=__file__, argv=argv, task=task)
+    scripts.finish_run(trainer, results, data_args, script=__file__, argv=argv, task=task)
     return results
 
 
 if __name__ == "__main__":
-    run_script(main)
+    scripts.run_script(main)

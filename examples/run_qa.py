@@ -33,28 +33,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoTokenizer, DataCollatorWithPadding, TrainingArguments, default_data_collator, set_seed
+from transformers import DataCollatorWithPadding, TrainingArguments, default_data_collator, set_seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from prefix_models import scripts  # noqa: E402
 from prefix_models.callbacks import BestMetricCallback  # noqa: E402
 from prefix_models.errors import InputError  # noqa: E402
-from prefix_models.scripts import (  # noqa: E402
-    DataArguments,
-    ModelArguments,
-    apply_method_defaults,
-    build_model,
-    check_training_engine,
-    load_config,
-    log_run_start,
-    parse_arguments,
-    resolve_checkpoint,
-    resolve_max_seq_length,
-    run_script,
-    setup_logging,
-    train_and_save,
-)
-from prefix_models.scripts.cards import finish_run  # noqa: E402
+from prefix_models.scripts import build_model  # noqa: E402
 from prefix_models.scripts.qa.data import (  # noqa: E402
     SPLIT_FLAGS,
     check_examples,
@@ -70,7 +56,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class QADataArguments(DataArguments):
+class QADataArguments(scripts.DataArguments):
     """What data to train and evaluate on, how to cut it into windows and how to pick answers."""
 
     max_seq_length: int | None = field(
@@ -104,7 +90,7 @@ class QADataArguments(DataArguments):
             self.files = data_dir_files(self.data_dir, self.version_2_with_negative)
 
 
-def load_examples(data_args: QADataArguments, model_args: ModelArguments, needed: dict[str, bool]) -> dict:
+def load_examples(data_args: QADataArguments, model_args: scripts.ModelArguments, needed: dict[str, bool]) -> dict:
     """The checked questions of each split the ``--do_*`` flags need."""
     if data_args.files:
         splits = {split: read_file(path, split) for split, path in data_args.files.items() if needed[split]}
@@ -141,28 +127,23 @@ def write_answers(output_dir: str, answers: Answers, prefix: str, version_2: boo
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    model_args, data_args, training_args = parse_arguments(
-        (ModelArguments, QADataArguments, TrainingArguments), argv, description=__doc__
+    model_args, data_args, training_args = scripts.parse_arguments(
+        (scripts.ModelArguments, QADataArguments, TrainingArguments), argv, description=__doc__
     )
     model_args.check_task("question_answering")
-    setup_logging(training_args)
-    log_run_start(training_args, model_args)
-    check_training_engine(training_args)
-    apply_method_defaults(model_args, training_args, "question_answering")
-    last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)
+    last_checkpoint = scripts.start_run(model_args, training_args, data_args.overwrite_output_dir)
+    scripts.apply_method_defaults(model_args, training_args, "question_answering")
 
     # Everything about the data and the flags is checked before any weights load.
     needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
     if not any(needed.values()):
         raise InputError("nothing to do: pass --do_train, --do_eval and/or --do_predict")
     splits = load_examples(data_args, model_args, needed)
-    config = load_config(model_args)
-    max_seq_length = resolve_max_seq_length(data_args.max_seq_length, config, default=384)
+    config = scripts.load_config(model_args)
+    max_seq_length = scripts.resolve_max_seq_length(data_args.max_seq_length, config, default=384)
 
     set_seed(training_args.seed)
-    tokenizer = AutoTokenizer.from_pretrained(
-        model_args.tokenizer_name or model_args.model_name_or_path, **model_args.hub_kwargs()
-    )
+    tokenizer = scripts.load_tokenizer(model_args)
     if not tokenizer.is_fast:
         raise InputError("run_qa.py needs a fast tokenizer (answers are found through its offset mapping)")
     max_seq_length = min(max_seq_length, tokenizer.model_max_length)
@@ -205,7 +186,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     results: dict[str, float] = {}
     if training_args.do_train:
-        results.update(train_and_save(trainer, last_checkpoint, len(splits["train"])))
+        results.update(scripts.train_and_save(trainer, last_checkpoint, len(splits["train"])))
 
     if training_args.do_eval:
         logger.info("*** Evaluate ***")
@@ -228,9 +209,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         if trainer.is_world_process_zero():
             write_answers(training_args.output_dir, trainer.answers, "predict_", version_2)
     task = "extractive question answering" + (" with unanswerable questions" if version_2 else "")
-    finish_run(trainer, results, data_args, script=__file__, argv=argv, task=task)
+    scripts.finish_run(trainer, results, data_args, script=__file__, argv=argv, task=task)
     return results
 
 
 if __name__ == "__main__":
-    run_script(main)
+    scripts.run_script(main)

@@ -28,7 +28,6 @@ from pathlib import Path
 import datasets
 import numpy as np
 from transformers import (
-    AutoTokenizer,
     DataCollatorForSeq2Seq,
     Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
@@ -37,28 +36,16 @@ from transformers import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from prefix_models import scripts  # noqa: E402
 from prefix_models.configuration import ATTENTION_KINDS  # noqa: E402
 from prefix_models.errors import InputError  # noqa: E402
-from prefix_models.scripts import (  # noqa: E402
-    DataArguments,
-    ModelArguments,
-    apply_method_defaults,
-    build_model,
-    check_training_engine,
-    log_run_start,
-    parse_arguments,
-    resolve_checkpoint,
-    run_script,
-    setup_logging,
-    train_and_save,
-)
-from prefix_models.scripts.cards import finish_run
+from prefix_models.scripts import build_model  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class Seq2SeqDataArguments(DataArguments):
+class Seq2SeqDataArguments(scripts.DataArguments):
     """Which columns are source and target, how long each may be, and where the prefix goes."""
 
     text_column: str = field(default="text", metadata={"help": "The source text column."})
@@ -101,27 +88,18 @@ def load_pairs(data_args: Seq2SeqDataArguments) -> datasets.DatasetDict:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    model_args, data_args, training_args = parse_arguments(
-        (ModelArguments, Seq2SeqDataArguments, Seq2SeqTrainingArguments), argv, description=__doc__
+    model_args, data_args, training_args = scripts.parse_arguments(
+        (scripts.ModelArguments, Seq2SeqDataArguments, Seq2SeqTrainingArguments), argv, description=__doc__
     )
-    if model_args.head_only:
-        raise InputError(
-            "run_seq2seq.py trains a prefix (--prefix), a soft prompt (--prompt) or the whole model "
-            "(no method flag); --head_only does not apply to encoder-decoders"
-        )
+    model_args.check_task("seq2seq_lm")
     if data_args.prefix_kinds is not None and not model_args.prefix:
         raise InputError("--prefix_kinds applies to --prefix")
-    setup_logging(training_args)
-    log_run_start(training_args, model_args)
-    check_training_engine(training_args)
-    apply_method_defaults(model_args, training_args, "seq2seq_lm")
-    last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)
+    last_checkpoint = scripts.start_run(model_args, training_args, data_args.overwrite_output_dir)
+    scripts.apply_method_defaults(model_args, training_args, "seq2seq_lm")
     raw = load_pairs(data_args)
 
     set_seed(training_args.seed)
-    tokenizer = AutoTokenizer.from_pretrained(
-        model_args.tokenizer_name or model_args.model_name_or_path, **model_args.hub_kwargs()
-    )
+    tokenizer = scripts.load_tokenizer(model_args)
     kinds = {"prefix_kinds": data_args.prefix_kinds} if data_args.prefix_kinds else {}
     model = build_model(model_args, "seq2seq_lm", **kinds)
 
@@ -165,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if training_args.do_train:
         if "train" not in tokenized:
             raise InputError("--do_train needs --train_file")
-        results.update(train_and_save(trainer, last_checkpoint, len(tokenized["train"])))
+        results.update(scripts.train_and_save(trainer, last_checkpoint, len(tokenized["train"])))
     if training_args.do_eval:
         if "validation" not in tokenized:
             raise InputError("--do_eval needs --validation_file")
@@ -185,9 +163,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.log_metrics("predict", output.metrics)
         trainer.save_metrics("predict", output.metrics)
         results.update(output.metrics)
-    finish_run(trainer, results, data_args, script=__file__, argv=argv, task="sequence-to-sequence generation")
+    scripts.finish_run(trainer, results, data_args, script=__file__, argv=argv, task="sequence-to-sequence generation")
     return results
 
 
 if __name__ == "__main__":
-    run_script(main)
+    scripts.run_script(main)

@@ -37,7 +37,7 @@ from transformers.utils import ModelOutput
 
 from .configuration import attention_layer_counts, attention_slot
 from .errors import InputError
-from .inputs import backbone_inputs, check_padding_mask, check_sequence_length
+from .inputs import ENCODER_INPUTS, backbone_inputs, check_padding_mask, check_sequence_length
 from .named_prefixes import take_prefix_names
 
 # What a caller may add to a backbone's stock arguments.
@@ -153,11 +153,7 @@ def _encoder(
     route = model.route_prefixes(names, batch_size, reference.device)
     check_sequence_length(backbone, seq_len)
     check_padding_mask(kwargs.get("attention_mask"), batch_size, seq_len)
-    stock = {
-        key: kwargs.pop(key, None)
-        for key in ("input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds")
-    }
-    inputs = backbone_inputs(backbone, **stock)
+    inputs = backbone_inputs(backbone, **{key: kwargs.pop(key, None) for key in ENCODER_INPUTS})
     prepared = model.tuning.prepare(model, "encoder_only", inputs, batch_size, prefix_mask, route=route)
     outputs = model.tuning.run(model, stock_forward(backbone), prepared, return_dict=True, **kwargs)
     return _drop_virtual(outputs, prepared.drop)

@@ -1,5 +1,7 @@
 """The inputs, masks and positions around the virtual tokens, which both methods use.
 
+* :data:`ENCODER_INPUTS`: the stock inputs of an encoder backbone, in the order the task forwards take them
+  (:func:`encoder_inputs` names them);
 * :func:`real_position_ids`: the positions the plain backbone gives the real tokens, which they keep;
 * :func:`extend_attention_mask` prepends the virtual tokens' columns to a padding mask; the
   ``check_*`` functions reject masks and inputs of the wrong shape or length by name;
@@ -16,6 +18,13 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from .errors import InputError
+
+ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds")
+
+
+def encoder_inputs(*values: torch.Tensor | None) -> dict[str, torch.Tensor | None]:
+    """``{"input_ids": ..., "attention_mask": ..., ...}``: the :data:`ENCODER_INPUTS`, given in that order."""
+    return dict(zip(ENCODER_INPUTS, values, strict=True))
 
 
 def backbone_inputs(backbone: nn.Module, **inputs: torch.Tensor | None) -> dict[str, torch.Tensor]:

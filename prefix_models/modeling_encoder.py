@@ -63,34 +63,15 @@ def batch_route(model: Any, prefix_names: Any, reference: torch.Tensor | None, k
 # ``encode`` and ``pooled_features`` are methods of each encoder task class (``modeling_tasks.py``).
 
 
-def encode(
-    self: Any,
-    input_ids: torch.Tensor | None = None,
-    attention_mask: torch.Tensor | None = None,
-    token_type_ids: torch.Tensor | None = None,
-    position_ids: torch.Tensor | None = None,
-    inputs_embeds: torch.Tensor | None = None,
-    prefix_attention_mask: torch.Tensor | None = None,
-    route: Route | None = None,
-    **kwargs: Any,
-) -> Encoded:
-    """Run the backbone (which adds the prefix or prompt) and return the real tokens' features.
+def encode(self: Any, *, route: Route | None = None, **inputs: Any) -> Encoded:
+    """Run the backbone (which adds the prefix or prompt) on ``inputs`` (its own, :data:`~.inputs.ENCODER_INPUTS`
+    and others, by name) and return the real tokens' features.
 
     ``prefix_attention_mask`` (``(batch, pre_seq_len)``, default ones) masks virtual tokens;
     zeros make the model its plain backbone plus head. ``route`` gives each example its named prefix.
     """
-    outputs = self.base_model(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        token_type_ids=token_type_ids,
-        position_ids=position_ids,
-        inputs_embeds=inputs_embeds,
-        prefix_attention_mask=prefix_attention_mask,
-        prefix_names=route,
-        return_dict=True,
-        **kwargs,
-    )
-    return Encoded(outputs.last_hidden_state, outputs.hidden_states, outputs.attentions, attention_mask)
+    outputs = self.base_model(**inputs, prefix_names=route, return_dict=True)
+    return Encoded(outputs.last_hidden_state, outputs.hidden_states, outputs.attentions, inputs.get("attention_mask"))
 
 
 def pooled_features(self: Any, encoded: Encoded, rows: torch.Tensor | None = None, config: Any = None) -> torch.Tensor:

@@ -29,6 +29,7 @@ from task_heads import (
 )
 
 from .errors import InputError
+from .inputs import encoder_inputs
 from .modeling_encoder import batch_route, encode, pooled_features
 from .modeling_utils import PrefixPreTrainedModel
 from .named_prefixes import DEFAULT_PREFIX, PrefixEnsemble, PrefixNames, Route, scatter_rows
@@ -97,7 +98,8 @@ def classification_forward(
     example to its task's prefix and head; ``logits`` are then as wide as the widest head, ``-inf``
     past a row's own labels."""
     route = batch_route(self, prefix_names, input_ids if input_ids is not None else inputs_embeds, kwargs)
-    encoded = self.encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, route=route, **kwargs)
+    inputs = encoder_inputs(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+    encoded = self.encode(route=route, **inputs, **kwargs)
 
     def head_forward(name: str, rows: torch.Tensor | None):
         head, config = self.task_modules(name)["classifier"], self.prefix_config(name)
@@ -177,15 +179,12 @@ class PrefixModelForMultipleChoice(PrefixPreTrainedModel):
             )
         num_choices = reference.shape[1]
         route = batch_route(self, prefix_names, reference, kwargs)  # one name per example, shared by its choices
-        encoded = self.encode(
-            _flatten_choices(input_ids),
-            _flatten_choices(attention_mask),
-            _flatten_choices(token_type_ids),
-            _flatten_choices(position_ids),
-            _flatten_choices(inputs_embeds, keep_dims=2),
-            route=route.repeat(num_choices) if route is not None else None,
-            **kwargs,
-        )
+        inputs = encoder_inputs(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+        flat = {
+            name: _flatten_choices(value, keep_dims=2 if name == "inputs_embeds" else 1)
+            for name, value in inputs.items()
+        }
+        encoded = self.encode(route=route.repeat(num_choices) if route is not None else None, **flat, **kwargs)
 
         def head_forward(name: str, rows: torch.Tensor | None):
             head = self.task_modules(name)["classifier"]
@@ -223,9 +222,8 @@ class PrefixModelForQuestionAnswering(PrefixPreTrainedModel):
         **kwargs: Any,
     ) -> QuestionAnsweringModelOutput:
         route = batch_route(self, prefix_names, input_ids if input_ids is not None else inputs_embeds, kwargs)
-        encoded = self.encode(
-            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, route=route, **kwargs
-        )
+        inputs = encoder_inputs(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds)
+        encoded = self.encode(route=route, **inputs, **kwargs)
         has_positions = start_positions is not None and end_positions is not None
 
         def head_forward(name: str, rows: torch.Tensor | None):

@@ -37,6 +37,7 @@ from transformers.modeling_outputs import ModelOutput, SequenceClassifierOutput,
 from .checkpoints import HUB_KWARGS, SHAPE_FIELDS, read_task_checkpoint, write_task_checkpoint
 from .configuration import prefix_rows, validate_prefix_config
 from .errors import InputError
+from .inputs import encoder_inputs
 
 DEFAULT_PREFIX = "default"
 # Names become module paths (prefix_bank.<name>) and checkpoint keys.
@@ -435,14 +436,7 @@ class PrefixEnsemble(nn.Module):
         **kwargs: Any,
     ) -> ModelOutput:
         # Named parameters, not just **kwargs: Trainer keeps the dataset columns the signature names.
-        inputs = {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "token_type_ids": token_type_ids,
-            "position_ids": position_ids,
-            "inputs_embeds": inputs_embeds,
-            **kwargs,
-        }
+        inputs = {**encoder_inputs(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds), **kwargs}
         inputs = {key: value for key, value in inputs.items() if value is not None}
         members = len(self.members)
         tensors = {key: value for key, value in inputs.items() if isinstance(value, torch.Tensor)}

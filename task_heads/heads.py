@@ -83,11 +83,14 @@ def head_dropout(config: PreTrainedConfig, task: str) -> float:
 
 class _LinearHead(nn.Module):
     task: str
+    # Outputs per vector; None: the config's num_labels.
+    out_features: int | None = None
 
-    def __init__(self, config: PreTrainedConfig, out_features: int):
+    def __init__(self, config: PreTrainedConfig):
         super().__init__()
+        self.config = config  # the loss reads the task's problem type and label count
         self.dropout = nn.Dropout(head_dropout(config, self.task))
-        self.out_proj = nn.Linear(config.hidden_size, out_features)
+        self.out_proj = nn.Linear(config.hidden_size, self.out_features or config.num_labels)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         # A half-precision frozen backbone feeds a head that trains in float32.
@@ -98,10 +101,6 @@ class SequenceClassificationHead(_LinearHead):
     """One vector per example -> ``num_labels`` logits (or one value for regression)."""
 
     task = "sequence_classification"
-
-    def __init__(self, config: PreTrainedConfig):
-        super().__init__(config, config.num_labels)
-        self.config = config
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """transformers' sequence-classification loss: MSE, cross-entropy or BCE by ``config.problem_type``
@@ -118,10 +117,6 @@ class TokenClassificationHead(_LinearHead):
 
     task = "token_classification"
 
-    def __init__(self, config: PreTrainedConfig):
-        super().__init__(config, config.num_labels)
-        self.config = config
-
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return ForTokenClassification(logits, labels, self.config)
 
@@ -130,9 +125,7 @@ class MultipleChoiceHead(_LinearHead):
     """One vector per (example, choice) -> one score; scores are compared across choices."""
 
     task = "multiple_choice"
-
-    def __init__(self, config: PreTrainedConfig):
-        super().__init__(config, 1)
+    out_features = 1
 
     def forward(self, features: torch.Tensor, num_choices: int) -> torch.Tensor:  # type: ignore[override]
         return super().forward(features).view(-1, num_choices)
@@ -146,9 +139,7 @@ class QuestionAnsweringHead(_LinearHead):
     """One vector per token -> span start and end logits."""
 
     task = "question_answering"
-
-    def __init__(self, config: PreTrainedConfig):
-        super().__init__(config, 2)
+    out_features = 2
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
         start, end = super().forward(features).split(1, dim=-1)

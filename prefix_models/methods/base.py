@@ -11,7 +11,8 @@ every call of the backbone).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -39,15 +40,17 @@ class TuningMethod:
     """The interface both methods implement."""
 
     name: ClassVar[str]
-    # The model attribute (and checkpoint key prefix) of the method's encoder.
+    # The model attribute (and checkpoint key prefix) of the method's encoder, and the encoder's class.
     encoder_attribute: ClassVar[str]
+    encoder_class: ClassVar[type[nn.Module]]
 
     def make_encoder(self, config: Any) -> nn.Module:
         """A new encoder (prefix table or soft prompt) for a task with this config."""
-        raise NotImplementedError
+        return self.encoder_class(config)
 
     def build(self, model: nn.Module, config: Any) -> None:
-        raise NotImplementedError
+        """The method's parameters on ``model``: its encoder, as ``encoder_attribute``."""
+        setattr(model, self.encoder_attribute, self.make_encoder(config))
 
     def finish(self, model: nn.Module) -> None:
         """After transformers' weight init and freezing."""
@@ -84,6 +87,13 @@ class TuningMethod:
         skipped_layers: Iterable[int] = (),
         **kwargs: Any,
     ) -> Any:
-        """``forward(**prepared.inputs, **kwargs)`` (a backbone's stock forward); ``skipped_layers`` are prefix
-        layers this call does not run (the decoder's, in an encoder-decoder's encoder stack)."""
-        return forward(**prepared.inputs, **kwargs)
+        """``forward(**prepared.inputs, **kwargs)`` (a backbone's stock forward), inside :meth:`running`;
+        ``skipped_layers`` are prefix layers this call does not run (the decoder's, in an encoder-decoder's
+        encoder stack)."""
+        with self.running(model, prepared, skipped_layers):
+            return forward(**prepared.inputs, **kwargs)
+
+    @contextmanager
+    def running(self, model: nn.Module, prepared: Prepared, skipped_layers: Iterable[int]) -> Iterator[None]:
+        """What surrounds a backbone forward of this method (nothing, unless a method says otherwise)."""
+        yield

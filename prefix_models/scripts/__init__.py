@@ -1,13 +1,16 @@
 """What the example scripts (``run_glue.py``, ``run_ner.py``, ``examples/run_clm.py``,
-``examples/run_seq2seq.py``) share, in three modules: their flags (``arguments.py``), building the model
-for a method (``models.py``: prefix, prompt, head-only probe or full fine-tuning) and running a script
-(``runs.py``: logging, resuming, saving, the one-line error exit)."""
+``examples/run_*.py``) share, in four modules: their flags (``arguments.py``), building the model
+for a method (``models.py``: prefix, prompt, head-only probe or full fine-tuning), running a script
+(``runs.py``: logging, resuming, saving, the one-line error exit) and ending it (``cards.py``: the model
+card, ``--push_to_hub``)."""
 
 from .arguments import DataArguments, ModelArguments, OutputArguments, parse_arguments, was_given
+from .cards import finish_run
 from .models import (
     apply_method_defaults,
     build_model,
     load_config,
+    load_tokenizer,
     max_positions,
     resolve_max_seq_length,
     sentence_transformers_pooling,
@@ -21,6 +24,7 @@ from .runs import (
     run_script,
     setup_logging,
     shutdown_distributed,
+    start_run,
     train_and_save,
     training_engine,
 )
@@ -32,9 +36,11 @@ __all__ = [
     "apply_method_defaults",
     "build_model",
     "check_training_engine",
+    "finish_run",
     "finished_run",
     "last_complete_checkpoint",
     "load_config",
+    "load_tokenizer",
     "log_run_start",
     "max_positions",
     "parse_arguments",
@@ -44,6 +50,7 @@ __all__ = [
     "sentence_transformers_pooling",
     "setup_logging",
     "shutdown_distributed",
+    "start_run",
     "train_and_save",
     "training_engine",
     "was_given",

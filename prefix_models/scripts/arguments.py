@@ -29,6 +29,12 @@ _PREFIX_ONLY_FLAGS = (
     "prefix_layers",
 )
 _POOLED_TASKS = ("sequence_classification", "multiple_choice")
+# The language-model tasks (their script, what it calls their models): the output layer is pretrained, so
+# there is no head of their own for --head_only to train.
+_LM_TASKS = {
+    "causal_lm": ("run_clm.py", "causal language models"),
+    "seq2seq_lm": ("run_seq2seq.py", "encoder-decoders"),
+}
 
 
 @dataclass
@@ -154,6 +160,12 @@ class ModelArguments:
 
     def check_task(self, task: str) -> None:
         """Reject the flags that mean nothing for ``task`` (a key of ``_AUTO_CLASSES``)."""
+        if self.head_only and task in _LM_TASKS:
+            script, models = _LM_TASKS[task]
+            raise InputError(
+                f"{script} trains a prefix (--prefix), a soft prompt (--prompt) or the whole model (no method "
+                f"flag); --head_only does not apply to {models}"
+            )
         if self.classifier_pooling is not None and task not in _POOLED_TASKS:
             kind = task.replace("_", " ")
             raise InputError(

@@ -9,39 +9,23 @@ from typing import Any
 
 import torch
 import transformers
-from transformers import (
-    AutoConfig,
-    AutoModelForCausalLM,
-    AutoModelForMultipleChoice,
-    AutoModelForQuestionAnswering,
-    AutoModelForSeq2SeqLM,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
-    PreTrainedModel,
-)
+from transformers import AutoConfig, AutoTokenizer, PreTrainedModel
 from transformers.utils import cached_file
 
-from ..auto import (
-    AutoPrefixModelForCausalLM,
-    AutoPrefixModelForMultipleChoice,
-    AutoPrefixModelForQuestionAnswering,
-    AutoPrefixModelForSeq2SeqLM,
-    AutoPrefixModelForSequenceClassification,
-    AutoPrefixModelForTokenClassification,
-)
+from .. import auto
 from ..errors import InputError
 from .arguments import _POOLED_TASKS, ModelArguments, was_given
 
 logger = logging.getLogger(__name__)
 
-# task -> (our Auto class, the stock transformers Auto class for the baselines)
+# task -> our Auto class (its stock transformers Auto class, ``_stock_auto``, builds the baselines)
 _AUTO_CLASSES = {
-    "sequence_classification": (AutoPrefixModelForSequenceClassification, AutoModelForSequenceClassification),
-    "token_classification": (AutoPrefixModelForTokenClassification, AutoModelForTokenClassification),
-    "multiple_choice": (AutoPrefixModelForMultipleChoice, AutoModelForMultipleChoice),
-    "question_answering": (AutoPrefixModelForQuestionAnswering, AutoModelForQuestionAnswering),
-    "causal_lm": (AutoPrefixModelForCausalLM, AutoModelForCausalLM),
-    "seq2seq_lm": (AutoPrefixModelForSeq2SeqLM, AutoModelForSeq2SeqLM),
+    "sequence_classification": auto.AutoPrefixModelForSequenceClassification,
+    "token_classification": auto.AutoPrefixModelForTokenClassification,
+    "multiple_choice": auto.AutoPrefixModelForMultipleChoice,
+    "question_answering": auto.AutoPrefixModelForQuestionAnswering,
+    "causal_lm": auto.AutoPrefixModelForCausalLM,
+    "seq2seq_lm": auto.AutoPrefixModelForSeq2SeqLM,
 }
 
 
@@ -91,6 +75,13 @@ def load_config(model_args: ModelArguments, **kwargs: Any) -> transformers.PreTr
     """The model's config alone (cheap): used to validate inputs before any weights load."""
     return AutoConfig.from_pretrained(
         model_args.config_name or model_args.model_name_or_path, **model_args.hub_kwargs(), **kwargs
+    )
+
+
+def load_tokenizer(model_args: ModelArguments, **kwargs: Any) -> transformers.PreTrainedTokenizerBase:
+    """The tokenizer of ``--tokenizer_name``, else of the model; ``kwargs`` go to ``from_pretrained``."""
+    return AutoTokenizer.from_pretrained(
+        model_args.tokenizer_name or model_args.model_name_or_path, **model_args.hub_kwargs(), **kwargs
     )
 
 
@@ -145,7 +136,8 @@ def build_model(model_args: ModelArguments, task: str, tokenizer: Any = None, **
 
     ``config_kwargs`` (``num_labels``, ``id2label``, ``problem_type``, ...) go to the config.
     """
-    prefix_auto, stock_auto = _AUTO_CLASSES[task]
+    prefix_auto = _AUTO_CLASSES[task]
+    stock_auto = prefix_auto._stock_auto
     model_args.check_task(task)
     kwargs = {**model_args.hub_kwargs(), **model_args.prefix_config_kwargs(), **config_kwargs}
     load_kwargs = model_args.load_kwargs()

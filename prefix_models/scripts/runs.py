@@ -1,5 +1,5 @@
-"""Running a script: logging, the training engine, resuming and refusing to train over a finished run,
-training and saving, and the one-line ``error:`` exit."""
+"""Running a script: logging, the training engine, resuming and refusing to train over a finished run
+(:func:`start_run` does all three), training and saving, and the one-line ``error:`` exit."""
 
 from __future__ import annotations
 
@@ -64,6 +64,15 @@ def check_training_engine(training_args: TrainingArguments) -> None:
             "torchrun (DDP; README, 'Scaling, precision and long runs'): only the prefix and head train, so DDP's "
             "full copy per process costs little. benchmarks/gpu_engines.py checks FSDP and DeepSpeed on a GPU machine"
         )
+
+
+def start_run(model_args: ModelArguments, training_args: TrainingArguments, overwrite_output_dir: bool) -> str | None:
+    """What every script does once its flags are read: set up logging, log the run, refuse an engine the
+    hardware cannot run; returns the checkpoint to resume from (:func:`resolve_checkpoint`)."""
+    setup_logging(training_args)
+    log_run_start(training_args, model_args)
+    check_training_engine(training_args)
+    return resolve_checkpoint(training_args, overwrite_output_dir)
 
 
 def training_engine(trainer: Trainer) -> str:

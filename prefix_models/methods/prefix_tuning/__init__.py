@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -37,16 +38,14 @@ class PrefixTuning(TuningMethod):
 
     name = "prefix"
     encoder_attribute = "prefix_encoder"
-
-    def make_encoder(self, config: Any) -> nn.Module:
-        return PrefixEncoder(config)
+    encoder_class = PrefixEncoder
 
     def build(self, model: nn.Module, config: Any) -> None:
         # Tell each attention layer its index, so it picks its own prefix (injection.py).
         tag_attention_layers(model.base_model, config)
         # DeBERTa-v2 and MPNet compute attention themselves: their attention gets a prefix forward.
         model._patched_attention = patch_attention(model.base_model)
-        model.prefix_encoder = self.make_encoder(config)
+        super().build(model, config)
         # Encoders share their hidden dropout with the prefix, as the reference does; decoders
         # have no such field and take it as a prefix-only setting (default 0).
         model.prefix_dropout = nn.Dropout(getattr(config, "hidden_dropout_prob", 0.0))
@@ -113,21 +112,16 @@ class PrefixTuning(TuningMethod):
             )
         return Prepared({**inputs, "prefix_state": state}, state=state)
 
-    def run(
-        self,
-        model: nn.Module,
-        forward: Callable[..., Any],
-        prepared: Prepared,
-        skipped_layers: Iterable[int] = (),
-        **kwargs: Any,
-    ) -> Any:
+    @contextmanager
+    def running(self, model: nn.Module, prepared: Prepared, skipped_layers: Iterable[int]) -> Iterator[None]:
+        """The prefix handed to the attention patches for the forward; afterwards, every layer checked to have
+        taken its prefix."""
         attach_prefix(model._patched_attention, prepared.state)
         try:
-            outputs = forward(**prepared.inputs, **kwargs)
+            yield
         finally:
             # Gradient checkpointing re-runs layers in the backward pass: they need the prefix then.
             if not (model.training and model.is_activation_checkpointing):
                 attach_prefix(model._patched_attention, None)
         prepared.state.layers_seen.update(skipped_layers)
         check_prefix_reached(prepared.state, model.config)
-        return outputs

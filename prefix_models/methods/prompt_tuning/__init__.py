@@ -20,12 +20,7 @@ class PromptTuning(TuningMethod):
 
     name = "prompt"
     encoder_attribute = "prompt_encoder"
-
-    def make_encoder(self, config: Any) -> nn.Module:
-        return PromptEncoder(config)
-
-    def build(self, model: nn.Module, config: Any) -> None:
-        model.prompt_encoder = self.make_encoder(config)
+    encoder_class = PromptEncoder
 
     def finish(self, model: nn.Module) -> None:
         # Prompt init from vocabulary rows needs loaded word embeddings: from_pretrained defers it.
@@ -55,9 +50,7 @@ class PromptTuning(TuningMethod):
             prefix_attention_mask = route.combined_mask(prefix_attention_mask)
         get_prompt = model.get_prompt if route is None else lambda size: model.get_prompt(size, prefix_names=route)
         if role == "encoder_only":  # positions and token types as the plain encoder gives its real tokens
-            prepared = prompt_inputs(
-                model.base_model, get_prompt(batch_size), prefix_attention_mask=prefix_attention_mask, **inputs
-            )
+            prepared = prompt_inputs(model.base_model, get_prompt(batch_size), inputs, prefix_attention_mask)
             return Prepared(prepared, drop=pre_seq_len)
         if role == "target":  # the decoder cross-attends to the soft tokens in front of the encoder's output
             return Prepared(_cross_attention_mask(inputs, pre_seq_len, batch_size, prefix_attention_mask))

@@ -9,7 +9,14 @@ from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 
 from ...errors import InputError
-from ...inputs import _forward_parameters, backbone_inputs, extend_attention_mask, first_position, real_position_ids
+from ...inputs import (
+    ENCODER_INPUTS,
+    _forward_parameters,
+    backbone_inputs,
+    extend_attention_mask,
+    first_position,
+    real_position_ids,
+)
 
 
 class PromptEncoder(nn.Module):
@@ -52,20 +59,17 @@ class PromptEncoder(nn.Module):
 def prompt_inputs(
     backbone: PreTrainedModel,
     prompt: torch.Tensor,
-    input_ids: torch.Tensor | None = None,
-    attention_mask: torch.Tensor | None = None,
-    token_type_ids: torch.Tensor | None = None,
-    position_ids: torch.Tensor | None = None,
-    inputs_embeds: torch.Tensor | None = None,
+    inputs: dict[str, torch.Tensor],
     prefix_attention_mask: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Backbone keyword arguments with ``prompt`` (``(P, hidden)``, or ``(batch, P, hidden)``)
-    prepended to the real tokens.
+    """Backbone keyword arguments: ``inputs`` (the backbone's :data:`~prefix_models.inputs.ENCODER_INPUTS` that
+    are given) with ``prompt`` (``(P, hidden)``, or ``(batch, P, hidden)``) prepended to the real tokens.
 
     Real tokens keep their word embeddings, token types and positions; the soft tokens get token
     type 0 (where the backbone has token types) and the first position (a fixed additive offset
     that training absorbs).
     """
+    input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds = map(inputs.get, ENCODER_INPUTS)
     if inputs_embeds is None:
         inputs_embeds = backbone.get_input_embeddings()(input_ids)
     batch_size, seq_len = inputs_embeds.shape[:2]
