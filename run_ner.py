@@ -156,9 +156,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = scripts.parse_arguments(
         (scripts.ModelArguments, DataTrainingArguments, TrainingArguments), argv, description=__doc__
     )
-    model_args.check_task("token_classification")
-    last_checkpoint = scripts.start_run(model_args, training_args, data_args.overwrite_output_dir)
-    scripts.apply_method_defaults(model_args, training_args, "token_classification")
+    last_checkpoint = scripts.start_run(
+        model_args, training_args, data_args.overwrite_output_dir, "token_classification"
+    )
 
     # Everything about the data and the flags is checked before any weights load.
     needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
@@ -246,12 +246,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         results.update(scripts.train_and_save(trainer, last_checkpoint, len(sentences["train"])))
 
     if training_args.do_eval:
-        logger.info("*** Evaluate ***")
-        metrics = trainer.evaluate()
-        metrics.update({"eval_samples": len(sentences["validation"]), **best.best})
-        trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
-        results.update(metrics)
+        results.update(scripts.evaluate_and_save(trainer, len(sentences["validation"]), best))
 
     if training_args.do_predict:
         logger.info("*** Predict ***")

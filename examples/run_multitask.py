@@ -99,8 +99,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     if model_args.method is None:
         raise InputError("run_multitask.py trains one prefix per task on a frozen backbone: pass --prefix or --prompt")
-    last_checkpoint = scripts.start_run(model_args, training_args, data_args.overwrite_output_dir)
-    scripts.apply_method_defaults(model_args, training_args, "sequence_classification")
+    last_checkpoint = scripts.start_run(
+        model_args, training_args, data_args.overwrite_output_dir, "sequence_classification"
+    )
 
     # Every task's data is read and checked before any weights load.
     specs, raw = data_args.specs, {}

@@ -130,9 +130,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = scripts.parse_arguments(
         (scripts.ModelArguments, QADataArguments, TrainingArguments), argv, description=__doc__
     )
-    model_args.check_task("question_answering")
-    last_checkpoint = scripts.start_run(model_args, training_args, data_args.overwrite_output_dir)
-    scripts.apply_method_defaults(model_args, training_args, "question_answering")
+    last_checkpoint = scripts.start_run(
+        model_args, training_args, data_args.overwrite_output_dir, task="question_answering"
+    )
 
     # Everything about the data and the flags is checked before any weights load.
     needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}
@@ -189,12 +189,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         results.update(scripts.train_and_save(trainer, last_checkpoint, len(splits["train"])))
 
     if training_args.do_eval:
-        logger.info("*** Evaluate ***")
-        metrics = trainer.evaluate()
-        metrics.update({"eval_samples": len(splits["validation"]), **best.best})
-        trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
-        results.update(metrics)
+        results.update(scripts.evaluate_and_save(trainer, len(splits["validation"]), best))
         if trainer.is_world_process_zero():
             write_answers(training_args.output_dir, trainer.answers, "", version_2)
 

@@ -91,11 +91,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = scripts.parse_arguments(
         (scripts.ModelArguments, Seq2SeqDataArguments, Seq2SeqTrainingArguments), argv, description=__doc__
     )
-    model_args.check_task("seq2seq_lm")
     if data_args.prefix_kinds is not None and not model_args.prefix:
         raise InputError("--prefix_kinds applies to --prefix")
-    last_checkpoint = scripts.start_run(model_args, training_args, data_args.overwrite_output_dir)
-    scripts.apply_method_defaults(model_args, training_args, "seq2seq_lm")
+    last_checkpoint = scripts.start_run(model_args, training_args, data_args.overwrite_output_dir, "seq2seq_lm")
     raw = load_pairs(data_args)
 
     set_seed(training_args.seed)
@@ -147,11 +145,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if training_args.do_eval:
         if "validation" not in tokenized:
             raise InputError("--do_eval needs --validation_file")
-        metrics = trainer.evaluate()
-        metrics["eval_samples"] = len(tokenized["validation"])
-        trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
-        results.update(metrics)
+        results.update(scripts.evaluate_and_save(trainer, len(tokenized["validation"])))
     if training_args.do_predict:
         if "test" not in tokenized:
             raise InputError("--do_predict needs --test_file")

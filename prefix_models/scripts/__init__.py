@@ -17,6 +17,7 @@ from .models import (
 )
 from .runs import (
     check_training_engine,
+    evaluate_and_save,
     finished_run,
     last_complete_checkpoint,
     log_run_start,
@@ -36,6 +37,7 @@ __all__ = [
     "apply_method_defaults",
     "build_model",
     "check_training_engine",
+    "evaluate_and_save",
     "finish_run",
     "finished_run",
     "last_complete_checkpoint",

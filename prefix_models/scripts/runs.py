@@ -21,6 +21,7 @@ from transformers import (
 
 from ..errors import InputError
 from .arguments import ModelArguments
+from .models import apply_method_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -66,13 +67,35 @@ def check_training_engine(training_args: TrainingArguments) -> None:
         )
 
 
-def start_run(model_args: ModelArguments, training_args: TrainingArguments, overwrite_output_dir: bool) -> str | None:
-    """What every script does once its flags are read: set up logging, log the run, refuse an engine the
-    hardware cannot run; returns the checkpoint to resume from (:func:`resolve_checkpoint`)."""
+def start_run(
+    model_args: ModelArguments,
+    training_args: TrainingArguments,
+    overwrite_output_dir: bool,
+    task: str | None = None,
+) -> str | None:
+    """What every script does once its flags are read: refuse the flags that mean nothing for ``task``, set
+    up logging, log the run, refuse an engine the hardware cannot run and, for ``task``, let the method pick
+    its defaults (:func:`~prefix_models.scripts.models.apply_method_defaults`; a script that learns its task
+    from the data does that itself). Returns the checkpoint to resume from (:func:`resolve_checkpoint`)."""
+    if task is not None:
+        model_args.check_task(task)
     setup_logging(training_args)
     log_run_start(training_args, model_args)
     check_training_engine(training_args)
-    return resolve_checkpoint(training_args, overwrite_output_dir)
+    last_checkpoint = resolve_checkpoint(training_args, overwrite_output_dir)
+    if task is not None:
+        apply_method_defaults(model_args, training_args, task)
+    return last_checkpoint
+
+
+def evaluate_and_save(trainer: Trainer, num_samples: int, best: Any = None) -> dict[str, float]:
+    """Evaluate on the trainer's dev set and log and save the metrics as transformers' scripts do, with the
+    number of examples and, from a :class:`~prefix_models.callbacks.BestMetricCallback`, the best epoch's."""
+    logger.info("*** Evaluate ***")
+    metrics = {**trainer.evaluate(), "eval_samples": num_samples, **(best.best if best is not None else {})}
+    trainer.log_metrics("eval", metrics)
+    trainer.save_metrics("eval", metrics)
+    return metrics
 
 
 def training_engine(trainer: Trainer) -> str:
