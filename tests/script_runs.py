@@ -1,0 +1,66 @@
+"""Command lines for the tests that run the training scripts: flags written as keywords, the flags every test run
+shares, the ``examples/`` scripts loaded as modules, and a two-process launch."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# On the CPU, no reporting, no progress bars, no checkpoints, seed 0: a test run's results depend on its own flags.
+QUIET = {"use_cpu": True, "report_to": "none", "disable_tqdm": "true", "save_strategy": "no", "seed": 0}
+
+
+def flags(**options: object) -> list[str]:
+    """``--name value`` for each keyword, in order: ``True`` is a bare switch, a list or tuple gives several
+    values, ``None`` leaves the flag out."""
+    words = []
+    for name, value in options.items():
+        if value is None:
+            continue
+        words.append(f"--{name}")
+        if isinstance(value, list | tuple):
+            words.extend(str(item) for item in value)
+        elif value is not True:
+            words.append(str(value))
+    return words
+
+
+def script_args(model: str | Path, output_dir: str | Path, *args: str, **options: object) -> list[str]:
+    """A test run's argv: the model, the output folder, ``QUIET`` updated with ``options``, then ``args`` as given
+    (a later word wins over an earlier one, so ``args`` can override the rest)."""
+    return [*flags(model_name_or_path=model, output_dir=output_dir, **{**QUIET, **options}), *args]
+
+
+def load_example(name: str) -> ModuleType:
+    """``examples/<name>.py`` as the module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def torchrun(processes: int, port: int) -> list[str]:
+    """The command that starts ``processes`` copies of the script that follows it, talking over ``port``."""
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        str(processes),
+        "--master_port",
+        str(port),
+    ]
+
+
+def run_launched(command: list[str]) -> None:
+    """Runs a launcher's command from the repository root, one thread a process, offline; it must succeed."""
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
