@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_families import DECODER_CONFIGS, EAGER_ONLY
+from tiny_families import DECODER_CONFIGS, EAGER_ONLY, decoder_config
 from transformers import (
     MODEL_FOR_CAUSAL_LM_MAPPING,
     AutoModelForCausalLM,
@@ -424,21 +424,7 @@ def test_prompt_only_the_soft_tokens_train_and_save(family, base_checkpoints, tm
 
 # --- Decoders outside the list, accepted by capability -------------------------------------------------------
 def capability_config(model_type: str, **overrides):
-    import transformers
-
-    common = dict(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=40,
-        max_position_embeddings=48,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    return transformers.CONFIG_MAPPING[model_type](**{**common, **overrides})
+    return decoder_config(model_type, vocab_size=VOCAB, **overrides)
 
 
 # Granite divides its logits by logits_scaling and Cohere multiplies them by logit_scale: the stock LM forward

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import FIXTURES, task_inputs
+from tiny_families import DECODER_CONFIGS
 
 import prefix_models as pm
 import run_glue
@@ -45,17 +46,9 @@ def test_bfloat16_backbone_with_float32_prefix_and_head(model_class, base_checkp
 
 
 def test_bfloat16_causal_lm():
-    from transformers import LlamaConfig
-
-    config = LlamaConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=64,
-        vocab_size=50,
-        max_position_embeddings=64,
-        pre_seq_len=4,
+    # No pad token: generate() would otherwise take the random ids equal to it for padding.
+    config = DECODER_CONFIGS["Llama"](
+        vocab_size=50, intermediate_size=64, max_position_embeddings=64, pad_token_id=None, pre_seq_len=4
     )
     torch.manual_seed(0)
     full = pm.LlamaPrefixForCausalLM(config).eval()
