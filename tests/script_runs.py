@@ -7,8 +7,11 @@ import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,6 +38,33 @@ def script_args(model: str | Path, output_dir: str | Path, *args: str, **options
     """A test run's argv: the model, the output folder, ``QUIET`` updated with ``options``, then ``args`` as given
     (a later word wins over an earlier one, so ``args`` can override the rest)."""
     return [*flags(model_name_or_path=model, output_dir=output_dir, **{**QUIET, **options}), *args]
+
+
+# Two one-example steps, each checkpointed: a finished run, and a checkpoint at every step to resume from.
+TWO_SAVED_STEPS = {
+    "do_train": True,
+    "max_steps": 2,
+    "per_device_train_batch_size": 1,
+    "save_strategy": "steps",
+    "save_steps": 1,
+}
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file below ``folder``, by its path relative to it."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def assert_a_finished_run_is_left_alone(
+    main: Callable[[list[str]], object], args: list[str], output_dir: Path, message: str = ""
+) -> None:
+    """Runs ``args`` (a run of ``TWO_SAVED_STEPS``) to its end; the same command again is refused, naming the
+    finished run and then ``message``, and changes no file in ``output_dir``."""
+    main(args)
+    before = snapshot(output_dir)
+    with pytest.raises(ValueError, match=r"holds a finished run \(trained 2 of 2 steps" + message):
+        main(args)
+    assert snapshot(output_dir) == before
 
 
 def load_example(name: str) -> ModuleType:

@@ -3,18 +3,17 @@ shipped movie reviews cast as text -> label generation through Seq2SeqTrainer.""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import torch
-from conftest import FIXTURES
+from conftest import save_checkpoint
 from safetensors import safe_open
+from script_runs import load_example, script_args
 from tiny_families import SEQ2SEQ_CONFIGS
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import AutoModelForSeq2SeqLM
 
 import prefix_models as pm
 
@@ -23,84 +22,49 @@ REVIEWS = ROOT / "examples" / "data" / "movie_reviews"
 SCRIPT = ROOT / "examples" / "run_seq2seq.py"
 
 
-def script():
-    spec = importlib.util.spec_from_file_location("run_seq2seq", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["run_seq2seq"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def tiny_bart(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("tiny-bart")
-    tokenizer = AutoTokenizer.from_pretrained(FIXTURES / "tiny-roberta-tokenizer")
-    torch.manual_seed(0)
-    config = SEQ2SEQ_CONFIGS["Bart"](vocab_size=len(tokenizer), max_position_embeddings=64)
-    AutoModelForSeq2SeqLM.from_config(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_checkpoint(
+        tmp_path_factory.mktemp("tiny-bart"),
+        lambda tokenizer: AutoModelForSeq2SeqLM.from_config(
+            SEQ2SEQ_CONFIGS["Bart"](vocab_size=len(tokenizer), max_position_embeddings=64)
+        ),
+        "tiny-roberta-tokenizer",
+    )
 
 
-def run(model: Path, output_dir: Path, *args: str) -> dict:
-    argv = [
-        "--model_name_or_path",
-        str(model),
-        "--output_dir",
-        str(output_dir),
-        "--use_cpu",
-        "--report_to",
-        "none",
-        "--train_file",
-        str(REVIEWS / "train.csv"),
-        "--validation_file",
-        str(REVIEWS / "validation.csv"),
-        "--test_file",
-        str(REVIEWS / "test.csv"),
-        "--text_column",
-        "sentence",
-        "--summary_column",
-        "label",
-        "--max_train_samples",
-        "64",
-        "--max_eval_samples",
-        "16",
-        "--max_predict_samples",
-        "12",
-        "--max_source_length",
-        "48",
-        "--per_device_train_batch_size",
-        "8",
-        "--per_device_eval_batch_size",
-        "16",
-        "--seed",
-        "0",
-        "--save_strategy",
-        "no",
-        "--disable_tqdm",
-        "true",
-        *args,
-    ]
-    return script().main(argv)
+# The shipped reviews, cut down: 64 to train on, 16 to evaluate, 12 to predict.
+REVIEWS_RUN = {
+    "train_file": REVIEWS / "train.csv",
+    "validation_file": REVIEWS / "validation.csv",
+    "test_file": REVIEWS / "test.csv",
+    "text_column": "sentence",
+    "summary_column": "label",
+    "max_train_samples": 64,
+    "max_eval_samples": 16,
+    "max_predict_samples": 12,
+    "max_source_length": 48,
+    "per_device_train_batch_size": 8,
+    "per_device_eval_batch_size": 16,
+}
+
+
+def run(model: Path, output_dir: Path, *args: str, **options: object) -> dict:
+    return load_example("run_seq2seq").main(script_args(model, output_dir, *args, **{**REVIEWS_RUN, **options}))
 
 
 def test_prefix_trains_generates_and_saves_a_prefix_only_checkpoint(tiny_bart, tmp_path):
     results = run(
         tiny_bart,
         tmp_path,
-        "--prefix",
-        "--pre_seq_len",
-        "4",
-        "--prefix_kinds",
-        "encoder",
-        "cross",
-        "--do_train",
-        "--do_eval",
-        "--do_predict",
-        "--num_train_epochs",
-        "1",
-        "--learning_rate",
-        "1e-2",
+        prefix=True,
+        pre_seq_len=4,
+        prefix_kinds=["encoder", "cross"],
+        do_train=True,
+        do_eval=True,
+        do_predict=True,
+        num_train_epochs=1,
+        learning_rate=1e-2,
     )
     assert 0.0 <= results["eval_exact_match"] <= 1.0 and results["train_loss"] > 0
     assert len((tmp_path / "generated_predictions.txt").read_text().splitlines()) == 12
@@ -117,15 +81,12 @@ def test_prompt_trains_and_saves_the_soft_tokens_only(tiny_bart, tmp_path):
     results = run(
         tiny_bart,
         tmp_path,
-        "--prompt",
-        "--pre_seq_len",
-        "4",
-        "--do_train",
-        "--do_eval",
-        "--num_train_epochs",
-        "1",
-        "--learning_rate",
-        "1e-2",
+        prompt=True,
+        pre_seq_len=4,
+        do_train=True,
+        do_eval=True,
+        num_train_epochs=1,
+        learning_rate=1e-2,
     )
     assert 0.0 <= results["eval_exact_match"] <= 1.0
     with safe_open(tmp_path / "model.safetensors", "pt") as handle:
@@ -137,15 +98,12 @@ def test_full_fine_tuning_learns_to_spell_the_labels(tiny_bart, tmp_path):
     results = run(
         tiny_bart,
         tmp_path,
-        "--do_train",
-        "--do_eval",
-        "--do_predict",
-        "--num_train_epochs",
-        "10",
-        "--learning_rate",
-        "1e-2",
-        "--max_train_samples",
-        "160",
+        do_train=True,
+        do_eval=True,
+        do_predict=True,
+        num_train_epochs=10,
+        learning_rate=1e-2,
+        max_train_samples=160,
     )
     # A random tiny backbone cannot learn sentiment from 160 reviews, but it learns to answer in labels:
     # each label is 7 byte-level tokens here, and every generated answer must be one of them, whole.
