@@ -91,6 +91,8 @@ def decoder_config(model_type: str, **overrides):
     return tf.CONFIG_MAPPING[model_type](**{**_COMMON, **_DECODER, **overrides})
 
 
+# The beam search the generation tests run: three beams, the best two returned.
+BEAM_SEARCH = {"num_beams": 3, "num_return_sequences": 2, "do_sample": False}
 # Families whose stock model has no sdpa attention (transformers raises for it).
 EAGER_ONLY = {"Gemma2", "DebertaV2", "MPNet"}
 # Families whose backbone takes no token types.
