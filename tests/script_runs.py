@@ -40,6 +40,40 @@ def script_args(model: str | Path, output_dir: str | Path, *args: str, **options
     return [*flags(model_name_or_path=model, output_dir=output_dir, **{**QUIET, **options}), *args]
 
 
+# The method most test runs train: a prefix of four virtual tokens.
+PREFIX = {"prefix": True, "pre_seq_len": 4}
+# Train, evaluate on the dev split, predict the test split.
+EVERY_PHASE = {"do_train": True, "do_eval": True, "do_predict": True}
+
+
+def learning_options(epochs: int | str, learning_rate: float | str | None = None) -> dict[str, object]:
+    """Every phase, ``epochs`` at ``learning_rate`` (``None``: the one the method picks), evaluated after each
+    epoch."""
+    return {**EVERY_PHASE, "learning_rate": learning_rate, "num_train_epochs": epochs, "eval_strategy": "epoch"}
+
+
+# The flags of the methods and the data sources that run_glue.py and run_ner.py both document in their --help.
+SHARED_FLAGS = (
+    "--prefix",
+    "--prompt",
+    "--pre_seq_len",
+    "--prefix_projection",
+    "--prefix_hidden_size",
+    "--hidden_dropout_prob",
+    "--head_only",
+    "--task_name",
+    "--data_dir",
+    "--train_file",
+    "--max_seq_length",
+)
+
+
+def help_text(script: str) -> str:
+    """What ``<script> --help`` prints, the script run from the repository root."""
+    command = [sys.executable, str(ROOT / script), "--help"]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
 # Two one-example steps, each checkpointed: a finished run, and a checkpoint at every step to resume from.
 TWO_SAVED_STEPS = {
     "do_train": True,

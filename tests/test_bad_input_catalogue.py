@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import FIXTURES, tiny_config
+from script_runs import script_args
 from transformers import GPT2Config, RobertaConfig, ViTConfig
 
 import prefix_models as pm
@@ -42,32 +43,14 @@ class Context:
         return str(path)
 
     def glue(self, *args: str):
-        return run_glue.main(
-            [
-                "--model_name_or_path",
-                str(self.tiny_model),
-                "--output_dir",
-                str(self.tmp / "out"),
-                "--use_cpu",
-                "--report_to",
-                "none",
-                *args,
-            ]
-        )
+        return run_glue.main(script_args(self.tiny_model, self.tmp / "out", *args))
 
     def ner(self, *args: str):
-        return run_ner.main(
-            [
-                "--model_name_or_path",
-                str(self.tiny_model),
-                "--output_dir",
-                str(self.tmp / "out"),
-                "--use_cpu",
-                "--report_to",
-                "none",
-                *args,
-            ]
-        )
+        return run_ner.main(script_args(self.tiny_model, self.tmp / "out", *args))
+
+    def train_task(self, task: str, path: str, text: str):
+        """Trains on GLUE task ``task`` from a data folder holding one file: ``path`` (below it) with ``text``."""
+        return self.glue("--task_name", task, "--do_train", "--data_dir", str(Path(self.write(path, text)).parent))
 
 
 def bert(**overrides):
@@ -298,37 +281,17 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
         r"dev.tsv, line 2: label 'maybe' is not a rte label; allowed: ",
     ),
     "GLUE: broken JSON line": (
-        lambda c: c.glue(
-            "--task_name",
-            "boolq",
-            "--do_train",
-            "--data_dir",
-            folder_of(
-                c.write(
-                    "BoolQ/train.jsonl", '{"question": "q", "passage": "p", "idx": 0, "label": true}\n{"question": \n'
-                )
-            ),
+        lambda c: c.train_task(
+            "boolq", "BoolQ/train.jsonl", '{"question": "q", "passage": "p", "idx": 0, "label": true}\n{"question": \n'
         ),
         r"train.jsonl, line 2: not valid JSON",
     ),
     "GLUE: JSON record without a field": (
-        lambda c: c.glue(
-            "--task_name",
-            "boolq",
-            "--do_train",
-            "--data_dir",
-            folder_of(c.write("BoolQ/train.jsonl", '{"passage": "p", "idx": 0, "label": true}\n')),
-        ),
+        lambda c: c.train_task("boolq", "BoolQ/train.jsonl", '{"passage": "p", "idx": 0, "label": true}\n'),
         r"line 1: BoolQ record lacks field\(s\) \['question'\]",
     ),
     "GLUE: empty task split": (
-        lambda c: c.glue(
-            "--task_name",
-            "rte",
-            "--do_train",
-            "--data_dir",
-            folder_of(c.write("RTE/train.tsv", "index\tsentence1\tsentence2\tlabel\n")),
-        ),
+        lambda c: c.train_task("rte", "RTE/train.tsv", "index\tsentence1\tsentence2\tlabel\n"),
         r"the train split of rte .* is empty",
     ),
     "GLUE: no train split": (
@@ -375,13 +338,7 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
         r"tag '0' is not in the IOB2 scheme.*label ids need --label_names_file",
     ),
     "ragged GLUE TSV line": (
-        lambda c: c.glue(
-            "--task_name",
-            "rte",
-            "--do_train",
-            "--data_dir",
-            folder_of(c.write("RTE/train.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\n")),
-        ),
+        lambda c: c.train_task("rte", "RTE/train.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\n"),
         r"train.tsv, line 2: expected 4 tab-separated fields",
     ),
     "csv without the label column": (
@@ -404,18 +361,11 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
         r"--train_file .*t.csv is empty",
     ),
     "regression label not a number": (
-        lambda c: c.glue(
-            "--task_name",
+        lambda c: c.train_task(
             "stsb",
-            "--do_train",
-            "--data_dir",
-            folder_of(
-                c.write(
-                    "STS-B/train.tsv",
-                    "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
-                    "0\tmain\tf\t2012\t0\tnone\tnone\ta\tb\tfive\n",
-                )
-            ),
+            "STS-B/train.tsv",
+            "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+            "0\tmain\tf\t2012\t0\tnone\tnone\ta\tb\tfive\n",
         ),
         r"STS-B/train.tsv, line 2: score must be a number, got 'five'",
     ),
@@ -473,10 +423,6 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
         r"needs its base model .*gone.* pass base_model_name_or_path",
     ),
 }
-
-
-def folder_of(path: str) -> str:
-    return str(Path(path).parent)
 
 
 def with_bad_rte_label(c: Context) -> str:

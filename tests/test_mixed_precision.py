@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import FIXTURES, task_inputs
-from script_runs import script_args
+from script_runs import PREFIX, script_args
 from tiny_families import DECODER_CONFIGS
 
 import prefix_models as pm
@@ -78,8 +78,7 @@ def test_run_glue_in_bfloat16_on_cpu(flags, tiny_model, tmp_path):
                 output_dir,
                 *args,
                 **sst2,
-                prefix=True,
-                pre_seq_len=4,
+                **PREFIX,
                 do_train=True,
                 do_eval=True,
                 max_steps=4,

@@ -7,22 +7,19 @@ import json
 import logging
 import random
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import FIXTURES, minilm
 from safetensors.torch import load_file
-from script_runs import script_args
+from script_runs import EVERY_PHASE, SHARED_FLAGS, help_text, learning_options, script_args
 
 import run_glue
 
-ROOT = Path(__file__).resolve().parents[1]
 GLUE = FIXTURES / "glue_data"
 SUPER_GLUE = FIXTURES / "super_glue_data"
-ONE_EPOCH = {"do_train": True, "do_eval": True, "do_predict": True, "num_train_epochs": 1}
+ONE_EPOCH = {**EVERY_PHASE, "num_train_epochs": 1}
 
 
 def run(model: Path, output_dir: Path, *args: str, **options: object) -> dict:
@@ -171,19 +168,8 @@ def test_a_learnable_csv_task_is_learned(
     method_flags, learning_rate, epochs, pretrained, tiny_model, sentiment_files, tmp_path
 ):
     model = minilm() if pretrained else tiny_model
-    results = run(
-        model,
-        tmp_path,
-        *method_flags,
-        **{f"{split}_file": path for split, path in sentiment_files.items()},
-        do_train=True,
-        do_eval=True,
-        do_predict=True,
-        learning_rate=learning_rate,
-        num_train_epochs=epochs,
-        eval_strategy="epoch",
-        max_seq_length=32,
-    )
+    files = {f"{split}_file": path for split, path in sentiment_files.items()}
+    results = run(model, tmp_path, *method_flags, **files, **learning_options(epochs, learning_rate), max_seq_length=32)
     assert results["eval_accuracy"] >= 0.9
     assert results["best_eval_accuracy"] >= results["eval_accuracy"]
     predictions = lines(tmp_path / "predict_results_custom.txt")
@@ -237,25 +223,8 @@ def test_a_single_json_argument_is_the_configuration(tiny_model, sentiment_files
 
 
 def test_help_documents_every_flag():
-    text = subprocess.run(
-        [sys.executable, str(ROOT / "run_glue.py"), "--help"], capture_output=True, text=True, check=True
-    ).stdout
-    for flag in (
-        "--prefix",
-        "--prompt",
-        "--pre_seq_len",
-        "--prefix_projection",
-        "--prefix_hidden_size",
-        "--hidden_dropout_prob",
-        "--prompt_init",
-        "--prompt_init_text",
-        "--head_only",
-        "--task_name",
-        "--data_dir",
-        "--train_file",
-        "--text_column_names",
-        "--max_seq_length",
-    ):
+    text = help_text("run_glue.py")
+    for flag in (*SHARED_FLAGS, "--prompt_init", "--prompt_init_text", "--text_column_names"):
         assert flag in text, flag
     assert "boolq" in text and "P-tuning v2" in text
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import datasets
@@ -12,14 +10,13 @@ import pytest
 from conftest import FIXTURES, minilm
 from conlleval import conlleval
 from datasets import ClassLabel, Dataset, Features, List, Value
-from script_runs import script_args
+from script_runs import PREFIX, SHARED_FLAGS, help_text, learning_options, script_args
 from seqeval.metrics import f1_score
 from seqeval.scheme import IOB2
 
 import run_ner
 from prefix_models.scripts.ner.data import read_conll
 
-ROOT = Path(__file__).resolve().parents[1]
 NER = FIXTURES / "ner_data"
 
 
@@ -41,20 +38,8 @@ def prediction_rows(path: Path) -> list[list[list[str]]]:
 
 def test_conll_data_dir_prefix_with_windows(tiny_model, tmp_path):
     # --max_seq_length 12 splits the 60-word test sentence (and longer train sentences) into windows.
-    results = run(
-        tiny_model,
-        tmp_path,
-        data_dir=NER,
-        prefix=True,
-        pre_seq_len=4,
-        do_train=True,
-        do_eval=True,
-        do_predict=True,
-        num_train_epochs=1,
-        eval_strategy="epoch",
-        max_seq_length=12,
-        return_entity_level_metrics=True,
-    )
+    windows = {"max_seq_length": 12, "return_entity_level_metrics": True}
+    results = run(tiny_model, tmp_path, data_dir=NER, **PREFIX, **learning_options(1), **windows)
     for key in (
         "eval_precision",
         "eval_recall",
@@ -120,34 +105,14 @@ def test_json_lines_files_prompt_and_label_all_tokens(tiny_model, tmp_path):
 )
 def test_the_toy_ner_task_is_learned(method_flags, learning_rate, epochs, pretrained, tiny_model, tmp_path):
     model = minilm() if pretrained else tiny_model
-    results = run(
-        model,
-        tmp_path,
-        *method_flags,
-        data_dir=NER,
-        do_train=True,
-        do_eval=True,
-        do_predict=True,
-        learning_rate=learning_rate,
-        num_train_epochs=epochs,
-        eval_strategy="epoch",
-    )
+    results = run(model, tmp_path, *method_flags, data_dir=NER, **learning_options(epochs, learning_rate))
     assert results["eval_f1"] >= 0.9 and results["predict_f1"] >= 0.9
     assert results["best_eval_f1"] >= results["eval_f1"]
 
 
 def test_roberta_prefix_on_pre_split_words(tiny_roberta_model, tmp_path):
-    results = run(
-        tiny_roberta_model,
-        tmp_path,
-        data_dir=NER,
-        prefix=True,
-        pre_seq_len=4,
-        do_train=True,
-        do_predict=True,
-        num_train_epochs=1,
-        max_seq_length=16,
-    )
+    one_epoch = {"do_train": True, "do_predict": True, "num_train_epochs": 1, "max_seq_length": 16}
+    results = run(tiny_roberta_model, tmp_path, data_dir=NER, **PREFIX, **one_epoch)
     assert "predict_f1" in results
     rows = prediction_rows(tmp_path / "predictions.txt")
     assert [[r[0] for r in sentence] for sentence in rows] == [s.tokens for s in read_conll(NER / "test.txt")]
@@ -194,7 +159,7 @@ def test_other_tag_schemes_are_detected_and_scored_strictly(scheme, tiny_model, 
 
 def test_a_trained_tagger_predicts_and_rejects_labels_it_never_saw(tiny_model, tmp_path):
     trained = tmp_path / "trained"
-    run(tiny_model, trained, data_dir=NER, prefix=True, pre_seq_len=4, do_train=True, num_train_epochs=1)
+    run(tiny_model, trained, data_dir=NER, **PREFIX, do_train=True, num_train_epochs=1)
     # Predict with the saved prefix model on a tokens-only file: two columns out.
     tokens_only = tmp_path / "words.txt"
     tokens_only.write_text("the\ndirector\n\nmusic\nscript\nwas\ngood\n")
@@ -210,28 +175,9 @@ def test_a_trained_tagger_predicts_and_rejects_labels_it_never_saw(tiny_model, t
 
 
 def test_help_documents_every_flag():
-    text = subprocess.run(
-        [sys.executable, str(ROOT / "run_ner.py"), "--help"], capture_output=True, text=True, check=True
-    ).stdout
-    for flag in (
-        "--prefix",
-        "--prompt",
-        "--pre_seq_len",
-        "--prefix_projection",
-        "--prefix_hidden_size",
-        "--hidden_dropout_prob",
-        "--head_only",
-        "--data_dir",
-        "--train_file",
-        "--tag_column",
-        "--label_all_tokens",
-        "--return_entity_level_metrics",
-        "--tag_scheme",
-        "--label_names_file",
-        "--max_seq_length",
-        "--task_name",
-        "--dataset_name",
-    ):
+    text = help_text("run_ner.py")
+    ner_flags = ("--tag_column", "--label_all_tokens", "--return_entity_level_metrics", "--tag_scheme")
+    for flag in (*SHARED_FLAGS, *ner_flags, "--label_names_file", "--dataset_name"):
         assert flag in text, flag
     assert "seqeval" in text and "windows" in text
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import save_checkpoint
 from safetensors import safe_open
-from script_runs import load_example, script_args
+from script_runs import EVERY_PHASE, load_example, script_args
 from tiny_families import SEQ2SEQ_CONFIGS
 from transformers import AutoModelForSeq2SeqLM
 
@@ -49,23 +49,16 @@ REVIEWS_RUN = {
 }
 
 
+# One epoch of a method's four virtual tokens at a step size that moves them, then the dev split scored.
+ONE_EPOCH = {"pre_seq_len": 4, "do_train": True, "do_eval": True, "num_train_epochs": 1, "learning_rate": 1e-2}
+
+
 def run(model: Path, output_dir: Path, *args: str, **options: object) -> dict:
     return load_example("run_seq2seq").main(script_args(model, output_dir, *args, **{**REVIEWS_RUN, **options}))
 
 
 def test_prefix_trains_generates_and_saves_a_prefix_only_checkpoint(tiny_bart, tmp_path):
-    results = run(
-        tiny_bart,
-        tmp_path,
-        prefix=True,
-        pre_seq_len=4,
-        prefix_kinds=["encoder", "cross"],
-        do_train=True,
-        do_eval=True,
-        do_predict=True,
-        num_train_epochs=1,
-        learning_rate=1e-2,
-    )
+    results = run(tiny_bart, tmp_path, prefix=True, prefix_kinds=["encoder", "cross"], do_predict=True, **ONE_EPOCH)
     assert 0.0 <= results["eval_exact_match"] <= 1.0 and results["train_loss"] > 0
     assert len((tmp_path / "generated_predictions.txt").read_text().splitlines()) == 12
     with safe_open(tmp_path / "model.safetensors", "pt") as handle:
@@ -78,16 +71,7 @@ def test_prefix_trains_generates_and_saves_a_prefix_only_checkpoint(tiny_bart, t
 
 
 def test_prompt_trains_and_saves_the_soft_tokens_only(tiny_bart, tmp_path):
-    results = run(
-        tiny_bart,
-        tmp_path,
-        prompt=True,
-        pre_seq_len=4,
-        do_train=True,
-        do_eval=True,
-        num_train_epochs=1,
-        learning_rate=1e-2,
-    )
+    results = run(tiny_bart, tmp_path, prompt=True, **ONE_EPOCH)
     assert 0.0 <= results["eval_exact_match"] <= 1.0
     with safe_open(tmp_path / "model.safetensors", "pt") as handle:
         assert set(handle.keys()) == {"prompt_encoder.embedding.weight"}
@@ -95,16 +79,7 @@ def test_prompt_trains_and_saves_the_soft_tokens_only(tiny_bart, tmp_path):
 
 
 def test_full_fine_tuning_learns_to_spell_the_labels(tiny_bart, tmp_path):
-    results = run(
-        tiny_bart,
-        tmp_path,
-        do_train=True,
-        do_eval=True,
-        do_predict=True,
-        num_train_epochs=10,
-        learning_rate=1e-2,
-        max_train_samples=160,
-    )
+    results = run(tiny_bart, tmp_path, **EVERY_PHASE, num_train_epochs=10, learning_rate=1e-2, max_train_samples=160)
     # A random tiny backbone cannot learn sentiment from 160 reviews, but it learns to answer in labels:
     # each label is 7 byte-level tokens here, and every generated answer must be one of them, whole.
     generated = (tmp_path / "generated_predictions.txt").read_text().splitlines()
