@@ -30,6 +30,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import TINY_BERT, TINY_LLAMA, add_timing_arguments  # noqa: E402
+
 import prefix_models as ours  # noqa: E402
 
 
@@ -55,7 +57,7 @@ def pair(name: str, quick: bool, other, pre_seq_len: int):
     if name == "bert":
         shape = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
         if quick:
-            shape = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=40)
+            shape = TINY_BERT
         config = tf.BertConfig(vocab_size=30522, pre_seq_len=pre_seq_len, **shape)
         builders = [package.BertPrefixForSequenceClassification for package in (ours, other)]
     else:
@@ -68,14 +70,7 @@ def pair(name: str, quick: bool, other, pre_seq_len: int):
             vocab_size=49152,
         )
         if quick:
-            shape = dict(
-                hidden_size=32,
-                num_hidden_layers=2,
-                num_attention_heads=4,
-                num_key_value_heads=2,
-                intermediate_size=40,
-                vocab_size=100,
-            )
+            shape = TINY_LLAMA
         config = tf.LlamaConfig(max_position_embeddings=2048, pre_seq_len=pre_seq_len, **shape)
         builders = [package.LlamaPrefixForCausalLM for package in (ours, other)]
     torch.manual_seed(0)
@@ -100,11 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("other_tree", type=Path, help="a checkout (e.g. a git worktree of an earlier commit)")
     parser.add_argument("--backbones", nargs="+", default=["bert", "smollm2"], choices=["bert", "smollm2"])
-    parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--seq_len", type=int, default=128)
-    parser.add_argument("--pre_seq_len", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--quick", action="store_true", help="tiny shapes (a wiring check, seconds)")
+    add_timing_arguments(parser, batch_size=8, quick_help="tiny shapes (a wiring check, seconds)")
     args = parser.parse_args(argv)
     other = import_other(args.other_tree)
     print(f"{'backbone':9} {'measure':10} {'this s':>8} {'other s':>8} {'this/other':>10}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import platform
 import statistics
 import sys
@@ -27,6 +26,8 @@ import transformers
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import TINY_LLAMA, write_json  # noqa: E402
+
 from prefix_models import AutoPrefixModelForCausalLM  # noqa: E402
 
 
@@ -42,15 +43,8 @@ def smollm2() -> tuple[str, str]:
 
 def load_models(args):
     if args.quick:
-        config = LlamaConfig(
-            hidden_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            intermediate_size=128,
-            vocab_size=500,
-            max_position_embeddings=256,
-        )
+        # Twice the tiny width: heads of 16 dimensions, as the --quick test counts the prefix's parameters.
+        config = LlamaConfig(**{**TINY_LLAMA, "hidden_size": 64, "intermediate_size": 128}, max_position_embeddings=256)
         torch.manual_seed(0)
         base = LlamaForCausalLM(config)
         path = Path(args.work_dir) / "quick-llama"
@@ -158,8 +152,7 @@ def main(argv=None):
                 f"{name:<20} {row['step_s_median']:>16.4f} {row['samples_per_s']:>10.2f} "
                 f"{row['trainable_parameters']:>11,}  {ratio}"
             )
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=2))
+    write_json(args.output, report)
     return report
 
 

@@ -34,6 +34,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _common import write_json  # noqa: E402
 
 ARMS = (
     "full",
@@ -294,8 +295,7 @@ def main(argv=None) -> dict:
                 else (f"{row['step_s_median']:.4f} s  ({row.get('latency_vs_plain', float('nan')):.2f}x plain)")
             )
             print(f"  {arm:<22}{shown}")
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=2))
+    write_json(args.output, report)
     return report
 
 

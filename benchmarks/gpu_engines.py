@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import output_flags, write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 MOVIE_REVIEWS = ROOT / "examples" / "data" / "movie_reviews"
 ENGINES = ("ddp", "fsdp", "deepspeed")
@@ -94,13 +96,7 @@ def command(engine: str, model: Path, nproc: int, output_dir: Path, configs: dic
         "10",
         "--seed",
         "42",
-        "--report_to",
-        "none",
-        "--disable_tqdm",
-        "true",
-        "--output_dir",
-        str(output_dir),
-        "--overwrite_output_dir",
+        *output_flags(output_dir),
     ]
     if engine == "fsdp":
         cmd += ["--fsdp", "full_shard auto_wrap", "--fsdp_config", str(configs["fsdp"])]
@@ -207,8 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
         "versions": {name: __import__(name).__version__ for name in ("torch", "transformers", "accelerate")},
         "engines": {engine: run_engine(engine, args, configs) for engine in args.engines},
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2))
+    write_json(args.output, report)
     print(f"\n{'engine':<10} {'status':<8} {'used':<15} {'dev acc':>8} {'train s':>8}")
     for engine, row in report["engines"].items():
         accuracy = f"{row['eval_accuracy']:.4f}" if row.get("eval_accuracy") is not None else "-"

@@ -25,7 +25,6 @@ Targets (issue 13): attention / cache <= 1.03 for both, and inference with P=16 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -37,6 +36,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import RESULTS, TINY_BERT, TINY_LLAMA, add_timing_arguments, write_json  # noqa: E402
+
 import prefix_models as pm  # noqa: E402
 from prefix_models.inputs import extend_attention_mask, real_position_ids  # noqa: E402
 
@@ -47,8 +48,7 @@ from cache_route import prefix_cache_from  # noqa: E402  (the route the attentio
 def bert_model(quick: bool, pre_seq_len: int):
     from transformers import BertConfig
 
-    shape = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64) if quick else {}
-    config = BertConfig(**shape, pre_seq_len=pre_seq_len, attn_implementation="sdpa")
+    config = BertConfig(**(TINY_BERT if quick else {}), pre_seq_len=pre_seq_len, attn_implementation="sdpa")
     torch.manual_seed(0)
     return pm.BertPrefixForSequenceClassification(config)
 
@@ -57,15 +57,7 @@ def smollm2_model(quick: bool, pre_seq_len: int):
     if quick:
         from transformers import LlamaConfig
 
-        config = LlamaConfig(
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            intermediate_size=64,
-            vocab_size=500,
-            pre_seq_len=pre_seq_len,
-        )
+        config = LlamaConfig(**TINY_LLAMA, pre_seq_len=pre_seq_len)
         torch.manual_seed(0)
         return pm.LlamaPrefixForCausalLM(config)
     import importlib.util
@@ -159,12 +151,8 @@ def measure(model, batch_size: int, seq_len: int, repeats: int) -> dict[str, dic
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbones", nargs="+", default=["bert", "smollm2"], choices=["bert", "smollm2"])
-    parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--seq_len", type=int, default=128)
-    parser.add_argument("--pre_seq_len", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--quick", action="store_true", help="tiny random models (a wiring check, seconds)")
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "injection.json")
+    add_timing_arguments(parser, batch_size=8, quick_help="tiny random models (a wiring check, seconds)")
+    parser.add_argument("--output", type=Path, default=RESULTS / "injection.json")
     args = parser.parse_args(argv)
     results = {
         "machine": platform.processor() or platform.machine(),
@@ -190,8 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{backbone:10s} {kind:10s} {attention:12.4f} {cache:10.4f} {plain_text} "
                 f"{attention / cache:10.3f} {ratio_plain}"
             )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2))
+    write_json(args.output, results)
     print(f"wrote {args.output}")
     return results
 

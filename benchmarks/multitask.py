@@ -21,7 +21,6 @@ Writes JSON and, with matplotlib, a plot (``--plot``).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -34,6 +33,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import RESULTS, TINY_BERT, add_timing_arguments, write_json  # noqa: E402
+
 import prefix_models as pm  # noqa: E402
 
 
@@ -41,9 +42,8 @@ def save_base(quick: bool, folder: Path) -> Path:
     """A random BERT-base-shaped checkpoint (tiny with ``quick``), standing in for a pretrained one."""
     from transformers import BertConfig, BertModel
 
-    shape = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64) if quick else {}
     torch.manual_seed(0)
-    BertModel(BertConfig(**shape)).save_pretrained(folder)
+    BertModel(BertConfig(**(TINY_BERT if quick else {}))).save_pretrained(folder)
     return folder
 
 
@@ -73,13 +73,9 @@ def parameter_bytes(module: torch.nn.Module) -> int:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=8)
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--seq_len", type=int, default=128)
-    parser.add_argument("--pre_seq_len", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--quick", action="store_true", help="a tiny random model (a wiring check, seconds)")
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "multitask.json")
-    parser.add_argument("--plot", type=Path, default=ROOT / "benchmarks" / "results" / "multitask.png")
+    add_timing_arguments(parser, batch_size=16, quick_help="a tiny random model (a wiring check, seconds)")
+    parser.add_argument("--output", type=Path, default=RESULTS / "multitask.json")
+    parser.add_argument("--plot", type=Path, default=RESULTS / "multitask.png")
     args = parser.parse_args(argv)
     if args.tasks < 2 or args.batch_size % args.tasks:
         parser.error(f"--batch_size ({args.batch_size}) must split evenly over --tasks ({args.tasks} >= 2)")
@@ -138,8 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"{separate / 2**20:.1f} MiB ({separate / shared:.2f}x); a task adds "
         f"{statistics.mean(per_task) / 2**10:.0f} KiB"
     )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2))
+    write_json(args.output, results)
     print(f"wrote {args.output}")
     if args.plot:
         plot(results, args.tasks, args.plot)

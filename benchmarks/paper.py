@@ -43,6 +43,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from _common import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -279,8 +281,7 @@ def main(argv: list[str] | None = None) -> dict:
             )
         )
     output = args.output or args.output_dir / "table.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(table, indent=2))
+    write_json(output, table)
     print(f"wrote {output}")
     return table
 

@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import output_flags, write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 # An arm's ``script``: a wrapper that runs the experiment's script with a changed model (its path comes first).
 WRAPPERS = {"lora": ROOT / "benchmarks" / "lora_script.py"}
@@ -203,13 +205,7 @@ def command(experiment: str, arm: dict, seed: int, output_dir: Path, args: argpa
         "25",
         "--seed",
         str(seed),
-        "--report_to",
-        "none",
-        "--disable_tqdm",
-        "true",
-        "--output_dir",
-        str(output_dir),
-        "--overwrite_output_dir",
+        *output_flags(output_dir),
     ]
     if args.quick:
         cmd += ["--max_train_samples", "64", "--max_eval_samples", "64", "--max_predict_samples", "64"]
@@ -396,8 +392,7 @@ def main(argv: list[str] | None = None) -> dict:
         "transformers": transformers.__version__,
     }
     output = args.output or args.work_dir / f"{args.experiment}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2))
+    write_json(output, report)
     print(f"\nreport: {output}")
     return report
 

@@ -7,41 +7,39 @@ directories (standing in for hub checkpoints), the tokenizer comes from ``tests/
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertModel, RobertaConfig, RobertaModel
+from tiny_families import ENCODER_CONFIGS, VOCAB
+from transformers import AutoTokenizer, BertModel, PreTrainedModel, PreTrainedTokenizerBase, RobertaModel
 
 import prefix_models as pm
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 FIXTURES = Path(__file__).parent / "fixtures"
-VOCAB_SIZE = 111  # tests/fixtures/tiny-bert-tokenizer/vocab.txt
 TASKS = ("SequenceClassification", "TokenClassification", "MultipleChoice", "QuestionAnswering")
 BACKBONES = ("Bert", "Roberta")
 METHODS = ("Prefix", "Prompt")
 ALL_CLASSES = [getattr(pm, f"{b}{m}For{t}") for b in BACKBONES for m in METHODS for t in TASKS]
+# TrainingArguments for a test's Trainer: on the CPU, nothing reported, no progress bars, no checkpoints.
+QUIET_TRAINING = {"use_cpu": True, "report_to": [], "disable_tqdm": True, "save_strategy": "no"}
 
 
 def tiny_config(backbone: str = "Bert", attn_implementation: str = "eager", **overrides):
     """A 2-layer, hidden-32 config; ``max_position_embeddings`` small so length checks are cheap."""
-    common = dict(
-        vocab_size=VOCAB_SIZE,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=40,
-        type_vocab_size=2,
-        attn_implementation=attn_implementation,
+    # RoBERTa's positions start at padding_idx + 1 = 2, as in the real checkpoints (its pad_token_id is 1).
+    return ENCODER_CONFIGS[backbone](
+        **{
+            "intermediate_size": 64,
+            "max_position_embeddings": 40,
+            "type_vocab_size": 2,
+            "attn_implementation": attn_implementation,
+            **overrides,
+        }
     )
-    common.update(overrides)
-    if backbone == "Bert":
-        return BertConfig(**common)
-    # RoBERTa: positions start at padding_idx + 1 = 2, as in the real checkpoints.
-    return RobertaConfig(pad_token_id=1, bos_token_id=0, eos_token_id=2, **common)
 
 
 def backbone_class(backbone: str):
@@ -71,7 +69,7 @@ def task_inputs(model_class, batch_size=3, seq_len=9, num_choices=2, seed=1, pad
     pad_id = 0 if backbone_name(model_class) == "Bert" else 1
     task = task_name(model_class)
     shape = (batch_size, num_choices, seq_len) if task == "MultipleChoice" else (batch_size, seq_len)
-    input_ids = torch.randint(5, VOCAB_SIZE, shape, generator=generator)
+    input_ids = torch.randint(5, VOCAB, shape, generator=generator)
     attention_mask = torch.ones(shape, dtype=torch.long)
     for row, length in enumerate(pad_lengths[:batch_size]):
         attention_mask[row, ..., length:] = 0
@@ -97,6 +95,20 @@ def main_output(model_class, output) -> torch.Tensor:
     if task_name(model_class) == "QuestionAnswering":
         return torch.stack([output.start_logits, output.end_logits])
     return output.logits
+
+
+def save_checkpoint(
+    folder: Path,
+    build: Callable[[PreTrainedTokenizerBase], PreTrainedModel],
+    tokenizer: str = "tiny-bert-tokenizer",
+    **tokenizer_options: object,
+) -> Path:
+    """A random model (seed 0) and a fixture tokenizer saved together in ``folder``, as a hub checkpoint is."""
+    loaded = AutoTokenizer.from_pretrained(FIXTURES / tokenizer, **tokenizer_options)
+    torch.manual_seed(0)
+    build(loaded).save_pretrained(folder)
+    loaded.save_pretrained(folder)
+    return folder
 
 
 def minilm() -> Path:
@@ -126,19 +138,16 @@ def base_checkpoints(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A stock BERT checkpoint with its tokenizer in a local directory, as a hub model would be."""
-    path = tmp_path_factory.mktemp("tiny-bert")
-    torch.manual_seed(0)
-    BertModel(tiny_config("Bert", max_position_embeddings=64)).save_pretrained(path)
-    AutoTokenizer.from_pretrained(FIXTURES / "tiny-bert-tokenizer").save_pretrained(path)
-    return path
+    return save_checkpoint(
+        tmp_path_factory.mktemp("tiny-bert"), lambda _: BertModel(tiny_config("Bert", max_position_embeddings=64))
+    )
 
 
 @pytest.fixture(scope="session")
 def tiny_roberta_model(tmp_path_factory) -> Path:
     """A stock RoBERTa checkpoint with a tiny byte-level BPE tokenizer in a local directory."""
-    path = tmp_path_factory.mktemp("tiny-roberta")
-    tokenizer = AutoTokenizer.from_pretrained(FIXTURES / "tiny-roberta-tokenizer")
-    torch.manual_seed(0)
-    RobertaModel(tiny_config("Roberta", vocab_size=len(tokenizer), max_position_embeddings=66)).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_checkpoint(
+        tmp_path_factory.mktemp("tiny-roberta"),
+        lambda tokenizer: RobertaModel(tiny_config("Roberta", vocab_size=len(tokenizer), max_position_embeddings=66)),
+        "tiny-roberta-tokenizer",
+    )

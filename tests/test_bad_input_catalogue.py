@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import FIXTURES, tiny_config
+from script_runs import script_args
 from transformers import GPT2Config, RobertaConfig, ViTConfig
 
 import prefix_models as pm
@@ -42,32 +43,24 @@ class Context:
         return str(path)
 
     def glue(self, *args: str):
-        return run_glue.main(
-            [
-                "--model_name_or_path",
-                str(self.tiny_model),
-                "--output_dir",
-                str(self.tmp / "out"),
-                "--use_cpu",
-                "--report_to",
-                "none",
-                *args,
-            ]
-        )
+        return run_glue.main(script_args(self.tiny_model, self.tmp / "out", *args))
 
     def ner(self, *args: str):
-        return run_ner.main(
-            [
-                "--model_name_or_path",
-                str(self.tiny_model),
-                "--output_dir",
-                str(self.tmp / "out"),
-                "--use_cpu",
-                "--report_to",
-                "none",
-                *args,
-            ]
+        return run_ner.main(script_args(self.tiny_model, self.tmp / "out", *args))
+
+    def csv_pair(self, train: str, dev: str, *args: str):
+        """run_glue.py on a train and a dev CSV file written here (t.csv, d.csv) with these texts."""
+        return self.glue(
+            "--train_file", self.write("t.csv", train), "--validation_file", self.write("d.csv", dev), *args
         )
+
+    def train_on(self, script: str, name: str, text: str | bytes):
+        """Trains with ``script`` ("glue" or "ner") on a train file written here: ``name``, holding ``text``."""
+        return getattr(self, script)("--train_file", self.write(name, text), "--do_train")
+
+    def train_task(self, task: str, path: str, text: str):
+        """Trains on GLUE task ``task`` from a data folder holding one file: ``path`` (below it) with ``text``."""
+        return self.glue("--task_name", task, "--do_train", "--data_dir", str(Path(self.write(path, text)).parent))
 
 
 def bert(**overrides):
@@ -278,19 +271,11 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
         r"holds no RTE data: expected train.tsv",
     ),
     "GLUE: dev file without the text column": (
-        lambda c: c.glue(
-            "--train_file",
-            c.write("t.csv", "text,label\ngood film,pos\nbad film,neg\n"),
-            "--validation_file",
-            c.write("d.csv", "review,label\ngood film,pos\n"),
-            "--do_eval",
-        ),
+        lambda c: c.csv_pair("text,label\ngood film,pos\nbad film,neg\n", "review,label\ngood film,pos\n", "--do_eval"),
         r"--validation_file .*d.csv lacks column\(s\) \['text'\]",
     ),
     "GLUE: which columns are text": (
-        lambda c: c.glue(
-            "--train_file", c.write("w.csv", "title,body,summary,label\na,b,c,pos\nd,e,f,neg\n"), "--do_train"
-        ),
+        lambda c: c.train_on("glue", "w.csv", "title,body,summary,label\na,b,c,pos\nd,e,f,neg\n"),
         r"cannot tell which columns .* hold the text.*--text_column_names",
     ),
     "GLUE: TSV label outside the task's labels": (
@@ -298,37 +283,17 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
         r"dev.tsv, line 2: label 'maybe' is not a rte label; allowed: ",
     ),
     "GLUE: broken JSON line": (
-        lambda c: c.glue(
-            "--task_name",
-            "boolq",
-            "--do_train",
-            "--data_dir",
-            folder_of(
-                c.write(
-                    "BoolQ/train.jsonl", '{"question": "q", "passage": "p", "idx": 0, "label": true}\n{"question": \n'
-                )
-            ),
+        lambda c: c.train_task(
+            "boolq", "BoolQ/train.jsonl", '{"question": "q", "passage": "p", "idx": 0, "label": true}\n{"question": \n'
         ),
         r"train.jsonl, line 2: not valid JSON",
     ),
     "GLUE: JSON record without a field": (
-        lambda c: c.glue(
-            "--task_name",
-            "boolq",
-            "--do_train",
-            "--data_dir",
-            folder_of(c.write("BoolQ/train.jsonl", '{"passage": "p", "idx": 0, "label": true}\n')),
-        ),
+        lambda c: c.train_task("boolq", "BoolQ/train.jsonl", '{"passage": "p", "idx": 0, "label": true}\n'),
         r"line 1: BoolQ record lacks field\(s\) \['question'\]",
     ),
     "GLUE: empty task split": (
-        lambda c: c.glue(
-            "--task_name",
-            "rte",
-            "--do_train",
-            "--data_dir",
-            folder_of(c.write("RTE/train.tsv", "index\tsentence1\tsentence2\tlabel\n")),
-        ),
+        lambda c: c.train_task("rte", "RTE/train.tsv", "index\tsentence1\tsentence2\tlabel\n"),
         r"the train split of rte .* is empty",
     ),
     "GLUE: no train split": (
@@ -348,13 +313,11 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
         r"--data_dir .* holds none of the expected files: train: train.txt",
     ),
     "NER: no tag column": (
-        lambda c: c.ner("--train_file", c.write("w.txt", "the\nmovie\n"), "--do_train"),
+        lambda c: c.train_on("ner", "w.txt", "the\nmovie\n"),
         r"--do_train: --train_file .*w.txt has no tag column",
     ),
     "NER: tag outside the detected scheme": (
-        lambda c: c.ner(
-            "--train_file", c.write("t.txt", "John B-PER\nSmith E-PER\n\nin O\nParis LOCATION\n"), "--do_train"
-        ),
+        lambda c: c.train_on("ner", "t.txt", "John B-PER\nSmith E-PER\n\nin O\nParis LOCATION\n"),
         r"t.txt, line 5: tag 'LOCATION' is not in the BIOES scheme",
     ),
     "NER: dev label unseen in training": (
@@ -369,72 +332,50 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
         r"d.txt, line 5: label 'B-GPE' is not among the labels found in the tr",
     ),
     "NER: integer tags without label names": (
-        lambda c: c.ner(
-            "--train_file", c.write("t.jsonl", '{"tokens": ["the", "director"], "ner_tags": [0, 1]}\n'), "--do_train"
-        ),
+        lambda c: c.train_on("ner", "t.jsonl", '{"tokens": ["the", "director"], "ner_tags": [0, 1]}\n'),
         r"tag '0' is not in the IOB2 scheme.*label ids need --label_names_file",
     ),
     "ragged GLUE TSV line": (
-        lambda c: c.glue(
-            "--task_name",
-            "rte",
-            "--do_train",
-            "--data_dir",
-            folder_of(c.write("RTE/train.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\n")),
-        ),
+        lambda c: c.train_task("rte", "RTE/train.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\n"),
         r"train.tsv, line 2: expected 4 tab-separated fields",
     ),
     "csv without the label column": (
-        lambda c: c.glue("--train_file", c.write("t.csv", "sentence,stars\ngood,1\nbad,0\n"), "--do_train"),
+        lambda c: c.train_on("glue", "t.csv", "sentence,stars\ngood,1\nbad,0\n"),
         r"--train_file .*t.csv lacks column\(s\) \['label'\]",
     ),
     "dev label outside the label list": (
-        lambda c: c.glue(
-            "--train_file",
-            c.write("t.csv", "sentence,label\ngood,pos\nbad,neg\n"),
-            "--validation_file",
-            c.write("d.csv", "sentence,label\nmeh,neutral\n"),
-            "--do_train",
-            "--do_eval",
+        lambda c: c.csv_pair(
+            "sentence,label\ngood,pos\nbad,neg\n", "sentence,label\nmeh,neutral\n", "--do_train", "--do_eval"
         ),
         r"label 'neutral' is not in the label list \['neg', 'pos'\]",
     ),
     "empty csv": (
-        lambda c: c.glue("--train_file", c.write("t.csv", "sentence,label\n"), "--do_train"),
+        lambda c: c.train_on("glue", "t.csv", "sentence,label\n"),
         r"--train_file .*t.csv is empty",
     ),
     "regression label not a number": (
-        lambda c: c.glue(
-            "--task_name",
+        lambda c: c.train_task(
             "stsb",
-            "--do_train",
-            "--data_dir",
-            folder_of(
-                c.write(
-                    "STS-B/train.tsv",
-                    "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
-                    "0\tmain\tf\t2012\t0\tnone\tnone\ta\tb\tfive\n",
-                )
-            ),
+            "STS-B/train.tsv",
+            "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+            "0\tmain\tf\t2012\t0\tnone\tnone\ta\tb\tfive\n",
         ),
         r"STS-B/train.tsv, line 2: score must be a number, got 'five'",
     ),
     "CoNLL file not UTF-8": (
-        lambda c: c.ner("--train_file", c.write("t.txt", "Müller B-PER\n".encode("latin-1")), "--do_train"),
+        lambda c: c.train_on("ner", "t.txt", "Müller B-PER\n".encode("latin-1")),
         r"--train_file .*t.txt is not UTF-8 text",
     ),
     "ragged CoNLL line": (
-        lambda c: c.ner("--train_file", c.write("t.txt", "EU NNP B-ORG\nrejects O\n"), "--do_train"),
+        lambda c: c.train_on("ner", "t.txt", "EU NNP B-ORG\nrejects O\n"),
         r"t.txt, line 2: expected 3 columns \(as on line 1\), found 2",
     ),
     "json tokens of the wrong type": (
-        lambda c: c.ner(
-            "--train_file", c.write("t.jsonl", '{"tokens": "EU rejects", "ner_tags": ["B-ORG"]}\n'), "--do_train"
-        ),
+        lambda c: c.train_on("ner", "t.jsonl", '{"tokens": "EU rejects", "ner_tags": ["B-ORG"]}\n'),
         r"t.jsonl, line 1: 'tokens' must be a list of strings",
     ),
     "empty NER split": (
-        lambda c: c.ner("--train_file", c.write("t.txt", "-DOCSTART- O\n\n"), "--do_train"),
+        lambda c: c.train_on("ner", "t.txt", "-DOCSTART- O\n\n"),
         r"--train_file .*t.txt holds no sentences",
     ),
     "NER label id out of range": (
@@ -448,7 +389,7 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
         r"t.jsonl, line 1: label id 5 is out of range for the 2 labels",
     ),
     "NER tag outside the scheme": (
-        lambda c: c.ner("--train_file", c.write("t.txt", "John B-PER\nSmith X-PER\n"), "--do_train"),
+        lambda c: c.train_on("ner", "t.txt", "John B-PER\nSmith X-PER\n"),
         r"t.txt, line 2: tag 'X-PER' is not in the IOB2 scheme",
     ),
     # --- checkpoints ---
@@ -473,10 +414,6 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
         r"needs its base model .*gone.* pass base_model_name_or_path",
     ),
 }
-
-
-def folder_of(path: str) -> str:
-    return str(Path(path).parent)
 
 
 def with_bad_rte_label(c: Context) -> str:

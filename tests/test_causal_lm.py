@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tiny_families import DECODER_CONFIGS, EAGER_ONLY
+from tiny_families import BEAM_SEARCH, DECODER_CONFIGS, EAGER_ONLY, decoder_config
 from transformers import (
     MODEL_FOR_CAUSAL_LM_MAPPING,
     AutoModelForCausalLM,
@@ -169,16 +169,8 @@ def test_generate_equals_a_greedy_loop_and_batches_equal_single_rows(family):
 def test_beam_search_and_sampling(family):
     model, _ = make_pair(family)
     input_ids, mask = inputs()
-    beams = model.generate(
-        input_ids,
-        attention_mask=mask,
-        max_new_tokens=5,
-        num_beams=3,
-        num_return_sequences=2,
-        do_sample=False,
-        output_scores=True,
-        return_dict_in_generate=True,
-    )
+    scored = {"output_scores": True, "return_dict_in_generate": True}
+    beams = model.generate(input_ids, attention_mask=mask, max_new_tokens=5, **BEAM_SEARCH, **scored)
     assert beams.sequences.shape == (4, 12)
     # The best beam scores at least as well as the greedy sequence under the model.
     greedy_ids = greedy(model, input_ids, mask, 5)
@@ -378,19 +370,29 @@ def suppressed_greedy(model, input_ids, attention_mask, steps):
     return input_ids
 
 
+def stock_logits_where_the_prefix_is_masked(model, stock, input_ids, mask) -> torch.Tensor:
+    """The stock model's logits, its positions counting real tokens only; asserts that ``model`` with its prefix
+    masked out gives them on the real tokens."""
+    real = mask.bool()
+    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+    masked = torch.zeros(len(input_ids), model.config.pre_seq_len, dtype=torch.long)
+    with torch.no_grad():
+        plain = stock(input_ids, attention_mask=mask, position_ids=positions).logits
+        off = model(input_ids, attention_mask=mask, prefix_attention_mask=masked).logits
+    torch.testing.assert_close(off[real], plain[real], rtol=0, atol=1e-5)
+    return plain
+
+
 @pytest.mark.parametrize(("family", "attn_implementation"), ATTENTION_CASES)
 def test_prompt_masked_equals_the_plain_model_and_generates_like_a_loop(family, attn_implementation):
     model, stock = make_prompt_pair(family, attn_implementation)
     assert type(model).__name__.replace("Prompt", "Prefix") == prefix_class(family).__name__
     input_ids, mask = inputs()
     real = mask.bool()
-    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+    plain = stock_logits_where_the_prefix_is_masked(model, stock, input_ids, mask)
     with torch.no_grad():
-        plain = stock(input_ids, attention_mask=mask, position_ids=positions).logits
-        off = model(input_ids, attention_mask=mask, prefix_attention_mask=torch.zeros(2, 4, dtype=torch.long)).logits
         on = model(input_ids, attention_mask=mask).logits
     assert on.shape == plain.shape  # the soft tokens' positions are dropped from the output
-    torch.testing.assert_close(off[real], plain[real], rtol=0, atol=1e-5)
     assert (on[real] - plain[real]).abs().max() > 1e-3
     generated = model.generate(
         input_ids, attention_mask=mask, max_new_tokens=6, do_sample=False, suppress_tokens=SPECIAL
@@ -424,21 +426,7 @@ def test_prompt_only_the_soft_tokens_train_and_save(family, base_checkpoints, tm
 
 # --- Decoders outside the list, accepted by capability -------------------------------------------------------
 def capability_config(model_type: str, **overrides):
-    import transformers
-
-    common = dict(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=40,
-        max_position_embeddings=48,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-    )
-    return transformers.CONFIG_MAPPING[model_type](**{**common, **overrides})
+    return decoder_config(model_type, vocab_size=VOCAB, **overrides)
 
 
 # Granite divides its logits by logits_scaling and Cohere multiplies them by logit_scale: the stock LM forward
@@ -453,12 +441,7 @@ def test_other_decoders_are_accepted_by_capability(model_type, tmp_path):
     with torch.no_grad():
         model.prefix_encoder.embedding.weight.normal_(0, 1.0)
     input_ids, mask = inputs()
-    real = mask.bool()
-    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
-    with torch.no_grad():
-        plain = stock(input_ids, attention_mask=mask, position_ids=positions).logits
-        off = model(input_ids, attention_mask=mask, prefix_attention_mask=torch.zeros(2, 3, dtype=torch.long)).logits
-    torch.testing.assert_close(off[real], plain[real], rtol=0, atol=1e-5)
+    stock_logits_where_the_prefix_is_masked(model, stock, input_ids, mask)
     generated = model.generate(
         input_ids, attention_mask=mask, max_new_tokens=5, do_sample=False, suppress_tokens=SPECIAL
     )

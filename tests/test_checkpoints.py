@@ -11,11 +11,11 @@ import torch
 from conftest import ALL_CLASSES, backbone_class, backbone_name, main_output, task_inputs, tiny_config
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+from tiny_families import ENCODER_CONFIGS
 from transformers import (
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     BertModel,
-    ElectraConfig,
     ElectraModel,
     ViTConfig,
     ViTModel,
@@ -241,15 +241,7 @@ def test_prompt_text_init_through_from_pretrained(base_checkpoints, tokenizer, t
 
 
 def test_a_checkpoint_of_another_model_type_is_refused_by_name(base_checkpoints, tmp_path):
-    electra = ElectraConfig(
-        vocab_size=50,
-        embedding_size=16,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-    )
-    ElectraModel(electra).save_pretrained(tmp_path / "electra")
+    ElectraModel(ENCODER_CONFIGS["Electra"]()).save_pretrained(tmp_path / "electra")
     with pytest.raises(ValueError, match=r"holds a 'electra' checkpoint; the bert prefix classes .* load 'bert'"):
         pm.BertPrefixForSequenceClassification.from_pretrained(tmp_path / "electra", pre_seq_len=4)
     # Our own saves of the other method are another model type too.

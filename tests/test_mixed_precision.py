@@ -3,9 +3,13 @@ float32, and run_glue.py's --dtype / --bf16 work on CPU."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import FIXTURES, task_inputs
+from script_runs import PREFIX, script_args
+from tiny_families import DECODER_CONFIGS
 
 import prefix_models as pm
 import run_glue
@@ -45,17 +49,9 @@ def test_bfloat16_backbone_with_float32_prefix_and_head(model_class, base_checkp
 
 
 def test_bfloat16_causal_lm():
-    from transformers import LlamaConfig
-
-    config = LlamaConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=64,
-        vocab_size=50,
-        max_position_embeddings=64,
-        pre_seq_len=4,
+    # No pad token: generate() would otherwise take the random ids equal to it for padding.
+    config = DECODER_CONFIGS["Llama"](
+        vocab_size=50, intermediate_size=64, max_position_embeddings=64, pad_token_id=None, pre_seq_len=4
     )
     torch.manual_seed(0)
     full = pm.LlamaPrefixForCausalLM(config).eval()
@@ -74,34 +70,24 @@ def test_bfloat16_causal_lm():
 
 @pytest.mark.parametrize("flags", [["--dtype", "bfloat16"], ["--bf16"]], ids=["dtype-bfloat16", "bf16-autocast"])
 def test_run_glue_in_bfloat16_on_cpu(flags, tiny_model, tmp_path):
-    common = [
-        "--model_name_or_path",
-        str(tiny_model),
-        "--task_name",
-        "sst2",
-        "--data_dir",
-        str(FIXTURES / "glue_data"),
-        "--prefix",
-        "--pre_seq_len",
-        "4",
-        "--do_train",
-        "--do_eval",
-        "--max_steps",
-        "4",
-        "--per_device_train_batch_size",
-        "4",
-        "--use_cpu",
-        "--report_to",
-        "none",
-        "--save_strategy",
-        "no",
-        "--disable_tqdm",
-        "true",
-        "--seed",
-        "0",
-    ]
-    reference = run_glue.main([*common, "--output_dir", str(tmp_path / "fp32")])
-    results = run_glue.main([*common, "--output_dir", str(tmp_path / "bf16"), *flags])
+    def run(output_dir: Path, *args: str) -> dict:
+        sst2 = {"task_name": "sst2", "data_dir": FIXTURES / "glue_data"}
+        return run_glue.main(
+            script_args(
+                tiny_model,
+                output_dir,
+                *args,
+                **sst2,
+                **PREFIX,
+                do_train=True,
+                do_eval=True,
+                max_steps=4,
+                per_device_train_batch_size=4,
+            )
+        )
+
+    reference = run(tmp_path / "fp32")
+    results = run(tmp_path / "bf16", *flags)
     assert abs(results["eval_loss"] - reference["eval_loss"]) < 0.05
     from safetensors.torch import load_file
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import FIXTURES, tiny_config
+from conftest import FIXTURES, save_checkpoint, tiny_config
 from safetensors.torch import load_file
-from transformers import AutoTokenizer, BertModel
+from script_runs import run_launched, script_args, torchrun
+from transformers import BertModel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,12 +22,14 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def no_dropout_model(tmp_path_factory) -> Path:
     # Dropout draws differ across processes; without it both setups compute the same gradients.
-    path = tmp_path_factory.mktemp("tiny-bert-no-dropout")
-    torch.manual_seed(0)
     config = tiny_config("Bert", max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    BertModel(config).save_pretrained(path)
-    AutoTokenizer.from_pretrained(FIXTURES / "tiny-bert-tokenizer").save_pretrained(path)
-    return path
+    return save_checkpoint(tmp_path_factory.mktemp("tiny-bert-no-dropout"), lambda _: BertModel(config))
+
+
+# What every setup compared here trains: four steps of a four-token prefix.
+FOUR_STEPS = {"prefix": True, "pre_seq_len": 4, "do_train": True, "max_steps": 4, "learning_rate": 1e-2}
+# Half the batch, two steps accumulated: the same examples per optimizer step as a batch of 8.
+ACCUMULATED = {"per_device_train_batch_size": 4, "gradient_accumulation_steps": 2}
 
 
 def write_data(folder: Path) -> Path:
@@ -53,44 +55,10 @@ def train(
     model: Path, data: Path, output_dir: Path, processes: int, batch_size: int, launcher_name: str = "torchrun"
 ) -> dict[str, torch.Tensor]:
     # The 8 examples are one global batch, so every step sees all of them in either setup.
-    args = [
-        "--model_name_or_path",
-        str(model),
-        "--train_file",
-        str(data),
-        "--prefix",
-        "--pre_seq_len",
-        "4",
-        "--do_train",
-        "--max_steps",
-        "4",
-        "--per_device_train_batch_size",
-        str(batch_size),
-        "--learning_rate",
-        "1e-2",
-        "--seed",
-        "0",
-        "--use_cpu",
-        "--report_to",
-        "none",
-        "--save_strategy",
-        "no",
-        "--disable_tqdm",
-        "true",
-        "--output_dir",
-        str(output_dir),
-    ]
+    args = script_args(model, output_dir, train_file=data, **FOUR_STEPS, per_device_train_batch_size=batch_size)
     port = str(29500 + os.getpid() % 1000 + processes + (50 if launcher_name == "accelerate" else 0))
     if launcher_name == "torchrun":
-        launcher = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            str(processes),
-            "--master_port",
-            port,
-        ]
+        launcher = torchrun(processes, port)
     else:  # accelerate's multi-process launcher; --use_cpu and gloo keep it on the CPU
         launcher = [
             sys.executable,
@@ -109,10 +77,7 @@ def train(
             port,
         ]
     script = [str(ROOT / "run_glue.py"), *args]
-    command = [*launcher, *script, "--ddp_backend", "gloo"] if processes > 1 else [sys.executable, *script]
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_launched([*launcher, *script, "--ddp_backend", "gloo"] if processes > 1 else [sys.executable, *script])
     return load_file(output_dir / "model.safetensors")
 
 
@@ -132,41 +97,8 @@ def test_gradient_accumulation_equals_the_larger_batch(no_dropout_model, tmp_pat
     import run_glue
 
     data = write_data(tmp_path)
-    common = [
-        "--model_name_or_path",
-        str(no_dropout_model),
-        "--train_file",
-        str(data),
-        "--prefix",
-        "--pre_seq_len",
-        "4",
-        "--do_train",
-        "--max_steps",
-        "4",
-        "--learning_rate",
-        "1e-2",
-        "--seed",
-        "0",
-        "--use_cpu",
-        "--report_to",
-        "none",
-        "--save_strategy",
-        "no",
-        "--disable_tqdm",
-        "true",
-    ]
-    run_glue.main([*common, "--per_device_train_batch_size", "8", "--output_dir", str(tmp_path / "big")])
-    run_glue.main(
-        [
-            *common,
-            "--per_device_train_batch_size",
-            "4",
-            "--gradient_accumulation_steps",
-            "2",
-            "--output_dir",
-            str(tmp_path / "accumulated"),
-        ]
-    )
+    for name, batches in (("big", {"per_device_train_batch_size": 8}), ("accumulated", ACCUMULATED)):
+        run_glue.main(script_args(no_dropout_model, tmp_path / name, train_file=data, **FOUR_STEPS, **batches))
     big, accumulated = (
         load_file(tmp_path / "big" / "model.safetensors"),
         load_file(tmp_path / "accumulated" / "model.safetensors"),
@@ -179,46 +111,20 @@ def test_run_ner_under_torchrun(no_dropout_model, tmp_path):
     from prefix_models.scripts.ner.data import read_conll
 
     ner = FIXTURES / "ner_data"
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        str(29700 + os.getpid() % 1000),
-        str(ROOT / "run_ner.py"),
-        "--model_name_or_path",
-        str(no_dropout_model),
-        "--data_dir",
-        str(ner),
-        "--prefix",
-        "--pre_seq_len",
-        "4",
-        "--do_train",
-        "--do_eval",
-        "--do_predict",
-        "--max_steps",
-        "3",
-        "--per_device_train_batch_size",
-        "8",
-        "--max_seq_length",
-        "16",
-        "--use_cpu",
-        "--ddp_backend",
-        "gloo",
-        "--report_to",
-        "none",
-        "--save_strategy",
-        "no",
-        "--disable_tqdm",
-        "true",
-        "--output_dir",
-        str(tmp_path),
-    ]
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
+    options = {
+        "data_dir": ner,
+        "prefix": True,
+        "pre_seq_len": 4,
+        "do_train": True,
+        "do_eval": True,
+        "do_predict": True,
+        "max_steps": 3,
+        "per_device_train_batch_size": 8,
+        "max_seq_length": 16,
+        "ddp_backend": "gloo",
+    }
+    script = [str(ROOT / "run_ner.py"), *script_args(no_dropout_model, tmp_path, **options)]
+    run_launched([*torchrun(2, 29700 + os.getpid() % 1000), *script])
     # Gathered across both processes: every test word predicted exactly once, in order.
     predicted = read_conll(tmp_path / "predictions.txt")
     assert [s.tokens for s in predicted] == [s.tokens for s in read_conll(ner / "test.txt")]

@@ -4,43 +4,30 @@ prefixes as an ensemble; and ``add_prefix``, the fresh task those scripts build 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import FIXTURES, task_inputs
+from script_runs import load_example, run_launched, script_args, torchrun
 
 import prefix_models as pm
 import run_glue
 
 ROOT = Path(__file__).resolve().parents[1]
 GLUE = FIXTURES / "glue_data"
-COMMON = [
-    "--use_cpu",
-    "--report_to",
-    "none",
-    "--per_device_train_batch_size",
-    "4",
-    "--per_device_eval_batch_size",
-    "8",
-    "--seed",
-    "0",
-    "--save_strategy",
-    "no",
-    "--disable_tqdm",
-    "true",
-]
-
-
-def run_multitask_module():
-    spec = importlib.util.spec_from_file_location("run_multitask", ROOT / "examples" / "run_multitask.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["run_multitask"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+RTE = {"task_name": "rte", "data_dir": GLUE}
+BATCHES = {"per_device_train_batch_size": 4, "per_device_eval_batch_size": 8}
+# Three GLUE tasks of three kinds (pairs, regression, single sentences), each on a prefix of its own.
+THREE_TASKS = {
+    "task_names": "rte,stsb,sst2",
+    "data_dir": GLUE,
+    "prefix": True,
+    "pre_seq_len": 4,
+    "learning_rate": 1e-2,
+    "do_train": True,
+}
 
 
 def test_add_prefix_makes_a_fresh_task_with_its_own_labels(tiny_model):
@@ -64,29 +51,8 @@ def test_add_prefix_makes_a_fresh_task_with_its_own_labels(tiny_model):
 
 
 def test_run_multitask_trains_tasks_together_and_scores_each(tiny_model, tmp_path):
-    script = run_multitask_module()
-    results = script.main(
-        [
-            "--model_name_or_path",
-            str(tiny_model),
-            "--output_dir",
-            str(tmp_path),
-            *COMMON,
-            "--task_names",
-            "rte,stsb,sst2",
-            "--data_dir",
-            str(GLUE),
-            "--prefix",
-            "--pre_seq_len",
-            "4",
-            "--learning_rate",
-            "1e-2",
-            "--num_train_epochs",
-            "1",
-            "--do_train",
-            "--do_eval",
-        ]
-    )
+    script = load_example("run_multitask")
+    results = script.main(script_args(tiny_model, tmp_path, **BATCHES, **THREE_TASKS, num_train_epochs=1, do_eval=True))
     for key in ("eval_rte_accuracy", "eval_stsb_pearson", "eval_sst2_accuracy"):
         assert key in results
     # The whole model reloads with every task; each task alone reloads as a one-task model.
@@ -111,21 +77,9 @@ def test_run_multitask_trains_tasks_together_and_scores_each(tiny_model, tmp_pat
     ],
 )
 def test_run_multitask_refuses_bad_flags(flags, message, tiny_model, tmp_path):
-    script = run_multitask_module()
+    script = load_example("run_multitask")
     with pytest.raises(ValueError, match=message):
-        script.main(
-            [
-                "--model_name_or_path",
-                str(tiny_model),
-                "--output_dir",
-                str(tmp_path / "out"),
-                *COMMON,
-                "--data_dir",
-                str(GLUE),
-                "--do_train",
-                *flags,
-            ]
-        )
+        script.main(script_args(tiny_model, tmp_path / "out", *flags, **BATCHES, data_dir=GLUE, do_train=True))
     assert not (tmp_path / "out").exists()
 
 
@@ -134,66 +88,37 @@ def test_run_glue_evaluates_an_ensemble_of_saved_prefixes(tiny_model, tmp_path):
     for seed in range(3):
         folder = tmp_path / f"member{seed}"
         run_glue.main(
-            [
-                "--model_name_or_path",
-                str(tiny_model),
-                "--output_dir",
-                str(folder),
-                *COMMON,
-                "--task_name",
-                "rte",
-                "--data_dir",
-                str(GLUE),
-                "--prefix",
-                "--pre_seq_len",
-                str(3 + seed),
-                "--learning_rate",
-                "1e-2",
-                "--max_steps",
-                "2",
-                "--seed",
-                str(seed),
-                "--do_train",
-            ]
+            script_args(
+                tiny_model,
+                folder,
+                **BATCHES,
+                **RTE,
+                prefix=True,
+                pre_seq_len=3 + seed,
+                learning_rate=1e-2,
+                max_steps=2,
+                seed=seed,
+                do_train=True,
+            )
         )
         members.append(folder)
     results = run_glue.main(
-        [
-            "--model_name_or_path",
-            str(members[0]),
-            "--output_dir",
-            str(tmp_path / "eval"),
-            *COMMON,
-            "--task_name",
-            "rte",
-            "--data_dir",
-            str(GLUE),
-            "--do_eval",
-            "--do_predict",
-            "--ensemble_prefixes",
-            str(members[1]),
-            str(members[2]),
-        ]
+        script_args(
+            members[0],
+            tmp_path / "eval",
+            **BATCHES,
+            **RTE,
+            do_eval=True,
+            do_predict=True,
+            ensemble_prefixes=members[1:],
+        )
     )
     for name in ("default", "member1", "member2"):
         assert f"eval_{name}_accuracy" in results
     assert "eval_accuracy" in results and (tmp_path / "eval" / "RTE.tsv").exists()
     with pytest.raises(ValueError, match=r"does not train"):
         run_glue.main(
-            [
-                "--model_name_or_path",
-                str(members[0]),
-                "--output_dir",
-                str(tmp_path / "x"),
-                *COMMON,
-                "--task_name",
-                "rte",
-                "--data_dir",
-                str(GLUE),
-                "--do_train",
-                "--ensemble_prefixes",
-                str(members[1]),
-            ]
+            script_args(members[0], tmp_path / "x", **BATCHES, **RTE, do_train=True, ensemble_prefixes=members[1:2])
         )
 
 
@@ -201,41 +126,9 @@ def test_run_multitask_trains_under_ddp_with_gradient_checkpointing(tiny_model, 
     """Two processes, tasks routed per example and gradient checkpointing: a batch that lacks a task leaves its
     prefix and head unused, which DDP is told (it used to stop with "parameters that were not used")."""
     import os
-    import subprocess
 
-    port = str(29700 + os.getpid() % 200)
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        port,
-        str(ROOT / "examples" / "run_multitask.py"),
-        "--model_name_or_path",
-        str(tiny_model),
-        "--output_dir",
-        str(tmp_path),
-        *COMMON,
-        "--task_names",
-        "rte,stsb,sst2",
-        "--data_dir",
-        str(GLUE),
-        "--prefix",
-        "--pre_seq_len",
-        "4",
-        "--learning_rate",
-        "1e-2",
-        "--max_steps",
-        "3",
-        "--do_train",
-        "--activation_checkpointing",
-        "--ddp_backend",
-        "gloo",
-    ]
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
+    options = {**BATCHES, **THREE_TASKS, "max_steps": 3, "activation_checkpointing": True, "ddp_backend": "gloo"}
+    script = [str(ROOT / "examples" / "run_multitask.py"), *script_args(tiny_model, tmp_path, **options)]
+    run_launched([*torchrun(2, 29700 + os.getpid() % 200), *script])
     saved = pm.AutoPrefixModelForSequenceClassification.from_pretrained(tmp_path)
     assert saved.prefix_names == ["default", "sst2", "stsb"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_model, task_inputs
+from conftest import QUIET_TRAINING, make_model, task_inputs
 from datasets import Dataset
 from test_causal_lm import stock_config
 from transformers import Trainer, TrainingArguments
@@ -58,10 +58,7 @@ def test_a_tiny_training_run_warns_about_nothing_we_called(tmp_path, our_warning
         output_dir=str(tmp_path),
         max_steps=2,
         per_device_train_batch_size=2,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        disable_tqdm=True,
+        **QUIET_TRAINING,
         learning_rate=1e-2,
         activation_checkpointing=checkpointing,
         activation_checkpointing_kwargs=kwargs,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from script_runs import script_args
 from test_causal_lm import FAMILIES as DECODER_FAMILIES
 from test_causal_lm import stock_config
 from test_families import FAMILIES as ENCODER_FAMILIES
@@ -28,6 +29,7 @@ from prefix_models.errors import InputError
 from prefix_models.methods.prefix_tuning.injection import LAYER_ATTRIBUTE
 
 ROOT = Path(__file__).resolve().parents[1]
+REVIEWS = ROOT / "examples" / "data" / "movie_reviews"
 DEPTH = 4
 
 
@@ -264,9 +266,11 @@ def test_prefix_layers_with_prompt_tuning_is_refused():
         make("Bert", "Prompt", prefix_layers=[1])
 
 
-def run_glue(*args: str) -> subprocess.CompletedProcess:
+def run_glue(model: Path, output_dir: Path, *args: str, **options: object) -> subprocess.CompletedProcess:
+    """run_glue.py in a process of its own, training on the shipped movie reviews."""
+    argv = script_args(model, output_dir, *args, train_file=REVIEWS / "train.csv", **options)
     return subprocess.run(
-        [sys.executable, str(ROOT / "run_glue.py"), *args],
+        [sys.executable, str(ROOT / "run_glue.py"), *argv],
         capture_output=True,
         text=True,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
@@ -275,34 +279,19 @@ def run_glue(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_run_glue_prefix_layers_top_n_trains_and_saves_the_top_layers(tmp_path, tiny_model):
-    reviews = ROOT / "examples" / "data" / "movie_reviews"
     out = tmp_path / "out"
     completed = run_glue(
-        "--model_name_or_path",
-        str(tiny_model),
-        "--train_file",
-        str(reviews / "train.csv"),
-        "--validation_file",
-        str(reviews / "validation.csv"),
-        "--max_train_samples",
-        "16",
-        "--max_eval_samples",
-        "8",
-        "--prefix",
-        "--prefix_layers",
-        "top1",
-        "--do_train",
-        "--do_eval",
-        "--num_train_epochs",
-        "1",
-        "--per_device_train_batch_size",
-        "8",
-        "--output_dir",
-        str(out),
-        "--report_to",
-        "none",
-        "--save_strategy",
-        "no",
+        tiny_model,
+        out,
+        validation_file=REVIEWS / "validation.csv",
+        max_train_samples=16,
+        max_eval_samples=8,
+        prefix=True,
+        prefix_layers="top1",
+        do_train=True,
+        do_eval=True,
+        num_train_epochs=1,
+        per_device_train_batch_size=8,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert json.loads((out / "config.json").read_text())["prefix_layers"] == [-1]
@@ -318,38 +307,14 @@ def test_run_glue_prefix_layers_top_n_trains_and_saves_the_top_layers(tmp_path, 
     ],
 )
 def test_run_glue_bad_prefix_layers_fail_before_anything_is_written(tmp_path, tiny_model, value, message):
-    reviews = ROOT / "examples" / "data" / "movie_reviews"
     out = tmp_path / "out"
-    completed = run_glue(
-        "--model_name_or_path",
-        str(tiny_model),
-        "--train_file",
-        str(reviews / "train.csv"),
-        "--prefix",
-        "--prefix_layers",
-        value,
-        "--do_train",
-        "--output_dir",
-        str(out),
-    )
+    completed = run_glue(tiny_model, out, prefix=True, prefix_layers=value, do_train=True)
     assert completed.returncode != 0
     assert re.search(message, completed.stderr), completed.stderr[-2000:]
     assert not out.exists()
 
 
 def test_run_glue_prefix_layers_with_prompt_is_refused(tmp_path, tiny_model):
-    reviews = ROOT / "examples" / "data" / "movie_reviews"
     out = tmp_path / "out"
-    prompt = run_glue(
-        "--model_name_or_path",
-        str(tiny_model),
-        "--train_file",
-        str(reviews / "train.csv"),
-        "--prompt",
-        "--prefix_layers",
-        "top1",
-        "--do_train",
-        "--output_dir",
-        str(out),
-    )
+    prompt = run_glue(tiny_model, out, prompt=True, prefix_layers="top1", do_train=True)
     assert "--prefix_layers applies to --prefix" in prompt.stderr and not out.exists()

@@ -14,6 +14,7 @@ import pytest
 import torch
 from conftest import ALL_CLASSES, FIXTURES, make_model, task_inputs
 from safetensors.torch import load_file
+from script_runs import TWO_SAVED_STEPS, assert_a_finished_run_is_left_alone, script_args
 
 import run_glue
 import run_ner
@@ -21,40 +22,24 @@ import run_ner
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def glue_args(model: Path, output_dir: Path, *extra: str) -> list[str]:
-    return [
-        "--model_name_or_path",
-        str(model),
-        "--task_name",
-        "sst2",
-        "--data_dir",
-        str(FIXTURES / "glue_data"),
-        "--output_dir",
-        str(output_dir),
-        "--prefix",
-        "--pre_seq_len",
-        "4",
-        "--do_train",
-        "--do_eval",
-        "--max_steps",
-        "10",
-        "--per_device_train_batch_size",
-        "2",
-        "--learning_rate",
-        "1e-2",
-        "--save_strategy",
-        "steps",
-        "--save_steps",
-        "3",
-        "--seed",
-        "0",
-        "--use_cpu",
-        "--report_to",
-        "none",
-        "--disable_tqdm",
-        "true",
-        *extra,
-    ]
+# Ten steps of a prefix on SST-2, checkpointed every third step.
+SST2_RUN = {
+    "task_name": "sst2",
+    "data_dir": FIXTURES / "glue_data",
+    "prefix": True,
+    "pre_seq_len": 4,
+    "do_train": True,
+    "do_eval": True,
+    "max_steps": 10,
+    "per_device_train_batch_size": 2,
+    "learning_rate": 1e-2,
+    "save_strategy": "steps",
+    "save_steps": 3,
+}
+
+
+def glue_args(model: Path, output_dir: Path, **options: object) -> list[str]:
+    return script_args(model, output_dir, **{**SST2_RUN, **options})
 
 
 KILLER = textwrap.dedent("""
@@ -111,27 +96,17 @@ def test_a_killed_run_resumes_to_the_same_prefix_and_same_seed_is_bit_exact(tiny
 
 
 def test_a_trained_output_dir_is_not_overwritten(tiny_model, tmp_path):
-    run_glue.main(glue_args(tiny_model, tmp_path, "--save_strategy", "no", "--max_steps", "2"))
+    run_glue.main(glue_args(tiny_model, tmp_path, save_strategy="no", max_steps=2))
     before = (tmp_path / "model.safetensors").read_bytes()
     with pytest.raises(ValueError, match="holds a finished run .*; nothing was changed.*--overwrite_output_dir"):
-        run_glue.main(glue_args(tiny_model, tmp_path, "--save_strategy", "no", "--max_steps", "2"))
+        run_glue.main(glue_args(tiny_model, tmp_path, save_strategy="no", max_steps=2))
     assert (tmp_path / "model.safetensors").read_bytes() == before
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
 def test_rerunning_a_finished_command_changes_nothing_and_a_longer_one_resumes(tiny_model, tmp_path):
     # One step a batch, so max_steps ends mid-epoch: transformers would resume it with a third step.
-    args = glue_args(
-        tiny_model, tmp_path, "--max_steps", "2", "--save_steps", "1", "--per_device_train_batch_size", "1"
-    )
-    run_glue.main(args)
-    before = snapshot(tmp_path)
-    with pytest.raises(ValueError, match=r"holds a finished run \(trained 2 of 2 steps; the model is in "):
-        run_glue.main(args)
-    assert snapshot(tmp_path) == before
+    args = glue_args(tiny_model, tmp_path, **TWO_SAVED_STEPS)
+    assert_a_finished_run_is_left_alone(run_glue.main, args, tmp_path, "; the model is in ")
     # Stopped between its last checkpoint and the final save: still finished, the checkpoint named.
     for name in ("trainer_state.json", "model.safetensors"):
         (tmp_path / name).unlink()
@@ -143,34 +118,10 @@ def test_rerunning_a_finished_command_changes_nothing_and_a_longer_one_resumes(t
 
 
 def test_run_ner_refuses_to_retrain_a_finished_run(tiny_model, tmp_path):
-    args = [
-        "--model_name_or_path",
-        str(tiny_model),
-        "--data_dir",
-        str(FIXTURES / "ner_data"),
-        "--output_dir",
-        str(tmp_path),
-        "--prefix",
-        "--pre_seq_len",
-        "4",
-        "--do_train",
-        "--max_steps",
-        "2",
-        "--per_device_train_batch_size",
-        "1",
-        "--save_steps",
-        "1",
-        "--use_cpu",
-        "--report_to",
-        "none",
-        "--disable_tqdm",
-        "true",
-    ]
-    run_ner.main(args)
-    before = snapshot(tmp_path)
-    with pytest.raises(ValueError, match=r"holds a finished run \(trained 2 of 2 steps"):
-        run_ner.main(args)
-    assert snapshot(tmp_path) == before
+    args = script_args(
+        tiny_model, tmp_path, data_dir=FIXTURES / "ner_data", prefix=True, pre_seq_len=4, **TWO_SAVED_STEPS
+    )
+    assert_a_finished_run_is_left_alone(run_ner.main, args, tmp_path)
 
 
 @pytest.mark.parametrize(

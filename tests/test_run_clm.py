@@ -2,50 +2,41 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import FIXTURES
+from conftest import FIXTURES, save_checkpoint
 from safetensors.torch import load_file
-from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+from script_runs import TWO_SAVED_STEPS, assert_a_finished_run_is_left_alone, load_example, script_args
+from tiny_families import DECODER_CONFIGS
+from transformers import AutoModelForCausalLM
 
 from prefix_models.scripts.ner.data import read_conll
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("run_clm", ROOT / "examples" / "run_clm.py")
-run_clm = importlib.util.module_from_spec(spec)
-sys.modules["run_clm"] = run_clm  # dataclasses look their module up there
-spec.loader.exec_module(run_clm)
+run_clm = load_example("run_clm")
 
 
 @pytest.fixture(scope="module")
 def tiny_lms(tmp_path_factory) -> dict[str, Path]:
     """Stock GPT-2 / Llama checkpoints (byte-level BPE tokenizer fixture) in local directories."""
-    tokenizer = AutoTokenizer.from_pretrained(FIXTURES / "tiny-roberta-tokenizer")
-    common = dict(vocab_size=len(tokenizer), bos_token_id=0, eos_token_id=2, pad_token_id=1, initializer_range=0.2)
-    configs = {
-        "gpt2": GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=64, **common)),
-        "llama": LlamaForCausalLM(
-            LlamaConfig(
-                hidden_size=32,
-                num_hidden_layers=2,
-                num_attention_heads=4,
-                num_key_value_heads=2,
-                intermediate_size=64,
-                max_position_embeddings=64,
-                **common,
-            )
-        ),
+
+    def build(family: str, **shape: int):
+        def model(tokenizer):
+            special = dict(bos_token_id=0, eos_token_id=2, pad_token_id=1, initializer_range=0.2)
+            config = DECODER_CONFIGS[family](vocab_size=len(tokenizer), **special, **shape)
+            return AutoModelForCausalLM.from_config(config)
+
+        return model
+
+    builders = {
+        "gpt2": build("GPT2", n_positions=64),
+        "llama": build("Llama", intermediate_size=64, max_position_embeddings=64),
     }
-    paths = {}
-    for name, model in configs.items():
-        paths[name] = tmp_path_factory.mktemp(name)
-        model.save_pretrained(paths[name])
-        tokenizer.save_pretrained(paths[name])
-    return paths
+    return {
+        name: save_checkpoint(tmp_path_factory.mktemp(name), model, "tiny-roberta-tokenizer")
+        for name, model in builders.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -59,36 +50,19 @@ def text_file(tmp_path_factory) -> Path:
 def test_prefix_lowers_held_out_perplexity(family, method, tiny_lms, text_file, tmp_path):
     torch.manual_seed(0)
     results = run_clm.main(
-        [
-            "--model_name_or_path",
-            str(tiny_lms[family]),
-            "--train_file",
-            str(text_file),
+        script_args(
+            tiny_lms[family],
+            tmp_path,
             f"--{method}",
-            "--pre_seq_len",
-            "4",
-            "--block_size",
-            "32",
-            "--do_train",
-            "--do_eval",
-            "--learning_rate",
-            "1e-1",
-            "--num_train_epochs",
-            "4",
-            "--per_device_train_batch_size",
-            "8",
-            "--output_dir",
-            str(tmp_path),
-            "--use_cpu",
-            "--report_to",
-            "none",
-            "--save_strategy",
-            "no",
-            "--disable_tqdm",
-            "true",
-            "--seed",
-            "0",
-        ]
+            train_file=text_file,
+            pre_seq_len=4,
+            block_size=32,
+            do_train=True,
+            do_eval=True,
+            learning_rate=1e-1,
+            num_train_epochs=4,
+            per_device_train_batch_size=8,
+        )
     )
     assert results["perplexity"] < 0.9 * results["perplexity_before"]
     saved = load_file(tmp_path / "model.safetensors")
@@ -106,33 +80,7 @@ def test_bad_flags(tiny_lms, text_file, tmp_path):
 
 
 def test_a_finished_run_is_not_trained_again(tiny_lms, text_file, tmp_path):
-    args = [
-        "--model_name_or_path",
-        str(tiny_lms["gpt2"]),
-        "--train_file",
-        str(text_file),
-        "--prefix",
-        "--pre_seq_len",
-        "4",
-        "--block_size",
-        "16",
-        "--do_train",
-        "--max_steps",
-        "2",
-        "--per_device_train_batch_size",
-        "1",
-        "--save_steps",
-        "1",
-        "--output_dir",
-        str(tmp_path),
-        "--use_cpu",
-        "--report_to",
-        "none",
-        "--disable_tqdm",
-        "true",
-    ]
-    run_clm.main(args)
-    before = {path: path.read_bytes() for path in sorted(tmp_path.rglob("*")) if path.is_file()}
-    with pytest.raises(ValueError, match=r"holds a finished run \(trained 2 of 2 steps"):
-        run_clm.main(args)
-    assert {path: path.read_bytes() for path in sorted(tmp_path.rglob("*")) if path.is_file()} == before
+    args = script_args(
+        tiny_lms["gpt2"], tmp_path, train_file=text_file, prefix=True, pre_seq_len=4, block_size=16, **TWO_SAVED_STEPS
+    )
+    assert_a_finished_run_is_left_alone(run_clm.main, args, tmp_path)

@@ -7,44 +7,24 @@ import json
 import logging
 import random
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import FIXTURES, minilm
 from safetensors.torch import load_file
+from script_runs import EVERY_PHASE, SHARED_FLAGS, help_text, learning_options, script_args
 
 import run_glue
 
-ROOT = Path(__file__).resolve().parents[1]
 GLUE = FIXTURES / "glue_data"
 SUPER_GLUE = FIXTURES / "super_glue_data"
+ONE_EPOCH = {**EVERY_PHASE, "num_train_epochs": 1}
 
 
-def run(model: Path, output_dir: Path, *args: str) -> dict:
-    argv = [
-        "--model_name_or_path",
-        str(model),
-        "--output_dir",
-        str(output_dir),
-        "--use_cpu",
-        "--report_to",
-        "none",
-        "--per_device_train_batch_size",
-        "4",
-        "--per_device_eval_batch_size",
-        "8",
-        "--seed",
-        "0",
-        "--save_strategy",
-        "no",
-        "--disable_tqdm",
-        "true",
-        *args,
-    ]
-    return run_glue.main(argv)
+def run(model: Path, output_dir: Path, *args: str, **options: object) -> dict:
+    batches = {"per_device_train_batch_size": 4, "per_device_eval_batch_size": 8}
+    return run_glue.main(script_args(model, output_dir, *args, **{**batches, **options}))
 
 
 def lines(path: Path) -> list[str]:
@@ -72,22 +52,7 @@ GLUE_CASES = {
 @pytest.mark.parametrize("task", GLUE_CASES)
 def test_glue_tasks_from_the_official_tsv_files(task, tiny_model, tmp_path):
     metric_keys, submission, flags = GLUE_CASES[task]
-    results = run(
-        tiny_model,
-        tmp_path,
-        "--task_name",
-        task,
-        "--data_dir",
-        str(GLUE),
-        "--do_train",
-        "--do_eval",
-        "--do_predict",
-        "--num_train_epochs",
-        "1",
-        "--eval_strategy",
-        "epoch",
-        *flags,
-    )
+    results = run(tiny_model, tmp_path, *flags, task_name=task, data_dir=GLUE, eval_strategy="epoch", **ONE_EPOCH)
     for key in metric_keys:
         assert key in results
     for name in ("all_results.json", "eval_results.json", "train_results.json", "trainer_state.json"):
@@ -121,20 +86,7 @@ SUPER_GLUE_CASES = {
 @pytest.mark.parametrize("task", SUPER_GLUE_CASES)
 def test_superglue_tasks_from_the_official_jsonl_files(task, tiny_model, tmp_path):
     metric_keys, flags = SUPER_GLUE_CASES[task]
-    results = run(
-        tiny_model,
-        tmp_path,
-        "--task_name",
-        task,
-        "--data_dir",
-        str(SUPER_GLUE),
-        "--do_train",
-        "--do_eval",
-        "--do_predict",
-        "--num_train_epochs",
-        "1",
-        *flags,
-    )
+    results = run(tiny_model, tmp_path, *flags, task_name=task, data_dir=SUPER_GLUE, **ONE_EPOCH)
     for key in metric_keys:
         assert 0.0 <= results[key] <= 1.0
     folder = {
@@ -196,10 +148,6 @@ def sentiment_files(tmp_path_factory) -> dict[str, Path]:
     return files
 
 
-def file_args(files: dict[str, Path]) -> list[str]:
-    return [arg for split, path in files.items() for arg in (f"--{split}_file", str(path))]
-
-
 @pytest.mark.parametrize(
     "method_flags, learning_rate, epochs, pretrained",
     [
@@ -220,23 +168,8 @@ def test_a_learnable_csv_task_is_learned(
     method_flags, learning_rate, epochs, pretrained, tiny_model, sentiment_files, tmp_path
 ):
     model = minilm() if pretrained else tiny_model
-    results = run(
-        model,
-        tmp_path,
-        *file_args(sentiment_files),
-        "--do_train",
-        "--do_eval",
-        "--do_predict",
-        "--learning_rate",
-        learning_rate,
-        "--num_train_epochs",
-        epochs,
-        "--eval_strategy",
-        "epoch",
-        "--max_seq_length",
-        "32",
-        *method_flags,
-    )
+    files = {f"{split}_file": path for split, path in sentiment_files.items()}
+    results = run(model, tmp_path, *method_flags, **files, **learning_options(epochs, learning_rate), max_seq_length=32)
     assert results["eval_accuracy"] >= 0.9
     assert results["best_eval_accuracy"] >= results["eval_accuracy"]
     predictions = lines(tmp_path / "predict_results_custom.txt")
@@ -254,19 +187,14 @@ def test_json_files_named_columns_and_head_only(tiny_model, tmp_path):
     results = run(
         tiny_model,
         out,
-        "--train_file",
-        str(tmp_path / "train.json"),
-        "--validation_file",
-        str(tmp_path / "dev.json"),
-        "--text_column_names",
-        "review",
-        "--label_column_name",
-        "stars",
-        "--head_only",
-        "--do_train",
-        "--do_eval",
-        "--num_train_epochs",
-        "1",
+        train_file=tmp_path / "train.json",
+        validation_file=tmp_path / "dev.json",
+        text_column_names="review",
+        label_column_name="stars",
+        head_only=True,
+        do_train=True,
+        do_eval=True,
+        num_train_epochs=1,
     )
     assert "eval_accuracy" in results
     saved = load_file(out / "model.safetensors")
@@ -295,25 +223,8 @@ def test_a_single_json_argument_is_the_configuration(tiny_model, sentiment_files
 
 
 def test_help_documents_every_flag():
-    text = subprocess.run(
-        [sys.executable, str(ROOT / "run_glue.py"), "--help"], capture_output=True, text=True, check=True
-    ).stdout
-    for flag in (
-        "--prefix",
-        "--prompt",
-        "--pre_seq_len",
-        "--prefix_projection",
-        "--prefix_hidden_size",
-        "--hidden_dropout_prob",
-        "--prompt_init",
-        "--prompt_init_text",
-        "--head_only",
-        "--task_name",
-        "--data_dir",
-        "--train_file",
-        "--text_column_names",
-        "--max_seq_length",
-    ):
+    text = help_text("run_glue.py")
+    for flag in (*SHARED_FLAGS, "--prompt_init", "--prompt_init_text", "--text_column_names"):
         assert flag in text, flag
     assert "boolq" in text and "P-tuning v2" in text
 
@@ -377,7 +288,7 @@ def test_the_method_picks_its_learning_rate_when_none_is_given(flags, expected, 
         original(self, *args, **kwargs)
 
     monkeypatch.setattr(run_glue.Trainer, "__init__", record)
-    run(tiny_model, tmp_path, "--task_name", "rte", "--data_dir", str(GLUE), "--do_eval", *flags)
+    run(tiny_model, tmp_path, *flags, task_name="rte", data_dir=GLUE, do_eval=True)
     assert seen["learning_rate"] == expected
 
 
@@ -406,7 +317,7 @@ def test_a_classification_prefix_starts_from_text_unless_told_otherwise(
         original(self, *args, **kwargs)
 
     monkeypatch.setattr(run_glue.Trainer, "__init__", record)
-    run(tiny_model, tmp_path, "--task_name", "rte", "--data_dir", str(GLUE), "--do_eval", "--pre_seq_len", "6", *flags)
+    run(tiny_model, tmp_path, *flags, task_name="rte", data_dir=GLUE, do_eval=True, pre_seq_len=6)
     assert seen["init"] == expected
     if expected == "text":  # the table really is the backbone's keys and values of the default text
         ids = AutoTokenizer.from_pretrained(tiny_model)(DEFAULT_PREFIX_INIT_TEXT, add_special_tokens=False)["input_ids"]

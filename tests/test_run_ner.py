@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import datasets
@@ -12,38 +10,19 @@ import pytest
 from conftest import FIXTURES, minilm
 from conlleval import conlleval
 from datasets import ClassLabel, Dataset, Features, List, Value
+from script_runs import PREFIX, SHARED_FLAGS, help_text, learning_options, script_args
 from seqeval.metrics import f1_score
 from seqeval.scheme import IOB2
 
 import run_ner
 from prefix_models.scripts.ner.data import read_conll
 
-ROOT = Path(__file__).resolve().parents[1]
 NER = FIXTURES / "ner_data"
 
 
-def run(model: Path, output_dir: Path, *args: str) -> dict:
-    argv = [
-        "--model_name_or_path",
-        str(model),
-        "--output_dir",
-        str(output_dir),
-        "--use_cpu",
-        "--report_to",
-        "none",
-        "--per_device_train_batch_size",
-        "8",
-        "--per_device_eval_batch_size",
-        "16",
-        "--seed",
-        "0",
-        "--save_strategy",
-        "no",
-        "--disable_tqdm",
-        "true",
-        *args,
-    ]
-    return run_ner.main(argv)
+def run(model: Path, output_dir: Path, *args: str, **options: object) -> dict:
+    batches = {"per_device_train_batch_size": 8, "per_device_eval_batch_size": 16}
+    return run_ner.main(script_args(model, output_dir, *args, **{**batches, **options}))
 
 
 def prediction_rows(path: Path) -> list[list[list[str]]]:
@@ -59,25 +38,8 @@ def prediction_rows(path: Path) -> list[list[list[str]]]:
 
 def test_conll_data_dir_prefix_with_windows(tiny_model, tmp_path):
     # --max_seq_length 12 splits the 60-word test sentence (and longer train sentences) into windows.
-    results = run(
-        tiny_model,
-        tmp_path,
-        "--data_dir",
-        str(NER),
-        "--prefix",
-        "--pre_seq_len",
-        "4",
-        "--do_train",
-        "--do_eval",
-        "--do_predict",
-        "--num_train_epochs",
-        "1",
-        "--eval_strategy",
-        "epoch",
-        "--max_seq_length",
-        "12",
-        "--return_entity_level_metrics",
-    )
+    windows = {"max_seq_length": 12, "return_entity_level_metrics": True}
+    results = run(tiny_model, tmp_path, data_dir=NER, **PREFIX, **learning_options(1), **windows)
     for key in (
         "eval_precision",
         "eval_recall",
@@ -120,20 +82,15 @@ def test_json_lines_files_prompt_and_label_all_tokens(tiny_model, tmp_path):
     results = run(
         tiny_model,
         tmp_path,
-        "--train_file",
-        str(NER / "train.jsonl"),
-        "--validation_file",
-        str(NER / "dev.jsonl"),
-        "--prompt",
-        "--pre_seq_len",
-        "3",
-        "--label_all_tokens",
-        "--do_train",
-        "--do_eval",
-        "--num_train_epochs",
-        "1",
-        "--max_eval_samples",
-        "10",
+        train_file=NER / "train.jsonl",
+        validation_file=NER / "dev.jsonl",
+        prompt=True,
+        pre_seq_len=3,
+        label_all_tokens=True,
+        do_train=True,
+        do_eval=True,
+        num_train_epochs=1,
+        max_eval_samples=10,
     )
     assert results["eval_samples"] == 10 and 0.0 <= results["eval_f1"] <= 1.0
 
@@ -148,42 +105,14 @@ def test_json_lines_files_prompt_and_label_all_tokens(tiny_model, tmp_path):
 )
 def test_the_toy_ner_task_is_learned(method_flags, learning_rate, epochs, pretrained, tiny_model, tmp_path):
     model = minilm() if pretrained else tiny_model
-    results = run(
-        model,
-        tmp_path,
-        "--data_dir",
-        str(NER),
-        "--do_train",
-        "--do_eval",
-        "--do_predict",
-        "--learning_rate",
-        learning_rate,
-        "--num_train_epochs",
-        epochs,
-        "--eval_strategy",
-        "epoch",
-        *method_flags,
-    )
+    results = run(model, tmp_path, *method_flags, data_dir=NER, **learning_options(epochs, learning_rate))
     assert results["eval_f1"] >= 0.9 and results["predict_f1"] >= 0.9
     assert results["best_eval_f1"] >= results["eval_f1"]
 
 
 def test_roberta_prefix_on_pre_split_words(tiny_roberta_model, tmp_path):
-    results = run(
-        tiny_roberta_model,
-        tmp_path,
-        "--data_dir",
-        str(NER),
-        "--prefix",
-        "--pre_seq_len",
-        "4",
-        "--do_train",
-        "--do_predict",
-        "--num_train_epochs",
-        "1",
-        "--max_seq_length",
-        "16",
-    )
+    one_epoch = {"do_train": True, "do_predict": True, "num_train_epochs": 1, "max_seq_length": 16}
+    results = run(tiny_roberta_model, tmp_path, data_dir=NER, **PREFIX, **one_epoch)
     assert "predict_f1" in results
     rows = prediction_rows(tmp_path / "predictions.txt")
     assert [[r[0] for r in sentence] for sentence in rows] == [s.tokens for s in read_conll(NER / "test.txt")]
@@ -215,15 +144,12 @@ def test_other_tag_schemes_are_detected_and_scored_strictly(scheme, tiny_model, 
     results = run(
         tiny_model,
         tmp_path / "out",
-        "--data_dir",
-        str(tmp_path),
-        "--do_train",
-        "--do_eval",
-        "--learning_rate",
-        "5e-3",
-        "--num_train_epochs",
-        "8",
-        "--return_entity_level_metrics",
+        data_dir=tmp_path,
+        do_train=True,
+        do_eval=True,
+        learning_rate=5e-3,
+        num_train_epochs=8,
+        return_entity_level_metrics=True,
     )
     # IOB1 tells two adjacent entities of one type apart only from context (I-PER B-PER), hence 0.8.
     assert results["eval_f1"] >= 0.8 and "eval_MISC_f1" in results
@@ -233,22 +159,11 @@ def test_other_tag_schemes_are_detected_and_scored_strictly(scheme, tiny_model, 
 
 def test_a_trained_tagger_predicts_and_rejects_labels_it_never_saw(tiny_model, tmp_path):
     trained = tmp_path / "trained"
-    run(
-        tiny_model,
-        trained,
-        "--data_dir",
-        str(NER),
-        "--prefix",
-        "--pre_seq_len",
-        "4",
-        "--do_train",
-        "--num_train_epochs",
-        "1",
-    )
+    run(tiny_model, trained, data_dir=NER, **PREFIX, do_train=True, num_train_epochs=1)
     # Predict with the saved prefix model on a tokens-only file: two columns out.
     tokens_only = tmp_path / "words.txt"
     tokens_only.write_text("the\ndirector\n\nmusic\nscript\nwas\ngood\n")
-    run(trained, tmp_path / "predict", "--test_file", str(tokens_only), "--do_predict")
+    run(trained, tmp_path / "predict", test_file=tokens_only, do_predict=True)
     rows = prediction_rows(tmp_path / "predict" / "predictions.txt")
     assert [[r[0] for r in s] for s in rows] == [["the", "director"], ["music", "script", "was", "good"]]
     assert all(len(r) == 2 for s in rows for r in s)
@@ -256,32 +171,13 @@ def test_a_trained_tagger_predicts_and_rejects_labels_it_never_saw(tiny_model, t
     unseen = tmp_path / "unseen.txt"
     unseen.write_text("the O\ndirector B-PER\n\nParis B-GPE\n")
     with pytest.raises(ValueError, match=r"unseen.txt, line 4: label 'B-GPE' is not among the labels the model"):
-        run(trained, tmp_path / "predict2", "--test_file", str(unseen), "--do_predict")
+        run(trained, tmp_path / "predict2", test_file=unseen, do_predict=True)
 
 
 def test_help_documents_every_flag():
-    text = subprocess.run(
-        [sys.executable, str(ROOT / "run_ner.py"), "--help"], capture_output=True, text=True, check=True
-    ).stdout
-    for flag in (
-        "--prefix",
-        "--prompt",
-        "--pre_seq_len",
-        "--prefix_projection",
-        "--prefix_hidden_size",
-        "--hidden_dropout_prob",
-        "--head_only",
-        "--data_dir",
-        "--train_file",
-        "--tag_column",
-        "--label_all_tokens",
-        "--return_entity_level_metrics",
-        "--tag_scheme",
-        "--label_names_file",
-        "--max_seq_length",
-        "--task_name",
-        "--dataset_name",
-    ):
+    text = help_text("run_ner.py")
+    ner_flags = ("--tag_column", "--label_all_tokens", "--return_entity_level_metrics", "--tag_scheme")
+    for flag in (*SHARED_FLAGS, *ner_flags, "--label_names_file", "--dataset_name"):
         assert flag in text, flag
     assert "seqeval" in text and "windows" in text
 
@@ -297,18 +193,13 @@ def test_integer_tags_named_by_a_label_file(tiny_model, tmp_path):
     results = run(
         tiny_model,
         tmp_path / "out",
-        "--train_file",
-        str(tmp_path / "train.jsonl"),
-        "--validation_file",
-        str(tmp_path / "dev.jsonl"),
-        "--label_names_file",
-        str(tmp_path / "labels.txt"),
-        "--do_train",
-        "--do_eval",
-        "--learning_rate",
-        "5e-3",
-        "--num_train_epochs",
-        "8",
+        train_file=tmp_path / "train.jsonl",
+        validation_file=tmp_path / "dev.jsonl",
+        label_names_file=tmp_path / "labels.txt",
+        do_train=True,
+        do_eval=True,
+        learning_rate=5e-3,
+        num_train_epochs=8,
     )
     assert results["eval_f1"] >= 0.9
     config = json.loads((tmp_path / "out" / "config.json").read_text())
@@ -347,51 +238,37 @@ def write_parquet_dataset(root: Path, config: str, style: str) -> Path:
     return root
 
 
-NER_ARGS = ("--do_train", "--do_eval", "--max_steps", "3", "--learning_rate", "5e-3")
+NER_ARGS = {"do_train": True, "do_eval": True, "max_steps": 3, "learning_rate": 5e-3}
+
+
+def assert_the_same_run_as_from_files(from_hub: dict, label_names: list[str], model: Path, tmp_path: Path) -> None:
+    """The hub run scores as a run on the CoNLL files with the hub's label list does: same sentences, same labels."""
+    (tmp_path / "labels.txt").write_text("\n".join(label_names))
+    from_files = run(model, tmp_path / "files", data_dir=NER, label_names_file=tmp_path / "labels.txt", **NER_ARGS)
+    assert from_hub["eval_f1"] == from_files["eval_f1"] and from_hub["eval_accuracy"] == from_files["eval_accuracy"]
 
 
 def test_hub_dataset_with_classlabel_tags_reads_the_label_names(tiny_model, tmp_path):
     dataset = write_parquet_dataset(tmp_path / "conll2003", "conll2003", "classlabel")
-    from_hub = run(tiny_model, tmp_path / "hub", "--dataset_name", str(dataset), *NER_ARGS)
+    from_hub = run(tiny_model, tmp_path / "hub", dataset_name=dataset, **NER_ARGS)
     # As in transformers' run_ner.py, the model's label ids are the dataset's (all nine, I-PER included,
     # which the training split never uses).
     config = json.loads((tmp_path / "hub" / "config.json").read_text())
     assert [config["id2label"][str(i)] for i in range(len(CONLL_NAMES))] == CONLL_NAMES
-    # The same sentences and labels: the same run as from the CoNLL files with that label list.
-    (tmp_path / "labels.txt").write_text("\n".join(CONLL_NAMES))
-    from_files = run(
-        tiny_model,
-        tmp_path / "files",
-        "--data_dir",
-        str(NER),
-        "--label_names_file",
-        str(tmp_path / "labels.txt"),
-        *NER_ARGS,
-    )
-    assert from_hub["eval_f1"] == from_files["eval_f1"] and from_hub["eval_accuracy"] == from_files["eval_accuracy"]
+    assert_the_same_run_as_from_files(from_hub, CONLL_NAMES, tiny_model, tmp_path)
 
 
 def test_hub_dataset_with_integer_tags_is_named_by_its_label_json(tiny_model, tmp_path):
     dataset = write_parquet_dataset(tmp_path / "conll2004", "conll2004", "integers")
     # Without names, integer tags are a clear error that says how to name them.
     with pytest.raises(ValueError, match=r"tag '0' is not in the IOB2 scheme.*--label_names_file"):
-        run(tiny_model, tmp_path / "unnamed", "--dataset_name", str(dataset), *NER_ARGS)
+        run(tiny_model, tmp_path / "unnamed", dataset_name=dataset, **NER_ARGS)
     (dataset / "dataset").mkdir()
     (dataset / "dataset" / "label.json").write_text(json.dumps(TNER_LABEL2ID))
-    from_hub = run(tiny_model, tmp_path / "hub", "--dataset_name", str(dataset), *NER_ARGS)
+    from_hub = run(tiny_model, tmp_path / "hub", dataset_name=dataset, **NER_ARGS)
     config = json.loads((tmp_path / "hub" / "config.json").read_text())
     assert config["label2id"] == TNER_LABEL2ID
-    (tmp_path / "labels.txt").write_text("\n".join(TNER_LABEL2ID))
-    from_files = run(
-        tiny_model,
-        tmp_path / "files",
-        "--data_dir",
-        str(NER),
-        "--label_names_file",
-        str(tmp_path / "labels.txt"),
-        *NER_ARGS,
-    )
-    assert from_hub["eval_f1"] == from_files["eval_f1"] and from_hub["eval_accuracy"] == from_files["eval_accuracy"]
+    assert_the_same_run_as_from_files(from_hub, list(TNER_LABEL2ID), tiny_model, tmp_path)
 
 
 def test_task_name_falls_back_to_the_parquet_conversion_of_a_script_dataset(tiny_model, tmp_path, monkeypatch):
@@ -405,10 +282,10 @@ def test_task_name_falls_back_to_the_parquet_conversion_of_a_script_dataset(tiny
         return real_load(str(dataset), data_dir=kwargs.get("data_dir"))
 
     monkeypatch.setattr(datasets, "load_dataset", hub)
-    results = run(tiny_model, tmp_path / "out", "--task_name", "conll2003", *NER_ARGS)
+    results = run(tiny_model, tmp_path / "out", task_name="conll2003", **NER_ARGS)
     assert "eval_f1" in results
     assert calls == [("eriktks/conll2003", None, None, None), ("eriktks/conll2003", None, "refs/convert/parquet", None)]
     # A named configuration is read from its folder of the conversion.
     calls.clear()
-    run(tiny_model, tmp_path / "config", "--task_name", "conll2003", "--dataset_config_name", "conll2003", *NER_ARGS)
+    run(tiny_model, tmp_path / "config", task_name="conll2003", dataset_config_name="conll2003", **NER_ARGS)
     assert calls[-1] == ("eriktks/conll2003", None, "refs/convert/parquet", "conll2003")

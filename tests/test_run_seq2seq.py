@@ -3,18 +3,17 @@ shipped movie reviews cast as text -> label generation through Seq2SeqTrainer.""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import torch
-from conftest import FIXTURES
+from conftest import save_checkpoint
 from safetensors import safe_open
+from script_runs import EVERY_PHASE, load_example, script_args
 from tiny_families import SEQ2SEQ_CONFIGS
-from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import AutoModelForSeq2SeqLM
 
 import prefix_models as pm
 
@@ -23,85 +22,43 @@ REVIEWS = ROOT / "examples" / "data" / "movie_reviews"
 SCRIPT = ROOT / "examples" / "run_seq2seq.py"
 
 
-def script():
-    spec = importlib.util.spec_from_file_location("run_seq2seq", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["run_seq2seq"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def tiny_bart(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("tiny-bart")
-    tokenizer = AutoTokenizer.from_pretrained(FIXTURES / "tiny-roberta-tokenizer")
-    torch.manual_seed(0)
-    config = SEQ2SEQ_CONFIGS["Bart"](vocab_size=len(tokenizer), max_position_embeddings=64)
-    AutoModelForSeq2SeqLM.from_config(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_checkpoint(
+        tmp_path_factory.mktemp("tiny-bart"),
+        lambda tokenizer: AutoModelForSeq2SeqLM.from_config(
+            SEQ2SEQ_CONFIGS["Bart"](vocab_size=len(tokenizer), max_position_embeddings=64)
+        ),
+        "tiny-roberta-tokenizer",
+    )
 
 
-def run(model: Path, output_dir: Path, *args: str) -> dict:
-    argv = [
-        "--model_name_or_path",
-        str(model),
-        "--output_dir",
-        str(output_dir),
-        "--use_cpu",
-        "--report_to",
-        "none",
-        "--train_file",
-        str(REVIEWS / "train.csv"),
-        "--validation_file",
-        str(REVIEWS / "validation.csv"),
-        "--test_file",
-        str(REVIEWS / "test.csv"),
-        "--text_column",
-        "sentence",
-        "--summary_column",
-        "label",
-        "--max_train_samples",
-        "64",
-        "--max_eval_samples",
-        "16",
-        "--max_predict_samples",
-        "12",
-        "--max_source_length",
-        "48",
-        "--per_device_train_batch_size",
-        "8",
-        "--per_device_eval_batch_size",
-        "16",
-        "--seed",
-        "0",
-        "--save_strategy",
-        "no",
-        "--disable_tqdm",
-        "true",
-        *args,
-    ]
-    return script().main(argv)
+# The shipped reviews, cut down: 64 to train on, 16 to evaluate, 12 to predict.
+REVIEWS_RUN = {
+    "train_file": REVIEWS / "train.csv",
+    "validation_file": REVIEWS / "validation.csv",
+    "test_file": REVIEWS / "test.csv",
+    "text_column": "sentence",
+    "summary_column": "label",
+    "max_train_samples": 64,
+    "max_eval_samples": 16,
+    "max_predict_samples": 12,
+    "max_source_length": 48,
+    "per_device_train_batch_size": 8,
+    "per_device_eval_batch_size": 16,
+}
+
+
+# One epoch of a method's four virtual tokens at a step size that moves them, then the dev split scored.
+ONE_EPOCH = {"pre_seq_len": 4, "do_train": True, "do_eval": True, "num_train_epochs": 1, "learning_rate": 1e-2}
+
+
+def run(model: Path, output_dir: Path, *args: str, **options: object) -> dict:
+    return load_example("run_seq2seq").main(script_args(model, output_dir, *args, **{**REVIEWS_RUN, **options}))
 
 
 def test_prefix_trains_generates_and_saves_a_prefix_only_checkpoint(tiny_bart, tmp_path):
-    results = run(
-        tiny_bart,
-        tmp_path,
-        "--prefix",
-        "--pre_seq_len",
-        "4",
-        "--prefix_kinds",
-        "encoder",
-        "cross",
-        "--do_train",
-        "--do_eval",
-        "--do_predict",
-        "--num_train_epochs",
-        "1",
-        "--learning_rate",
-        "1e-2",
-    )
+    results = run(tiny_bart, tmp_path, prefix=True, prefix_kinds=["encoder", "cross"], do_predict=True, **ONE_EPOCH)
     assert 0.0 <= results["eval_exact_match"] <= 1.0 and results["train_loss"] > 0
     assert len((tmp_path / "generated_predictions.txt").read_text().splitlines()) == 12
     with safe_open(tmp_path / "model.safetensors", "pt") as handle:
@@ -114,19 +71,7 @@ def test_prefix_trains_generates_and_saves_a_prefix_only_checkpoint(tiny_bart, t
 
 
 def test_prompt_trains_and_saves_the_soft_tokens_only(tiny_bart, tmp_path):
-    results = run(
-        tiny_bart,
-        tmp_path,
-        "--prompt",
-        "--pre_seq_len",
-        "4",
-        "--do_train",
-        "--do_eval",
-        "--num_train_epochs",
-        "1",
-        "--learning_rate",
-        "1e-2",
-    )
+    results = run(tiny_bart, tmp_path, prompt=True, **ONE_EPOCH)
     assert 0.0 <= results["eval_exact_match"] <= 1.0
     with safe_open(tmp_path / "model.safetensors", "pt") as handle:
         assert set(handle.keys()) == {"prompt_encoder.embedding.weight"}
@@ -134,19 +79,7 @@ def test_prompt_trains_and_saves_the_soft_tokens_only(tiny_bart, tmp_path):
 
 
 def test_full_fine_tuning_learns_to_spell_the_labels(tiny_bart, tmp_path):
-    results = run(
-        tiny_bart,
-        tmp_path,
-        "--do_train",
-        "--do_eval",
-        "--do_predict",
-        "--num_train_epochs",
-        "10",
-        "--learning_rate",
-        "1e-2",
-        "--max_train_samples",
-        "160",
-    )
+    results = run(tiny_bart, tmp_path, **EVERY_PHASE, num_train_epochs=10, learning_rate=1e-2, max_train_samples=160)
     # A random tiny backbone cannot learn sentiment from 160 reviews, but it learns to answer in labels:
     # each label is 7 byte-level tokens here, and every generated answer must be one of them, whole.
     generated = (tmp_path / "generated_predictions.txt").read_text().splitlines()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 from safetensors import safe_open
-from tiny_families import SEQ2SEQ_CONFIGS
+from tiny_families import BEAM_SEARCH, SEQ2SEQ_CONFIGS
 from transformers import AutoModelForSeq2SeqLM
 
 import prefix_models as pm
@@ -133,10 +133,8 @@ def greedy(model, input_ids, mask, steps):
     return decoded
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_generate_equals_a_greedy_loop_and_batches_equal_single_rows(family, checkpoints):
-    model = load(checkpoints, family)
-    input_ids, mask, _ = batch()
+def assert_generates_like_a_greedy_loop_row_by_row(model, input_ids, mask) -> None:
+    """Greedy generation equals the loop above, and each row generated alone (unpadded) equals its batch row."""
     generated = model.generate(
         input_ids, attention_mask=mask, max_new_tokens=5, do_sample=False, suppress_tokens=SPECIAL
     )
@@ -146,15 +144,14 @@ def test_generate_equals_a_greedy_loop_and_batches_equal_single_rows(family, che
             input_ids[row : row + 1, :length], max_new_tokens=5, do_sample=False, suppress_tokens=SPECIAL
         )
         assert torch.equal(alone[0], generated[row])
-    beams = model.generate(
-        input_ids,
-        attention_mask=mask,
-        max_new_tokens=4,
-        num_beams=3,
-        num_return_sequences=2,
-        do_sample=False,
-        suppress_tokens=SPECIAL,
-    )
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_generate_equals_a_greedy_loop_and_batches_equal_single_rows(family, checkpoints):
+    model = load(checkpoints, family)
+    input_ids, mask, _ = batch()
+    assert_generates_like_a_greedy_loop_row_by_row(model, input_ids, mask)
+    beams = model.generate(input_ids, attention_mask=mask, max_new_tokens=4, **BEAM_SEARCH, suppress_tokens=SPECIAL)
     assert beams.shape == (4, 5)
     off = torch.zeros(2, 3, dtype=torch.long)
     stock = AutoModelForSeq2SeqLM.from_pretrained(checkpoints[family, "eager"]).eval()
@@ -211,15 +208,7 @@ def test_prompt_tuning_generates_trains_and_saves(family, attn, checkpoints, tmp
     input_ids, mask, decoder_ids = batch()
     with torch.no_grad():
         on = model(input_ids=input_ids, attention_mask=mask, decoder_input_ids=decoder_ids).logits
-    generated = model.generate(
-        input_ids, attention_mask=mask, max_new_tokens=5, do_sample=False, suppress_tokens=SPECIAL
-    )
-    assert torch.equal(generated, greedy(model, input_ids, mask, 5))
-    for row, length in enumerate((7, 5)):
-        alone = model.generate(
-            input_ids[row : row + 1, :length], max_new_tokens=5, do_sample=False, suppress_tokens=SPECIAL
-        )
-        assert torch.equal(alone[0], generated[row])
+    assert_generates_like_a_greedy_loop_row_by_row(model, input_ids, mask)
 
     model.train()
     model(input_ids=input_ids, attention_mask=mask, labels=decoder_ids).loss.backward()

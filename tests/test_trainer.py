@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import QUIET_TRAINING
 from datasets import Dataset
 from safetensors.torch import load_file
 from transformers import Trainer, TrainingArguments
@@ -33,14 +34,10 @@ def arguments(output_dir, **overrides) -> TrainingArguments:
         per_device_eval_batch_size=32,
         learning_rate=3e-2,
         seed=0,
-        report_to=[],
-        use_cpu=True,
-        disable_tqdm=True,
         logging_strategy="no",
-        save_strategy="no",
+        **QUIET_TRAINING,
     )
-    settings.update(overrides)
-    return TrainingArguments(**settings)
+    return TrainingArguments(**{**settings, **overrides})
 
 
 def trainable_state(model) -> dict[str, torch.Tensor]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers as tf
+from conftest import QUIET_TRAINING
 from datasets import Dataset
+from tiny_families import DECODER_CONFIGS
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 import prefix_models as pm
@@ -41,18 +43,7 @@ def chat_tokenizer() -> tf.PreTrainedTokenizerFast:
 def base(tmp_path_factory):
     """A tiny random Llama and its chat tokenizer, saved as a base checkpoint."""
     path = tmp_path_factory.mktemp("tiny-chat-llama")
-    config = tf.LlamaConfig(
-        vocab_size=len(WORDS),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=40,
-        max_position_embeddings=64,
-        pad_token_id=0,
-        eos_token_id=1,
-        bos_token_id=2,
-    )
+    config = DECODER_CONFIGS["Llama"](vocab_size=len(WORDS), max_position_embeddings=64, eos_token_id=1, bos_token_id=2)
     torch.manual_seed(0)
     tf.LlamaForCausalLM(config).save_pretrained(path)
     chat_tokenizer().save_pretrained(path)
@@ -75,21 +66,15 @@ def conversations(n: int = 16) -> Dataset:
     return Dataset.from_list([{"messages": messages} for messages in rows * (n // 2)])
 
 
+def trainer_settings(output_dir, **overrides) -> dict:
+    """A few large steps, each logged; float32, since TRL defaults to bf16 autocast and the comparisons are exact."""
+    settings = dict(output_dir=str(output_dir), max_steps=3, per_device_train_batch_size=4, learning_rate=0.1)
+    return {**settings, **QUIET_TRAINING, "logging_steps": 1, "bf16": False, **overrides}
+
+
 def sft(model, tokenizer, data, output_dir, **overrides):
-    settings = dict(
-        output_dir=str(output_dir),
-        max_steps=3,
-        per_device_train_batch_size=4,
-        learning_rate=0.1,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        logging_steps=1,
-        disable_tqdm=True,
-        bf16=False,
-    )  # TRL defaults to bf16 autocast: exact comparisons need float32
-    settings.update(overrides)
-    return trl.SFTTrainer(model=model, args=trl.SFTConfig(**settings), train_dataset=data, processing_class=tokenizer)
+    args = trl.SFTConfig(**trainer_settings(output_dir, **overrides))
+    return trl.SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
 
 
 @pytest.mark.parametrize(
@@ -159,17 +144,7 @@ def test_dpo_trainer_runs_with_a_prefix_policy(base, tmp_path):
     rows = [
         {"prompt": "review : good film Is this positive or negative ?", "chosen": " positive", "rejected": " negative"}
     ] * 8
-    args = trl.DPOConfig(
-        output_dir=str(tmp_path),
-        max_steps=2,
-        per_device_train_batch_size=4,
-        learning_rate=0.1,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        disable_tqdm=True,
-        bf16=False,
-    )
+    args = trl.DPOConfig(**trainer_settings(tmp_path, max_steps=2))
     trainer = trl.DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
     # TRL builds its reference from the base checkpoint the model names: the plain backbone, no prefix.
     assert not isinstance(trainer.ref_model, pm.PrefixModelForCausalLM)

@@ -63,6 +63,8 @@ ENCODER_CONFIGS = {
     ),
     "MPNet": _with(tf.MPNetConfig, pad_token_id=1),  # 32 buckets: MPNet's encoder assumes 32 whatever the config says
 }
+# Grouped-query attention (two key/value heads for four query heads) and the special tokens.
+_DECODER = dict(num_key_value_heads=2, bos_token_id=1, eos_token_id=2, pad_token_id=0)
 DECODER_CONFIGS = {
     "GPT2": lambda **overrides: tf.GPT2Config(
         **{
@@ -76,22 +78,21 @@ DECODER_CONFIGS = {
             **overrides,
         }
     ),
-    "Llama": _with(tf.LlamaConfig, num_key_value_heads=2, bos_token_id=1, eos_token_id=2, pad_token_id=0),
-    "Qwen2": _with(tf.Qwen2Config, num_key_value_heads=2, bos_token_id=1, eos_token_id=2, pad_token_id=0),
-    "Mistral": _with(
-        tf.MistralConfig, num_key_value_heads=2, sliding_window=6, bos_token_id=1, eos_token_id=2, pad_token_id=0
-    ),
-    "Gemma": _with(tf.GemmaConfig, num_key_value_heads=1, head_dim=8, bos_token_id=1, eos_token_id=2, pad_token_id=0),
-    "Gemma2": _with(
-        tf.Gemma2Config,
-        num_key_value_heads=2,
-        head_dim=8,
-        sliding_window=6,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=0,
-    ),
+    "Llama": _with(tf.LlamaConfig, **_DECODER),
+    "Qwen2": _with(tf.Qwen2Config, **_DECODER),
+    "Mistral": _with(tf.MistralConfig, **_DECODER, sliding_window=6),
+    "Gemma": _with(tf.GemmaConfig, **{**_DECODER, "num_key_value_heads": 1}, head_dim=8),
+    "Gemma2": _with(tf.Gemma2Config, **_DECODER, head_dim=8, sliding_window=6),
 }
+
+
+def decoder_config(model_type: str, **overrides):
+    """The tiny decoder shape for any model type transformers knows, listed above or not."""
+    return tf.CONFIG_MAPPING[model_type](**{**_COMMON, **_DECODER, **overrides})
+
+
+# The beam search the generation tests run: three beams, the best two returned.
+BEAM_SEARCH = {"num_beams": 3, "num_return_sequences": 2, "do_sample": False}
 # Families whose stock model has no sdpa attention (transformers raises for it).
 EAGER_ONLY = {"Gemma2", "DebertaV2", "MPNet"}
 # Families whose backbone takes no token types.

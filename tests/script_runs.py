@@ -1,0 +1,130 @@
+"""Command lines for the tests that run the training scripts: flags written as keywords, the flags every test run
+shares, the ``examples/`` scripts loaded as modules, and a two-process launch."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# On the CPU, no reporting, no progress bars, no checkpoints, seed 0: a test run's results depend on its own flags.
+QUIET = {"use_cpu": True, "report_to": "none", "disable_tqdm": "true", "save_strategy": "no", "seed": 0}
+
+
+def flags(**options: object) -> list[str]:
+    """``--name value`` for each keyword, in order: ``True`` is a bare switch, a list or tuple gives several
+    values, ``None`` leaves the flag out."""
+    words = []
+    for name, value in options.items():
+        if value is None:
+            continue
+        words.append(f"--{name}")
+        if isinstance(value, list | tuple):
+            words.extend(str(item) for item in value)
+        elif value is not True:
+            words.append(str(value))
+    return words
+
+
+def script_args(model: str | Path, output_dir: str | Path, *args: str, **options: object) -> list[str]:
+    """A test run's argv: the model, the output folder, ``QUIET`` updated with ``options``, then ``args`` as given
+    (a later word wins over an earlier one, so ``args`` can override the rest)."""
+    return [*flags(model_name_or_path=model, output_dir=output_dir, **{**QUIET, **options}), *args]
+
+
+# The method most test runs train: a prefix of four virtual tokens.
+PREFIX = {"prefix": True, "pre_seq_len": 4}
+# Train, evaluate on the dev split, predict the test split.
+EVERY_PHASE = {"do_train": True, "do_eval": True, "do_predict": True}
+
+
+def learning_options(epochs: int | str, learning_rate: float | str | None = None) -> dict[str, object]:
+    """Every phase, ``epochs`` at ``learning_rate`` (``None``: the one the method picks), evaluated after each
+    epoch."""
+    return {**EVERY_PHASE, "learning_rate": learning_rate, "num_train_epochs": epochs, "eval_strategy": "epoch"}
+
+
+# The flags of the methods and the data sources that run_glue.py and run_ner.py both document in their --help.
+SHARED_FLAGS = (
+    "--prefix",
+    "--prompt",
+    "--pre_seq_len",
+    "--prefix_projection",
+    "--prefix_hidden_size",
+    "--hidden_dropout_prob",
+    "--head_only",
+    "--task_name",
+    "--data_dir",
+    "--train_file",
+    "--max_seq_length",
+)
+
+
+def help_text(script: str) -> str:
+    """What ``<script> --help`` prints, the script run from the repository root."""
+    command = [sys.executable, str(ROOT / script), "--help"]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+# Two one-example steps, each checkpointed: a finished run, and a checkpoint at every step to resume from.
+TWO_SAVED_STEPS = {
+    "do_train": True,
+    "max_steps": 2,
+    "per_device_train_batch_size": 1,
+    "save_strategy": "steps",
+    "save_steps": 1,
+}
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file below ``folder``, by its path relative to it."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def assert_a_finished_run_is_left_alone(
+    main: Callable[[list[str]], object], args: list[str], output_dir: Path, message: str = ""
+) -> None:
+    """Runs ``args`` (a run of ``TWO_SAVED_STEPS``) to its end; the same command again is refused, naming the
+    finished run and then ``message``, and changes no file in ``output_dir``."""
+    main(args)
+    before = snapshot(output_dir)
+    with pytest.raises(ValueError, match=r"holds a finished run \(trained 2 of 2 steps" + message):
+        main(args)
+    assert snapshot(output_dir) == before
+
+
+def load_example(name: str) -> ModuleType:
+    """``examples/<name>.py`` as the module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def torchrun(processes: int, port: int) -> list[str]:
+    """The command that starts ``processes`` copies of the script that follows it, talking over ``port``."""
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        str(processes),
+        "--master_port",
+        str(port),
+    ]
+
+
+def run_launched(command: list[str]) -> None:
+    """Runs a launcher's command from the repository root, one thread a process, offline; it must succeed."""
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
