@@ -15,6 +15,7 @@ import pytest
 import torch
 import transformers as tf
 from conftest import FIXTURES, tiny_config
+from tiny_families import decoder_config
 
 import prefix_models as pm
 from prefix_models.checkpoints.remote_code import REMOTE_CODE_FILE, class_by_name
@@ -100,15 +101,7 @@ def test_the_folder_says_what_to_install_when_prefix_models_is_missing(bert_base
 @pytest.fixture
 def llama_base(tmp_path):
     path = tmp_path / "llama-base"
-    config = tf.LlamaConfig(
-        vocab_size=111,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=40,
-        max_position_embeddings=64,
-    )
+    config = decoder_config("llama", max_position_embeddings=64)
     torch.manual_seed(0)
     tf.LlamaForCausalLM(config).save_pretrained(path)
     tokenizer = tf.AutoTokenizer.from_pretrained(FIXTURES / "tiny-bert-tokenizer")
@@ -153,16 +146,7 @@ def test_lm_eval_loads_a_saved_lm_from_its_path(llama_base, tmp_path, method):
 
 def test_a_decoder_accepted_by_capability_loads_too(tmp_path):
     """Qwen3 has no named class: the folder's module makes its classes as AutoPrefixModelForCausalLM does."""
-    config = tf.Qwen3Config(
-        vocab_size=111,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
-        intermediate_size=40,
-        max_position_embeddings=64,
-    )
+    config = decoder_config("qwen3", max_position_embeddings=64)
     torch.manual_seed(0)
     tf.Qwen3ForCausalLM(config).save_pretrained(tmp_path / "qwen3-base")
     model = pm.AutoPrefixModelForCausalLM.from_pretrained(tmp_path / "qwen3-base", pre_seq_len=4)

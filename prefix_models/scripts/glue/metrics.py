@@ -6,9 +6,7 @@ Flat tasks score one prediction per example. MultiRC and ReCoRD are *grouped*: t
 
 from __future__ import annotations
 
-import re
-import string
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,6 +14,8 @@ from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import f1_score, matthews_corrcoef
 
 from ...errors import InputError
+from ..qa.metrics import f1_score as squad_f1
+from ..qa.metrics import normalize_answer
 
 
 def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
@@ -59,21 +59,9 @@ def multirc_metrics(predictions: np.ndarray, labels: np.ndarray, question_ids: S
     return {"f1a": float(f1a), "exact_match": float(exact), "combined_score": float((f1a + exact) / 2)}
 
 
-def normalize_answer(text: str) -> str:
-    """SQuAD-style normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
 def token_f1(prediction: str, answer: str) -> float:
-    predicted, gold = normalize_answer(prediction).split(), normalize_answer(answer).split()
-    common = sum((Counter(predicted) & Counter(gold)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(predicted), common / len(gold)
-    return 2 * precision * recall / (precision + recall)
+    """SQuAD 1.1's token F1, which ReCoRD and MultiRC's answers are scored by (``scripts/qa/metrics.py``)."""
+    return squad_f1(prediction, answer, empty_matches_empty=False)
 
 
 def record_metrics(predicted_answers: dict, gold_answers: dict) -> dict:
