@@ -34,12 +34,22 @@ from _common import TINY_BERT, TINY_LLAMA, add_timing_arguments  # noqa: E402
 
 import prefix_models as ours  # noqa: E402
 
+# Where each release keeps the attention function that adds the prefix.
+INJECTION_FILES = ("methods/prefix_tuning/injection.py", "injection.py")
+
+
+def injection_file(package: Path) -> Path:
+    found = next((package / name for name in INJECTION_FILES if (package / name).is_file()), None)
+    if found is None:
+        sys.exit(f"{package} has none of {INJECTION_FILES}")
+    return found
+
 
 def import_other(tree: Path):
     package = tree / "prefix_models"
     if not (package / "__init__.py").is_file():
         sys.exit(f"{tree} holds no prefix_models package")
-    if not filecmp.cmp(package / "injection.py", ROOT / "prefix_models" / "injection.py", shallow=False):
+    if not filecmp.cmp(injection_file(package), injection_file(ROOT / "prefix_models"), shallow=False):
         sys.exit("injection.py differs between the trees: their attention functions would share one registration")
     spec = importlib.util.spec_from_file_location(
         "prefix_models_other", package / "__init__.py", submodule_search_locations=[str(package)]

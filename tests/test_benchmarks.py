@@ -133,7 +133,7 @@ def test_gpu_engines_dry_run_builds_commands_run_glue_accepts(tmp_path, tiny_mod
         cmd = report["commands"][engine]
         script_args = cmd[cmd.index(str(ROOT / "run_glue.py")) + 1 :]
         _, _, training_args = parse_arguments(
-            (run_glue.ModelArguments, run_glue.DataTrainingArguments, run_glue.TrainingArguments),
+            (run_glue.scripts.ModelArguments, run_glue.DataTrainingArguments, run_glue.TrainingArguments),
             [*script_args, "--use_cpu", "--bf16", "false"],
         )
         assert bool(training_args.fsdp) == (engine == "fsdp")
