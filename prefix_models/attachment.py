@@ -28,7 +28,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache, partial
+from functools import partial
 from typing import Any, Literal, get_args
 
 import torch
@@ -42,7 +42,7 @@ from .named_prefixes import take_prefix_names
 
 # What a caller may add to a backbone's stock arguments.
 PREFIX_ARGUMENTS = ("prefix_names", "adapter_names", "prefix_attention_mask")
-_OWNER, _ROLE = "_prefix_owner", "_prefix_role"
+_OWNER, _ROLE, _POSITIONAL = "_prefix_owner", "_prefix_role", "_prefix_positional_names"
 # A backbone's role, which says how its calls are shaped: an encoder-only model's backbone (BERT's ``model.bert``),
 # a decoder-only LM's (``model.model``), an encoder-decoder's encoder stack (its source) or decoder stack (its
 # target). "encoder", "decoder" and "cross" alone name attention kinds (configuration.ATTENTION_KINDS).
@@ -56,6 +56,8 @@ def attach(model: nn.Module, module: nn.Module, role: str) -> None:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     module.__dict__[_OWNER] = model
     module.__dict__[_ROLE] = role
+    # Read once here, not per call: torch.compile traces every call and would warn about a cached lookup.
+    module.__dict__[_POSITIONAL] = _positional_names(type(module))
     module.forward = InstanceForward(_carrying_forward, module)
 
 
@@ -91,7 +93,6 @@ def prefix_disabled(model: nn.Module) -> Iterator[None]:
         model.__dict__["_prefix_disabled"] = previous
 
 
-@cache
 def _positional_names(module_class: type) -> tuple[str, ...]:
     parameters = list(inspect.signature(module_class.forward).parameters.values())[1:]
     return tuple(p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
@@ -99,7 +100,7 @@ def _positional_names(module_class: type) -> tuple[str, ...]:
 
 def _carrying_forward(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
     owner, role = self.__dict__[_OWNER], self.__dict__[_ROLE]
-    names = _positional_names(type(self))
+    names = self.__dict__[_POSITIONAL]
     if len(args) > len(names):
         raise TypeError(f"{type(self).__name__}.forward takes {len(names)} positional arguments, got {len(args)}")
     for name, value in zip(names, args, strict=False):

@@ -203,6 +203,7 @@ def test_the_readme_example_runs(base, tmp_path, monkeypatch, capsys):
 def test_text_generation_pipeline_and_torch_compile_keep_the_prefix(base, tmp_path, method):
     tokenizer = tf.AutoTokenizer.from_pretrained(base)
     model = pm.AutoPrefixModelForCausalLM.from_pretrained(base, method=method, pre_seq_len=4).eval()
+    torch.manual_seed(0)
     with torch.no_grad():
         model.task_modules("default")[model.tuning.encoder_attribute].embedding.weight.normal_(0, 1.0)
     model.save_pretrained(tmp_path / "saved")
@@ -213,7 +214,8 @@ def test_text_generation_pipeline_and_torch_compile_keep_the_prefix(base, tmp_pa
     assert type(generator.model) is type(model)
     text = generator("review : good film Is this", max_new_tokens=4, do_sample=False, return_full_text=False)
     expected = model.generate(ids, max_new_tokens=4, do_sample=False)[0, ids.shape[1] :]
-    assert text[0]["generated_text"].split() == tokenizer.decode(expected).split()
+    # The pipeline's text leaves special tokens out (an <eos> that ends the generation).
+    assert text[0]["generated_text"].split() == tokenizer.decode(expected, skip_special_tokens=True).split()
 
     compiled = torch.compile(model, backend="aot_eager")  # dynamo traces the backbone's own forward
     with torch.no_grad():
