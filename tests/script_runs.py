@@ -101,13 +101,20 @@ def assert_a_finished_run_is_left_alone(
     assert snapshot(output_dir) == before
 
 
-def load_example(name: str) -> ModuleType:
-    """``examples/<name>.py`` as the module ``name``."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+def load_example(name: str, folder: str = "examples") -> ModuleType:
+    """``<folder>/<name>.py`` (an example script, or a benchmark) as the module ``name``."""
+    if folder == "benchmarks" and str(ROOT / folder) not in sys.path:
+        sys.path.insert(0, str(ROOT / folder))  # where `python benchmarks/x.py` finds benchmarks/_common.py
+    spec = importlib.util.spec_from_file_location(name, ROOT / folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """``benchmarks/<name>.py`` as the module ``name``."""
+    return load_example(name, "benchmarks")
 
 
 def torchrun(processes: int, port: int) -> list[str]:
@@ -128,3 +135,11 @@ def run_launched(command: list[str]) -> None:
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def model_card(output_dir: Path) -> tuple[dict, str]:
+    """The Hub metadata and the text of the model card a training run wrote (``scripts/cards.py``)."""
+    import yaml
+
+    _, front, text = (Path(output_dir) / "README.md").read_text().split("---\n", 2)
+    return yaml.safe_load(front), text

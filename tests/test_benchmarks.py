@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
+from script_runs import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))  # where a script run as `python benchmarks/x.py` finds _common
-
-
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_clm_vs_peft_quick(tmp_path):
     output = tmp_path / "result.json"
-    report = load("clm_vs_peft").main(["--quick", "--work_dir", str(tmp_path), "--output", str(output)])
+    report = load_benchmark("clm_vs_peft").main(["--quick", "--work_dir", str(tmp_path), "--output", str(output)])
     assert json.loads(output.read_text()) == json.loads(json.dumps(report))
     ours = report["arms"]["prefix-models"]
     assert ours["step_s_median"] > 0 and ours["trainable_parameters"] == 16 * 2 * 2 * 2 * 16
@@ -32,7 +23,7 @@ def test_clm_vs_peft_quick(tmp_path):
 
 def test_cost_quick(tmp_path):
     output = tmp_path / "cost.json"
-    report = load("cost").main(
+    report = load_benchmark("cost").main(
         [
             "--quick",
             "--work_dir",
@@ -65,7 +56,7 @@ def test_cost_quick(tmp_path):
 
 def test_quality_quick_and_plots(tmp_path):
     arms = ["--arms", "head_only", "prefix16"]
-    report = load("quality").main(["sentiment", "--quick", "--work_dir", str(tmp_path), *arms])
+    report = load_benchmark("quality").main(["sentiment", "--quick", "--work_dir", str(tmp_path), *arms])
     prefix = report["runs"]["prefix16"][0]
     # MiniLM: 16 virtual tokens x 2 (key, value) x 6 layers x 384, plus the 384x2 head.
     assert prefix["trainable_parameters"] == 16 * 2 * 6 * 384 + 384 * 2 + 2
@@ -74,9 +65,13 @@ def test_quality_quick_and_plots(tmp_path):
     assert report["summary"]["head_only"]["trainable_parameters"] == 384 * 2 + 2
     # Finished runs are not run again: a second call only collects them, and a call for a subset of the
     # arms still reports the others' finished runs.
-    again = load("quality").main(["sentiment", "--quick", "--work_dir", str(tmp_path), *arms, "--collect_only"])
+    again = load_benchmark("quality").main(
+        ["sentiment", "--quick", "--work_dir", str(tmp_path), *arms, "--collect_only"]
+    )
     assert again["runs"] == json.loads(json.dumps(report["runs"]))
-    subset = load("quality").main(["sentiment", "--quick", "--work_dir", str(tmp_path), "--arms", "head_only"])
+    subset = load_benchmark("quality").main(
+        ["sentiment", "--quick", "--work_dir", str(tmp_path), "--arms", "head_only"]
+    )
     assert subset["runs"]["prefix16"] == again["runs"]["prefix16"] and "error" not in subset["summary"]["prefix16"]
     assert subset["summary"]["full"] == {"error": "not run"}
 
@@ -84,13 +79,13 @@ def test_quality_quick_and_plots(tmp_path):
     (tmp_path / "sentiment.json").write_text(json.dumps(report))
     (tmp_path / "sweep.json").write_text(json.dumps(report))  # its prefix16 arm is one point of a length sweep
     (tmp_path / "budget.json").write_text(json.dumps(report))  # drawn dashed beside the sentiment arms
-    written = load("plots").main(["--reports", str(tmp_path), "--output_dir", str(tmp_path / "plots")])
+    written = load_benchmark("plots").main(["--reports", str(tmp_path), "--output_dir", str(tmp_path / "plots")])
     assert {p.name for p in written} == {"learning_curves.png", "cost_vs_quality.png", "prefix_length_sweep.png"}
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
 
 
 def test_quality_heldout_uses_its_own_data_and_levers_compare_with_sentiment_full(tmp_path):
-    quality = load("quality")
+    quality = load_benchmark("quality")
     report = quality.main(["heldout", "--quick", "--work_dir", str(tmp_path), "--arms", "full", "defaults"])
     held_out = quality.AMAZON_REVIEWS
     for arm in ("full", "defaults"):
@@ -108,13 +103,18 @@ def test_quality_heldout_uses_its_own_data_and_levers_compare_with_sentiment_ful
     assert report["full"] == report["summary"]["full"]  # the experiment's own full fine-tuning is the baseline
 
     # The levers have no full arm of their own: they compare with the sentiment experiment's finished one.
-    assert load("quality").main(["levers", "--quick", "--work_dir", str(tmp_path), "--collect_only"])["full"] is None
+    assert (
+        load_benchmark("quality").main(["levers", "--quick", "--work_dir", str(tmp_path), "--collect_only"])["full"]
+        is None
+    )
     (tmp_path / "quick" / "sentiment").mkdir()
     (tmp_path / "quick" / "heldout" / "full-seed42").rename(tmp_path / "quick" / "sentiment" / "full-seed42")
-    levers = load("quality").main(["levers", "--quick", "--work_dir", str(tmp_path), "--collect_only"])
+    levers = load_benchmark("quality").main(["levers", "--quick", "--work_dir", str(tmp_path), "--collect_only"])
     assert levers["full"]["seeds"] == [42] and levers["full"]["test"]["values"] == [report["runs"]["full"][0]["test"]]
 
-    written = load("plots").main(["--reports", str(tmp_path / "quick"), "--output_dir", str(tmp_path / "plots")])
+    written = load_benchmark("plots").main(
+        ["--reports", str(tmp_path / "quick"), "--output_dir", str(tmp_path / "plots")]
+    )
     assert [p.name for p in written] == ["quality_vs_wall_clock.png"] and written[0].read_bytes()[:4] == b"\x89PNG"
 
 
@@ -123,7 +123,7 @@ def test_gpu_engines_dry_run_builds_commands_run_glue_accepts(tmp_path, tiny_mod
     import run_glue
     from prefix_models.scripts import parse_arguments
 
-    report = load("gpu_engines").main(
+    report = load_benchmark("gpu_engines").main(
         ["--dry_run", "--model", str(tiny_model), "--nproc", "2", "--work_dir", str(tmp_path)]
     )
     assert set(report["commands"]) == {"ddp", "fsdp", "deepspeed"}
@@ -141,7 +141,7 @@ def test_gpu_engines_dry_run_builds_commands_run_glue_accepts(tmp_path, tiny_mod
 
 def test_injection_quick(tmp_path):
     output = tmp_path / "injection.json"
-    report = load("injection").main(["--quick", "--repeats", "1", "--output", str(output)])
+    report = load_benchmark("injection").main(["--quick", "--repeats", "1", "--output", str(output)])
     assert json.loads(output.read_text()) == report
     for backbone in ("bert", "smollm2"):
         assert set(report[backbone]) == {"attention", "cache", "plain"}
@@ -151,7 +151,9 @@ def test_injection_quick(tmp_path):
 
 def test_multitask_quick(tmp_path):
     output, plot = tmp_path / "multitask.json", tmp_path / "multitask.png"
-    report = load("multitask").main(["--quick", "--repeats", "1", "--output", str(output), "--plot", str(plot)])
+    report = load_benchmark("multitask").main(
+        ["--quick", "--repeats", "1", "--output", str(output), "--plot", str(plot)]
+    )
     assert json.loads(output.read_text()) == report and plot.stat().st_size > 0
     assert set(report["examples_per_second"]) == {"single", "single, named", "mixed", "mixed, lengths"}
     memory = report["memory_bytes"]
@@ -172,7 +174,7 @@ def test_paper_table_wiring(tmp_path, tiny_roberta_model, capsys):
     (models / "roberta-large").symlink_to(tiny_roberta_model, target_is_directory=True)
     shutil.copytree(FIXTURES / "super_glue_data" / "RTE", data / "RTE")
     shutil.copytree(FIXTURES / "ner_data", data / "conll2003", ignore=shutil.ignore_patterns("*.jsonl", "*.py", "*.md"))
-    paper = load("paper")
+    paper = load_benchmark("paper")
     rows = ["roberta-large/rte", "roberta-large/conll2003", "bert-large-cased/rte"]
     flags = [
         "--rows",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import FIXTURES, task_inputs
-from script_runs import load_example, run_launched, script_args, torchrun
+from script_runs import load_example, model_card, run_launched, script_args, torchrun
 
 import prefix_models as pm
 import run_glue
@@ -65,6 +65,7 @@ def test_run_multitask_trains_tasks_together_and_scores_each(tiny_model, tmp_pat
     with torch.no_grad():
         torch.testing.assert_close(saved(**batch, prefix_names=["stsb", "stsb"]).logits[:, :1], alone(**batch).logits)
     assert json.loads((tmp_path / "eval_results.json").read_text())["eval_sst2_samples"] > 0
+    assert "| task | one prefix per task: rte, stsb, sst2 |" in model_card(tmp_path)[1]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import FIXTURES, save_checkpoint
 from safetensors.torch import load_file
-from script_runs import TWO_SAVED_STEPS, assert_a_finished_run_is_left_alone, load_example, script_args
+from script_runs import TWO_SAVED_STEPS, assert_a_finished_run_is_left_alone, load_example, model_card, script_args
 from tiny_families import DECODER_CONFIGS
 from transformers import AutoModelForCausalLM
 
@@ -67,6 +67,8 @@ def test_prefix_lowers_held_out_perplexity(family, method, tiny_lms, text_file, 
     assert results["perplexity"] < 0.9 * results["perplexity_before"]
     saved = load_file(tmp_path / "model.safetensors")
     assert saved and all(key.startswith(f"{method}_encoder.") for key in saved)
+    metadata, _ = model_card(tmp_path)
+    assert metadata["pipeline_tag"] == "text-generation" and f"{method}-tuning" in metadata["tags"]
 
 
 def test_bad_flags(tiny_lms, text_file, tmp_path):

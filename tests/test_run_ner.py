@@ -10,7 +10,7 @@ import pytest
 from conftest import FIXTURES, minilm
 from conlleval import conlleval
 from datasets import ClassLabel, Dataset, Features, List, Value
-from script_runs import PREFIX, SHARED_FLAGS, help_text, learning_options, script_args
+from script_runs import PREFIX, SHARED_FLAGS, help_text, learning_options, model_card, script_args
 from seqeval.metrics import f1_score
 from seqeval.scheme import IOB2
 
@@ -76,6 +76,8 @@ def test_conll_data_dir_prefix_with_windows(tiny_model, tmp_path):
     assert strict == pytest.approx(results["predict_strict_f1"])
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["id2label"] == {"0": "O", "1": "B-LOC", "2": "B-MISC", "3": "I-MISC", "4": "B-PER"}
+    metadata, text = model_card(tmp_path)
+    assert metadata["pipeline_tag"] == "token-classification" and "| task | named-entity recognition |" in text
 
 
 def test_json_lines_files_prompt_and_label_all_tokens(tiny_model, tmp_path):

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import FIXTURES
+from script_runs import load_benchmark
 from transformers import AutoTokenizer
 
 from prefix_models import AutoPrefixModelForQuestionAnswering
@@ -583,10 +584,7 @@ def test_help_lists_the_qa_and_method_flags(capsys):
 def test_paper_squad_rows_run_with_the_reference_settings(tiny_roberta_model, tmp_path):
     """benchmarks/paper.py's SQuAD rows: the reference's settings, run_qa.py's flags, and the F1 / exact match
     read back from a run (a tiny RoBERTa for roberta-large, one epoch on the fixture, in-process)."""
-    spec = importlib.util.spec_from_file_location("paper", ROOT / "benchmarks" / "paper.py")
-    paper = importlib.util.module_from_spec(spec)
-    sys.modules["paper"] = paper
-    spec.loader.exec_module(paper)
+    paper = load_benchmark("paper")
     v1, v2 = paper.ROWS_BY_NAME["roberta-large/squad"], paper.ROWS_BY_NAME["roberta-large/squad_v2"]
     assert (v1.reference_exact, v1.reference, v2.reference_exact, v2.reference) == (88.1, 94.2, 81.3, 84.7)
     data = tmp_path / "data"

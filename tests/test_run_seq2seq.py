@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import save_checkpoint
 from safetensors import safe_open
-from script_runs import EVERY_PHASE, load_example, script_args
+from script_runs import EVERY_PHASE, load_example, model_card, script_args
 from tiny_families import SEQ2SEQ_CONFIGS
 from transformers import AutoModelForSeq2SeqLM
 
@@ -68,6 +68,7 @@ def test_prefix_trains_generates_and_saves_a_prefix_only_checkpoint(tiny_bart, t
     model = AutoModelForSeq2SeqLM.from_pretrained(tmp_path)
     assert isinstance(model, pm.BartPrefixForConditionalGeneration)
     assert list(model.get_prompt_by_kind(1)) == ["encoder", "cross"]
+    assert model_card(tmp_path)[0]["pipeline_tag"] == "text2text-generation"
 
 
 def test_prompt_trains_and_saves_the_soft_tokens_only(tiny_bart, tmp_path):

@@ -19,6 +19,7 @@ from typing import Any
 
 from huggingface_hub import HfApi, ModelCardData
 from transformers import PreTrainedModel, Trainer
+from transformers.models.auto import modeling_auto
 
 from ..checkpoints.remote_code import REMOTE_CODE_FILE, auto_map
 from ..report import BOOKKEEPING_SUFFIXES, report_hint
@@ -27,14 +28,14 @@ from .arguments import DataArguments
 logger = logging.getLogger(__name__)
 
 CARD_FILE = "README.md"
-# The Hub's task names, by the ending of the model's class name.
+# The Hub's task names, by the stock Auto class that builds the model (ours are registered with them).
 PIPELINE_TAGS = {
-    "ForSequenceClassification": "text-classification",
-    "ForTokenClassification": "token-classification",
-    "ForQuestionAnswering": "question-answering",
-    "ForMultipleChoice": "multiple-choice",
-    "ForCausalLM": "text-generation",
-    "ForConditionalGeneration": "text2text-generation",
+    "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING": "text-classification",
+    "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING": "token-classification",
+    "MODEL_FOR_QUESTION_ANSWERING_MAPPING": "question-answering",
+    "MODEL_FOR_MULTIPLE_CHOICE_MAPPING": "multiple-choice",
+    "MODEL_FOR_CAUSAL_LM_MAPPING": "text-generation",
+    "MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING": "text2text-generation",
 }
 METHOD_TAGS = {"prefix": ["prefix-tuning", "p-tuning-v2"], "prompt": ["prompt-tuning"]}
 # Never uploaded: Trainer's pickled arguments, its checkpoints and logs, and anything hidden.
@@ -44,6 +45,17 @@ NOT_UPLOADED = ("training_args.bin",)
 def method_of(model: PreTrainedModel) -> str | None:
     """``"prefix"`` / ``"prompt"`` for a prefix-models model, ``None`` for a stock one."""
     return getattr(model.config, "prefix_method", None) if hasattr(model.config, "pre_seq_len") else None
+
+
+def pipeline_tag_of(model: PreTrainedModel) -> str | None:
+    """The Hub's task for the model: the one whose stock Auto class builds this class from its config."""
+    for mapping, tag in PIPELINE_TAGS.items():
+        try:
+            if getattr(modeling_auto, mapping)[type(model.config)] is type(model):
+                return tag
+        except KeyError:
+            continue
+    return None
 
 
 def base_model_of(model: PreTrainedModel) -> str:
@@ -74,7 +86,7 @@ def model_card(
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     name = type(model).__name__
-    pipeline_tag = next((tag for end, tag in PIPELINE_TAGS.items() if name.endswith(end)), None)
+    pipeline_tag = pipeline_tag_of(model)
     local_base = os.path.isdir(base)
     metadata = ModelCardData(
         # The Hub wants a hub id here; a local folder is named in the text instead.
