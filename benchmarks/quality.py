@@ -95,6 +95,12 @@ CONLL_ARMS = {
         flags=["--prefix", "--pre_seq_len", "16", "--warmup_steps", "100", "--prefix_init", "text"], lr=2e-2, epochs=5
     ),
     "lora8": dict(LORA8, flags=["--warmup_steps", "100"], epochs=3),
+    # issue 23: prompt depth on NER (MiniLM's top 3 of 6 layers), at the all-layer arm's epochs
+    "prefix16_top_half": dict(
+        flags=["--prefix", "--pre_seq_len", "16", "--warmup_steps", "100", "--prefix_layers", "top3"],
+        lr=2e-2,
+        epochs=5,
+    ),
 }
 # Issue 16's levers, on the sentiment data (against its "full" arm). ``lr=None`` passes no --learning_rate, so
 # these arms run what a user gets from --prefix alone (P=16, lr 1e-2, and the mean over tokens, which
