@@ -18,6 +18,7 @@ from prefix_models.scripts import cards
 GLUE = FIXTURES / "glue_data"
 COMMON = ["--use_cpu", "--report_to", "none", "--per_device_train_batch_size", "4", "--save_strategy", "epoch"]
 COMMON += ["--disable_tqdm", "true", "--num_train_epochs", "1", "--do_train", "--do_eval", "--seed", "0"]
+COMMON += ["--eval_strategy", "epoch"]
 
 
 def metadata_and_text(card: str) -> tuple[dict, str]:
@@ -115,3 +116,11 @@ def test_an_evaluation_only_run_writes_no_card(tiny_model, tmp_path):
     run_glue.main(argv)
     assert json.loads((tmp_path / "all_results.json").read_text())
     assert not (tmp_path / "README.md").exists()
+
+
+def test_a_run_with_nothing_logged_is_not_pointed_at_the_report(tiny_model, tmp_path, caplog):
+    argv = ["--model_name_or_path", str(tiny_model), "--output_dir", str(tmp_path), "--use_cpu", "--report_to"]
+    argv += ["none", "--task_name", "rte", "--data_dir", str(GLUE), "--do_train", "--prefix", "--save_strategy", "no"]
+    with caplog.at_level("INFO", logger="prefix_models"):
+        run_glue.main(argv)  # no evaluation, and fewer steps than --logging_steps: no curve to draw
+    assert (tmp_path / "README.md").is_file() and "Plot this run" not in caplog.text

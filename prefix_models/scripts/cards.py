@@ -240,4 +240,5 @@ def finish_run(
     logger.info(f"Model card written to {path}")
     if args.push_to_hub:
         push_to_hub(trainer, args.output_dir)
-    logger.info(report_hint(args.output_dir))
+    if any("loss" in entry or any(key.startswith("eval_") for key in entry) for entry in trainer.state.log_history):
+        logger.info(report_hint(args.output_dir))  # only where the report has a curve to draw
