@@ -28,6 +28,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, get_args
 
@@ -38,7 +39,7 @@ from transformers.utils import ModelOutput
 from .configuration import attention_layer_counts, attention_slot
 from .errors import InputError
 from .inputs import ENCODER_INPUTS, backbone_inputs, check_padding_mask, check_sequence_length
-from .named_prefixes import take_prefix_names
+from .named_prefixes import Route, take_prefix_names
 
 # What a caller may add to a backbone's stock arguments.
 PREFIX_ARGUMENTS = ("prefix_names", "adapter_names", "prefix_attention_mask")
@@ -48,6 +49,22 @@ _OWNER, _ROLE, _POSITIONAL = "_prefix_owner", "_prefix_role", "_prefix_positiona
 # target). "encoder", "decoder" and "cross" alone name attention kinds (configuration.ATTENTION_KINDS).
 Role = Literal["encoder_only", "decoder_only", "source", "target"]
 ROLES: tuple[str, ...] = get_args(Role)
+
+
+@dataclass
+class BackboneCall:
+    """One call of a backbone, as its method's ``prepare`` reads it."""
+
+    role: Role
+    # The stock keyword arguments the method reshapes (the rest go to the backbone untouched).
+    inputs: dict[str, Any]
+    batch_size: int
+    # ``(batch, pre_seq_len)``: zeros switch virtual tokens off (None: all on).
+    prefix_attention_mask: torch.Tensor | None = None
+    # A decoder's generation cache already holds a prompt's soft tokens (prompt tuning, after the first step).
+    soft_cached: bool = False
+    # Each example's task (named prefixes); None: the model's own prefix for every row.
+    route: Route | None = None
 
 
 def attach(model: nn.Module, module: nn.Module, role: str) -> None:
@@ -155,7 +172,7 @@ def _encoder(
     check_sequence_length(backbone, seq_len)
     check_padding_mask(kwargs.get("attention_mask"), batch_size, seq_len)
     inputs = backbone_inputs(backbone, **{key: kwargs.pop(key, None) for key in ENCODER_INPUTS})
-    prepared = model.tuning.prepare(model, "encoder_only", inputs, batch_size, prefix_mask, route=route)
+    prepared = model.tuning.prepare(model, BackboneCall("encoder_only", inputs, batch_size, prefix_mask, route=route))
     outputs = model.tuning.run(model, stock_forward(backbone), prepared, return_dict=True, **kwargs)
     return _drop_virtual(outputs, prepared.drop)
 
@@ -241,7 +258,9 @@ def _decoder(
         "attention_mask": attention_mask,
         "position_ids": position_ids,
     }
-    prepared = model.tuning.prepare(model, "decoder_only", inputs, batch_size, prefix_mask, soft_cached, route)
+    prepared = model.tuning.prepare(
+        model, BackboneCall("decoder_only", inputs, batch_size, prefix_mask, soft_cached, route)
+    )
     outputs = model.tuning.run(
         model, stock_forward(backbone), prepared, use_cache=use_cache, return_dict=True, cache=cache, **kwargs
     )
@@ -267,7 +286,7 @@ def _source(
             )
     inputs = {key: kwargs.pop(key, None) for key in ("input_ids", "attention_mask", "inputs_embeds")}
     inputs = {key: value for key, value in inputs.items() if value is not None}
-    prepared = model.tuning.prepare(model, "source", inputs, batch_size, prefix_mask, route=route)
+    prepared = model.tuning.prepare(model, BackboneCall("source", inputs, batch_size, prefix_mask, route=route))
     skipped = _rows_outside(model.config, prepared, "encoder")
     return model.tuning.run(model, stock_forward(stack), prepared, skipped_layers=skipped, return_dict=True, **kwargs)
 
@@ -282,7 +301,7 @@ def _target(
     batch_size = reference.shape[0]
     route = model.route_prefixes(names, batch_size, reference.device)
     inputs = {key: kwargs.pop(key) for key in ("encoder_hidden_states", "encoder_attention_mask") if key in kwargs}
-    prepared = model.tuning.prepare(model, "target", inputs, batch_size, prefix_mask, route=route)
+    prepared = model.tuning.prepare(model, BackboneCall("target", inputs, batch_size, prefix_mask, route=route))
     return model.tuning.run(
         model,
         stock_forward(stack),

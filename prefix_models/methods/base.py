@@ -16,10 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
 from torch import nn
 
-from ..attachment import Role
+from ..attachment import BackboneCall
 from ..named_prefixes import Route
 
 if TYPE_CHECKING:  # the prefix method's state; that package builds on this module
@@ -67,16 +66,8 @@ class TuningMethod:
         """What a batch gets: the model's own prefix for every row, or each row's task's (``route``)."""
         raise NotImplementedError
 
-    def prepare(
-        self,
-        model: nn.Module,
-        role: Role,
-        inputs: dict[str, Any],
-        batch_size: int,
-        prefix_attention_mask: torch.Tensor | None,
-        soft_cached: bool = False,
-        route: Route | None = None,
-    ) -> Prepared:
+    def prepare(self, model: nn.Module, call: BackboneCall) -> Prepared:
+        """The backbone's keyword arguments for ``call``, shaped as this method changes them."""
         raise NotImplementedError
 
     def run(

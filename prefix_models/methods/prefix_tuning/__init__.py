@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...attachment import Role, stock_forward
+from ...attachment import BackboneCall, stock_forward
 from ...configuration import prefix_rows
 from ...inputs import backbone_inputs, check_prefix_attention_mask
 from ...named_prefixes import Route, routed_virtual_tokens
@@ -70,7 +70,7 @@ class PrefixTuning(TuningMethod):
             inputs = backbone_inputs(model.base_model, **inputs)
         # The model's own prefix runs masked out (its length, not the text's: a task added later may be longer).
         masked = torch.zeros(1, model.config.pre_seq_len, dtype=torch.long, device=input_ids.device)
-        prepared = self.prepare(model, "encoder_only", inputs, 1, masked)
+        prepared = self.prepare(model, BackboneCall("encoder_only", inputs, 1, masked))
         prepared.state.recorded = {}
         training = model.training
         model.eval()  # no dropout in what is recorded
@@ -91,26 +91,16 @@ class PrefixTuning(TuningMethod):
         prefix = prefix.to(model.base_model.get_input_embeddings().weight.dtype)
         return prefix_key_values(prefix, batch_size, model.config, model.prefix_dropout)
 
-    def prepare(
-        self,
-        model: nn.Module,
-        role: Role,
-        inputs: dict[str, Any],
-        batch_size: int,
-        prefix_attention_mask: torch.Tensor | None,
-        soft_cached: bool = False,
-        route: Route | None = None,
-    ) -> Prepared:
+    def prepare(self, model: nn.Module, call: BackboneCall) -> Prepared:
+        route, mask, batch_size = call.route, call.prefix_attention_mask, call.batch_size
         if route is None:
-            check_prefix_attention_mask(prefix_attention_mask, batch_size, model.config.pre_seq_len)
-            state = PrefixState(model.get_prompt(batch_size), prefix_attention_mask, rows=prefix_rows(model.config))
+            check_prefix_attention_mask(mask, batch_size, model.config.pre_seq_len)
+            state = PrefixState(model.get_prompt(batch_size), mask, rows=prefix_rows(model.config))
         else:
             state = PrefixState(
-                model.get_prompt(batch_size, prefix_names=route),
-                route.combined_mask(prefix_attention_mask),
-                rows=route.rows,
+                model.get_prompt(batch_size, prefix_names=route), route.combined_mask(mask), rows=route.rows
             )
-        return Prepared({**inputs, "prefix_state": state}, state=state)
+        return Prepared({**call.inputs, "prefix_state": state}, state=state)
 
     @contextmanager
     def running(self, model: nn.Module, prepared: Prepared, skipped_layers: Iterable[int]) -> Iterator[None]:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...attachment import Role
+from ...attachment import BackboneCall
 from ...inputs import extend_attention_mask
 from ...named_prefixes import Route, routed_virtual_tokens
 from ..base import Prepared, TuningMethod
@@ -35,16 +35,9 @@ class PromptTuning(TuningMethod):
     def cached_tokens(self, model: nn.Module, route: Route | None = None) -> int:
         return model.config.pre_seq_len if route is None else route.length
 
-    def prepare(
-        self,
-        model: nn.Module,
-        role: Role,
-        inputs: dict[str, Any],
-        batch_size: int,
-        prefix_attention_mask: torch.Tensor | None,
-        soft_cached: bool = False,
-        route: Route | None = None,
-    ) -> Prepared:
+    def prepare(self, model: nn.Module, call: BackboneCall) -> Prepared:
+        role, inputs, batch_size, route = call.role, call.inputs, call.batch_size, call.route
+        prefix_attention_mask, soft_cached = call.prefix_attention_mask, call.soft_cached
         pre_seq_len = model.config.pre_seq_len if route is None else route.length
         if route is not None:  # shorter prompts are left-padded with masked soft tokens
             prefix_attention_mask = route.combined_mask(prefix_attention_mask)
