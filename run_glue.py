@@ -118,8 +118,7 @@ def load_data(data_args: DataTrainingArguments, model_args: scripts.ModelArgumen
             spec,
             data_args.dataset_name,
             data_args.dataset_config_name,
-            cache_dir=model_args.cache_dir,
-            token=model_args.token,
+            **model_args.dataset_kwargs(),
         )
         benchmark = spec.benchmark
     return data, spec, benchmark
@@ -187,9 +186,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         callbacks=[best],
     )
 
-    results: dict[str, float] = {}
-    if training_args.do_train:
-        results.update(scripts.train_and_save(trainer, last_checkpoint, len(features["train"])))
+    results = scripts.train_and_save(trainer, last_checkpoint, len(features["train"])) if training_args.do_train else {}
 
     if training_args.do_eval:
         logger.info("*** Evaluate ***")

@@ -35,7 +35,6 @@ from prefix_models.errors import InputError
 from prefix_models.scripts import build_model
 from prefix_models.scripts.ner.data import (
     HUB_TASKS,
-    SPLIT_FLAGS,
     check_labels,
     check_tags,
     data_dir_files,
@@ -137,16 +136,15 @@ def load_data(data_args: DataTrainingArguments, model_args: scripts.ModelArgumen
             data_args.dataset_config_name,
             data_args.text_column_name,
             data_args.label_column_name,
-            cache_dir=model_args.cache_dir,
-            token=model_args.token,
+            **model_args.dataset_kwargs(),
         )
         splits = {split: sentences for split, sentences in splits.items() if needed.get(split)}
+    scripts.check_splits(splits, needed)
     for split, wanted in needed.items():
-        flag = {"train": "--do_train", "validation": "--do_eval", "test": "--do_predict"}[split]
-        if wanted and split not in splits:
-            raise InputError(f"{flag} needs {SPLIT_FLAGS[split]} (or a {split} split in --data_dir / the dataset)")
         if wanted and split != "test" and any(s.tags is None for s in splits[split]):
-            raise InputError(f"{flag}: {splits[split][0].source} has no tag column to train or score on")
+            raise InputError(
+                f"{scripts.DO_FLAGS[split]}: {splits[split][0].source} has no tag column to train or score on"
+            )
     caps = data_args.sample_caps()
     splits = {split: sentences[: caps[split]] if caps[split] else sentences for split, sentences in splits.items()}
     return splits, dataset_labels
@@ -241,9 +239,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         callbacks=[best],
     )
 
-    results: dict[str, float] = {}
-    if training_args.do_train:
-        results.update(scripts.train_and_save(trainer, last_checkpoint, len(sentences["train"])))
+    results = (
+        scripts.train_and_save(trainer, last_checkpoint, len(sentences["train"])) if training_args.do_train else {}
+    )
 
     if training_args.do_eval:
         results.update(scripts.evaluate_and_save(trainer, len(sentences["validation"]), best))

@@ -10,9 +10,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
+
+def shape(hidden: int, layers: int, heads: int, intermediate: int, **more: int) -> dict[str, int]:
+    """Config keyword arguments for a model's shape (the benchmarks build random weights of real shapes)."""
+    return dict(
+        hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=intermediate, **more
+    )
+
+
 # The --quick models: two layers of width 32, built and run in seconds (a wiring check, not a measurement).
-TINY_BERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+TINY_BERT = shape(32, 2, 4, 64)
 TINY_LLAMA = {**TINY_BERT, "num_key_value_heads": 2, "vocab_size": 500}
+# The measured shapes: BERT-base and SmolLM2-135M (a Llama).
+BERT_BASE = shape(768, 12, 12, 3072)
+SMOLLM2_135M = shape(576, 30, 9, 1536, num_key_value_heads=3, vocab_size=49152)
 
 
 def add_timing_arguments(parser: argparse.ArgumentParser, batch_size: int, quick_help: str) -> None:

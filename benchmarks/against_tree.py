@@ -30,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _common import TINY_BERT, TINY_LLAMA, add_timing_arguments  # noqa: E402
+from _common import BERT_BASE, SMOLLM2_135M, TINY_BERT, TINY_LLAMA, add_timing_arguments  # noqa: E402
 
 import prefix_models as ours  # noqa: E402
 
@@ -65,22 +65,10 @@ def pair(name: str, quick: bool, other, pre_seq_len: int):
     import transformers as tf
 
     if name == "bert":
-        shape = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
-        if quick:
-            shape = TINY_BERT
-        config = tf.BertConfig(vocab_size=30522, pre_seq_len=pre_seq_len, **shape)
+        config = tf.BertConfig(vocab_size=30522, pre_seq_len=pre_seq_len, **(TINY_BERT if quick else BERT_BASE))
         builders = [package.BertPrefixForSequenceClassification for package in (ours, other)]
     else:
-        shape = dict(
-            hidden_size=576,
-            num_hidden_layers=30,
-            num_attention_heads=9,
-            num_key_value_heads=3,
-            intermediate_size=1536,
-            vocab_size=49152,
-        )
-        if quick:
-            shape = TINY_LLAMA
+        shape = TINY_LLAMA if quick else SMOLLM2_135M
         config = tf.LlamaConfig(max_position_embeddings=2048, pre_seq_len=pre_seq_len, **shape)
         builders = [package.LlamaPrefixForCausalLM for package in (ours, other)]
     torch.manual_seed(0)

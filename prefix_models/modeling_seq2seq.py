@@ -72,20 +72,14 @@ class PrefixModelForSeq2SeqLM(PrefixPreTrainedModel, GenerationMixin):
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        prefix_attention_mask: torch.Tensor | None = None,
-        prefix_names: PrefixNames | None = None,
+        **prefix_arguments: Any,
     ) -> BaseModelOutput:
-        """The encoder's output with its prefix (or its soft prompt in front): what ``generate()`` decodes from."""
+        """The encoder's output with its prefix (or its soft prompt in front): what ``generate()`` decodes from.
+        ``prefix_arguments``: ``prefix_attention_mask`` and ``prefix_names``, as :meth:`forward` takes them."""
         if input_ids is None and inputs_embeds is None:
             raise InputError("You must specify input_ids, inputs_embeds or encoder_outputs")
-        return self.get_encoder()(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            inputs_embeds=inputs_embeds,
-            prefix_attention_mask=prefix_attention_mask,
-            prefix_names=prefix_names,
-            return_dict=True,
-        )
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "inputs_embeds": inputs_embeds}
+        return self.get_encoder()(**inputs, **prefix_arguments, return_dict=True)
 
     def generate(self, inputs: torch.Tensor | None = None, *args: Any, **kwargs: Any):
         """``GenerationMixin.generate``, with the encoder (and its prefix) run here first."""
@@ -94,12 +88,9 @@ class PrefixModelForSeq2SeqLM(PrefixPreTrainedModel, GenerationMixin):
             input_ids = inputs if inputs is not None else kwargs.pop("input_ids", None)
             if input_ids is None and kwargs.get("inputs_embeds") is None:
                 raise InputError("generate() needs the source: input_ids (or inputs_embeds)")
+            prefix_arguments = {name: kwargs.get(name) for name in ("prefix_attention_mask", "prefix_names")}
             kwargs["encoder_outputs"] = self.encode_source(
-                input_ids,
-                kwargs.get("attention_mask"),
-                kwargs.pop("inputs_embeds", None),
-                kwargs.get("prefix_attention_mask"),
-                kwargs.get("prefix_names"),
+                input_ids, kwargs.get("attention_mask"), kwargs.pop("inputs_embeds", None), **prefix_arguments
             )
             inputs = None
         return super().generate(inputs, *args, **kwargs)

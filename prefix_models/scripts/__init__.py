@@ -4,7 +4,15 @@ for a method (``models.py``: prefix, prompt, head-only probe or full fine-tuning
 (``runs.py``: logging, resuming, saving, the one-line error exit) and ending it (``cards.py``: the model
 card, ``--push_to_hub``)."""
 
-from .arguments import DataArguments, ModelArguments, OutputArguments, parse_arguments, was_given
+from .arguments import (
+    DO_FLAGS,
+    DataArguments,
+    ModelArguments,
+    OutputArguments,
+    check_splits,
+    parse_arguments,
+    was_given,
+)
 from .cards import finish_run
 from .models import (
     apply_method_defaults,
@@ -31,11 +39,13 @@ from .runs import (
 )
 
 __all__ = [
+    "DO_FLAGS",
     "DataArguments",
     "ModelArguments",
     "OutputArguments",
     "apply_method_defaults",
     "build_model",
+    "check_splits",
     "check_training_engine",
     "evaluate_and_save",
     "finish_run",

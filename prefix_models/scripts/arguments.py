@@ -17,6 +17,20 @@ from transformers import (
 
 from ..errors import InputError
 
+# The flag naming each split's data file, and the flag that asks for the split.
+SPLIT_FLAGS = {"train": "--train_file", "validation": "--validation_file", "test": "--test_file"}
+DO_FLAGS = {"train": "--do_train", "validation": "--do_eval", "test": "--do_predict"}
+
+
+def check_splits(splits: dict[str, Any], needed: dict[str, bool]) -> None:
+    """Refuse a ``--do_*`` flag whose split was not found (``needed``: split -> asked for)."""
+    for split, wanted in needed.items():
+        if wanted and split not in splits:
+            raise InputError(
+                f"{DO_FLAGS[split]} needs {SPLIT_FLAGS[split]} (or a {split} split in --data_dir / the dataset)"
+            )
+
+
 _PREFIX_ONLY_FLAGS = (
     "pre_seq_len",
     "prefix_projection",
@@ -184,6 +198,10 @@ class ModelArguments:
 
     def hub_kwargs(self) -> dict[str, Any]:
         return {"cache_dir": self.cache_dir, "revision": self.model_revision, "token": self.token}
+
+    def dataset_kwargs(self) -> dict[str, Any]:
+        """``load_dataset`` keywords: the cache and the token (``--model_revision`` is the model's, not the data's)."""
+        return {"cache_dir": self.cache_dir, "token": self.token}
 
     def load_kwargs(self) -> dict[str, Any]:
         """``from_pretrained`` keywords for the weights themselves."""

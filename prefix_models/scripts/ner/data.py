@@ -17,6 +17,7 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict
 
 from ...errors import InputError
+from ..arguments import SPLIT_FLAGS
 from ..hub import load_hub_dataset
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,6 @@ logger = logging.getLogger(__name__)
 SCHEMES = ("IOB1", "IOB2", "BIOES")
 _TAG = re.compile(r"^([BIES])-(.+)$")
 DOCSTART = "-DOCSTART-"
-SPLIT_FLAGS = {"train": "--train_file", "validation": "--validation_file", "test": "--test_file"}
 # --data_dir: the file names each split goes by in the common CoNLL releases.
 DATA_DIR_FILES = {
     "train": ("train.txt", "train.conll", "eng.train", "train.jsonl", "train.json"),

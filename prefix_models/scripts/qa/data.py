@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import InputError
+from ..arguments import SPLIT_FLAGS
 from ..hub import load_hub_dataset
 
 logger = logging.getLogger(__name__)
 
-SPLIT_FLAGS = {"train": "--train_file", "validation": "--validation_file", "test": "--test_file"}
 # Short names the P-tuning v2 reference (and older transformers examples) use for the hub datasets.
 HUB_NAMES = {"squad": "rajpurkar/squad", "squad_v2": "rajpurkar/squad_v2"}
 # What --data_dir looks for, in order: the official downloads' names first.
