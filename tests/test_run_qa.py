@@ -80,13 +80,14 @@ def _normalize(s: str) -> str:
     return " ".join(s.split())
 
 
+def _dice(a: list[str], b: list[str]) -> float:
+    # The official scripts' 2PR / (P + R) over shared tokens, written as the equal 2|a & b| / (|a| + |b|).
+    same = sum((collections.Counter(a) & collections.Counter(b)).values())
+    return 2 * same / (len(a) + len(b)) if same else 0.0
+
+
 def _f1_v1(prediction: str, truth: str) -> float:
-    p, t = _normalize(prediction).split(), _normalize(truth).split()
-    same = sum((collections.Counter(p) & collections.Counter(t)).values())
-    if same == 0:
-        return 0.0
-    precision, recall = same / len(p), same / len(t)
-    return 2 * precision * recall / (precision + recall)
+    return _dice(_normalize(prediction).split(), _normalize(truth).split())
 
 
 def official_v1(dataset: list[dict], predictions: dict[str, str]) -> dict[str, float]:
@@ -112,11 +113,7 @@ def _f1_v2(gold: str, prediction: str) -> float:
     g, p = _tokens(gold), _tokens(prediction)
     if len(g) == 0 or len(p) == 0:
         return float(g == p)
-    same = sum((collections.Counter(g) & collections.Counter(p)).values())
-    if same == 0:
-        return 0.0
-    precision, recall = same / len(p), same / len(g)
-    return 2 * precision * recall / (precision + recall)
+    return _dice(g, p)
 
 
 def official_v2(
