@@ -131,21 +131,32 @@ class _AutoPrefixModel:
 
 
 class AutoPrefixModelForSequenceClassification(_AutoPrefixModel):
+    """Sentence and sentence-pair classification (GLUE, SuperGLUE, or regression with ``num_labels=1``) on any
+    encoder family (``families.ENCODER_FAMILIES``): ``BertPrefixForSequenceClassification``, ..."""
+
     _task_class = PrefixModelForSequenceClassification
     _stock_auto = AutoModelForSequenceClassification
 
 
 class AutoPrefixModelForTokenClassification(_AutoPrefixModel):
+    """One label per token (NER, POS) on any encoder family: ``RobertaPrefixForTokenClassification``, ..."""
+
     _task_class = PrefixModelForTokenClassification
     _stock_auto = AutoModelForTokenClassification
 
 
 class AutoPrefixModelForMultipleChoice(_AutoPrefixModel):
+    """Inputs of shape ``(batch, num_choices, seq_len)``, one score per choice (COPA, SWAG), on any encoder
+    family: ``BertPrefixForMultipleChoice``, ..."""
+
     _task_class = PrefixModelForMultipleChoice
     _stock_auto = AutoModelForMultipleChoice
 
 
 class AutoPrefixModelForQuestionAnswering(_AutoPrefixModel):
+    """Extractive question answering (SQuAD): span start and end logits per token, on any encoder family:
+    ``BertPrefixForQuestionAnswering``, ..."""
+
     _task_class = PrefixModelForQuestionAnswering
     _stock_auto = AutoModelForQuestionAnswering
 
