@@ -8,6 +8,7 @@
     python benchmarks/quality.py levers                 # issue 16: --prefix's defaults, text init, warmup + cosine
     python benchmarks/quality.py heldout                # the defaults on Amazon review sentiment, kept out of tuning
     python benchmarks/quality.py depth                  # issue 23: --prefix on all / top half / top third / bottom half
+    python benchmarks/quality.py scale --model DIR      # full FT against --prefix on all-mpnet-base-v2 (110M)
     python benchmarks/quality.py sentiment --quick      # 64 training examples, 1 epoch: a smoke run
 
 Every run is ``run_glue.py`` / ``run_ner.py`` in its own process on all-MiniLM-L6-v2 (the
@@ -143,10 +144,17 @@ DEPTH_ARMS = {
     "top_half_at_all_wall_clock": dict(flags=["--prefix", "--prefix_layers", "top3"], lr=None, epochs=5),
     "top_third_at_all_wall_clock": dict(flags=["--prefix", "--prefix_layers", "top2"], lr=None, epochs=7),
 }
+# Issue 23's scale point: the sentiment task on all-mpnet-base-v2 (12 layers, hidden 768; ../shared/DATA.md says how
+# to unpack it), full fine-tuning against --prefix out of the box, at the MiniLM runs' budgets. About 5-8x
+# MiniLM's compute per step: an hour or more per run on 2 cores.
+SCALE_ARMS = {"full": SENTIMENT_ARMS["full"], "all": DEPTH_ARMS["all"]}
 EXPERIMENTS = {
     "sentiment": dict(script="run_glue.py", arms=SENTIMENT_ARMS, seeds=[42, 43, 44], metric="accuracy"),
     "sweep": dict(script="run_glue.py", arms=SWEEP_ARMS, seeds=[42], metric="accuracy"),
     "depth": dict(script="run_glue.py", arms=DEPTH_ARMS, seeds=[42, 43, 44], metric="accuracy"),
+    "scale": dict(
+        script="run_glue.py", arms=SCALE_ARMS, seeds=[42], metric="accuracy", needs_model="all-mpnet-base-v2"
+    ),
     "budget": dict(script="run_glue.py", arms=BUDGET_ARMS, seeds=[42], metric="accuracy"),
     "conll": dict(script="run_ner.py", arms=CONLL_ARMS, seeds=[42], metric="f1"),
     "levers": dict(
@@ -362,6 +370,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output", type=Path, help="report JSON (default: <work_dir>/<experiment>.json)")
     args = parser.parse_args(argv)
     spec = EXPERIMENTS[args.experiment]
+    if spec.get("needs_model") and args.model is None:
+        parser.error(
+            f"{args.experiment} runs on {spec['needs_model']}: give its folder with --model (../shared/DATA.md)"
+        )
     unknown = set(args.arms or []) - set(spec["arms"])
     if unknown:
         parser.error(f"--arms: {sorted(unknown)} not in {args.experiment}'s arms {sorted(spec['arms'])}")

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 from script_runs import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -215,3 +216,10 @@ def test_paper_table_wiring(tmp_path, tiny_roberta_model, capsys):
     assert table["bert-large-cased/rte"]["skipped"].startswith("no model folder")
     again = paper.main([*flags, *extra])["rows"]  # finished rows are read back, not run again
     assert again["roberta-large/rte"]["minutes"] == table["roberta-large/rte"]["minutes"]
+
+
+def test_quality_scale_needs_the_larger_model(tmp_path, capsys):
+    # The scale point is meaningless on the default MiniLM: without --model it starts nothing.
+    with pytest.raises(SystemExit):
+        load_benchmark("quality").main(["scale", "--work_dir", str(tmp_path)])
+    assert "--model" in capsys.readouterr().err and not any(tmp_path.iterdir())
