@@ -12,12 +12,6 @@ from typing import Any, ClassVar
 
 from transformers import (
     AutoConfig,
-    AutoModelForCausalLM,
-    AutoModelForMultipleChoice,
-    AutoModelForQuestionAnswering,
-    AutoModelForSeq2SeqLM,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
     PreTrainedConfig,
     PreTrainedModel,
 )
@@ -54,7 +48,6 @@ class _AutoPrefixModel:
     """Dispatch ``from_pretrained`` / ``from_config`` on ``model_type`` and ``method``."""
 
     _task_class: ClassVar[type[PreTrainedModel]]
-    _stock_auto: ClassVar[type]
     _more_supported: ClassVar[str] = ""
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -135,14 +128,12 @@ class AutoPrefixModelForSequenceClassification(_AutoPrefixModel):
     encoder family (``families.ENCODER_FAMILIES``): ``BertPrefixForSequenceClassification``, ..."""
 
     _task_class = PrefixModelForSequenceClassification
-    _stock_auto = AutoModelForSequenceClassification
 
 
 class AutoPrefixModelForTokenClassification(_AutoPrefixModel):
     """One label per token (NER, POS) on any encoder family: ``RobertaPrefixForTokenClassification``, ..."""
 
     _task_class = PrefixModelForTokenClassification
-    _stock_auto = AutoModelForTokenClassification
 
 
 class AutoPrefixModelForMultipleChoice(_AutoPrefixModel):
@@ -150,7 +141,6 @@ class AutoPrefixModelForMultipleChoice(_AutoPrefixModel):
     family: ``BertPrefixForMultipleChoice``, ..."""
 
     _task_class = PrefixModelForMultipleChoice
-    _stock_auto = AutoModelForMultipleChoice
 
 
 class AutoPrefixModelForQuestionAnswering(_AutoPrefixModel):
@@ -158,7 +148,6 @@ class AutoPrefixModelForQuestionAnswering(_AutoPrefixModel):
     ``BertPrefixForQuestionAnswering``, ..."""
 
     _task_class = PrefixModelForQuestionAnswering
-    _stock_auto = AutoModelForQuestionAnswering
 
 
 class AutoPrefixModelForCausalLM(_AutoPrefixModel):
@@ -168,7 +157,6 @@ class AutoPrefixModelForCausalLM(_AutoPrefixModel):
     ``families.decoder_family_by_capability``)."""
 
     _task_class = PrefixModelForCausalLM
-    _stock_auto = AutoModelForCausalLM
     _more_supported = (
         ", and any other decoder whose attention dispatches through transformers' AttentionInterface (not "
         "Falcon-style attention of its own)"
@@ -180,7 +168,6 @@ class AutoPrefixModelForSeq2SeqLM(_AutoPrefixModel):
     Flan-T5 configs) and BART (``families.SEQ2SEQ_FAMILIES``)."""
 
     _task_class = PrefixModelForSeq2SeqLM
-    _stock_auto = AutoModelForSeq2SeqLM
 
 
 AUTO_PREFIX_CLASSES = (
@@ -199,7 +186,7 @@ def register_with_transformers() -> None:
         for model_class in _classes_for(auto._task_class).values():
             config_class = model_class.config_class
             AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
-            auto._stock_auto.register(config_class, model_class, exist_ok=True)
+            auto._task_class.stock_auto_class.register(config_class, model_class, exist_ok=True)
 
 
 register_with_transformers()

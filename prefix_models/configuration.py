@@ -75,6 +75,13 @@ class PrefixConfigMixin:
     # The backbone's own model type (``bert``): a class attribute, never serialised.
     base_model_type: ClassVar[str]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every prefix config class is found by its backbone's config and method (make_prefix_config_class):
+        # the named ones (named_classes.py) as they are defined; the first class for a pair keeps it.
+        super().__init_subclass__(**kwargs)
+        stock = next(k for k in cls.__mro__ if issubclass(k, PreTrainedConfig) and not issubclass(k, PrefixConfigMixin))
+        _CONFIG_CLASSES.setdefault((stock, cls.prefix_method), cls)
+
     @classmethod
     def get_config_dict(cls, pretrained_model_name_or_path: Any, **kwargs: Any) -> tuple[dict, dict]:
         # A plain backbone checkpoint says model_type "bert"; reading it into BertPrefixConfig is the
@@ -103,8 +110,9 @@ class PrefixConfigMixin:
 PREFIX_FIELDS: dict[str, tuple[Any, Any]] = {
     field.name: (field.type, field.default) for field in fields(PrefixConfigMixin)
 }
-# Config classes made on demand, for backbones without a named class (decoders accepted by capability).
-_MADE: dict[tuple[type, str], type[PreTrainedConfig]] = {}
+# (stock config class, method) -> its prefix config class: the named classes, and those made on demand for
+# backbones without one (decoders accepted by capability).
+_CONFIG_CLASSES: dict[tuple[type, str], type[PreTrainedConfig]] = {}
 
 
 def make_prefix_config_class(base: type[PreTrainedConfig], method: str = "prefix") -> type[PreTrainedConfig]:
@@ -118,21 +126,15 @@ def make_prefix_config_class(base: type[PreTrainedConfig], method: str = "prefix
     """
     if method not in PREFIX_METHODS:
         raise InputError(f"method must be one of {PREFIX_METHODS}, got {method!r}")
-    from . import named_classes  # the named classes import this module
-
-    stem = base.__name__.removesuffix("Config")
-    named = getattr(named_classes, f"{stem}{method.capitalize()}Config", None)
-    if named is not None and issubclass(named, base):
-        return named
-    if (base, method) not in _MADE:
-        prefix = _MADE.get((base, "prefix")) or type(
+    if (base, method) not in _CONFIG_CLASSES:  # each class made registers itself (__init_subclass__)
+        stem = base.__name__.removesuffix("Config")
+        prefix = _CONFIG_CLASSES.get((base, "prefix")) or type(
             f"{stem}PrefixConfig",
             (PrefixConfigMixin, base),
             {"__module__": __name__, "model_type": f"{base.model_type}_prefix", "base_model_type": base.model_type},
         )
-        _MADE[base, "prefix"] = prefix
         if method == "prompt":
-            _MADE[base, "prompt"] = type(
+            type(
                 f"{stem}PromptConfig",
                 (prefix,),
                 {
@@ -142,7 +144,7 @@ def make_prefix_config_class(base: type[PreTrainedConfig], method: str = "prefix
                     "prefix_method": "prompt",
                 },
             )
-    return _MADE[base, method]
+    return _CONFIG_CLASSES[base, method]
 
 
 def our_model_types(base_model_type: str) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from transformers import AutoModelForCausalLM
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from .attachment import context_length
@@ -35,6 +36,7 @@ class PrefixModelForCausalLM(PrefixPreTrainedModel):
     # The stock LM class builds the backbone (and the output layer tied to its embeddings).
     backbone_class = None
     backbone_role = "decoder_only"
+    stock_auto_class = AutoModelForCausalLM
     _peft_positions_supported = True
     # The loss takes Trainer's num_items_in_batch (tokens across devices and accumulation steps).
     accepts_loss_kwargs = True

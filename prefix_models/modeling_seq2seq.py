@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import GenerationMixin
+from transformers import AutoModelForSeq2SeqLM, GenerationMixin
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput
 from transformers.utils import can_return_tuple
 
@@ -40,6 +40,7 @@ class PrefixModelForSeq2SeqLM(PrefixPreTrainedModel, GenerationMixin):
     # The stock ForConditionalGeneration lives here; checkpoints of it load with this prefix added.
     base_model_prefix = "seq2seq"
     accepts_loss_kwargs = False
+    stock_auto_class = AutoModelForSeq2SeqLM
 
     @classmethod
     def can_generate(cls) -> bool:

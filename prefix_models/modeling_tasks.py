@@ -11,7 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from transformers import PreTrainedConfig
+from transformers import (
+    AutoModelForMultipleChoice,
+    AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    PreTrainedConfig,
+)
 from transformers.modeling_outputs import (
     ModelOutput,
     MultipleChoiceModelOutput,
@@ -122,6 +128,7 @@ def classification_forward(
 class PrefixModelForSequenceClassification(PrefixPreTrainedModel):
     """Pooled first real token -> linear head; regression, single- or multi-label by ``problem_type``."""
 
+    stock_auto_class = AutoModelForSequenceClassification
     head_attribute = "classifier"
     head_class = SequenceClassificationHead
     output_class = SequenceClassifierOutput
@@ -135,6 +142,7 @@ class PrefixModelForSequenceClassification(PrefixPreTrainedModel):
 class PrefixModelForTokenClassification(PrefixPreTrainedModel):
     """Every real token -> linear head; labels ``-100`` are ignored by the loss."""
 
+    stock_auto_class = AutoModelForTokenClassification
     head_attribute = "classifier"
     head_class = TokenClassificationHead
     output_class = TokenClassifierOutput
@@ -154,6 +162,7 @@ def _flatten_choices(tensor: torch.Tensor | None, keep_dims: int = 1) -> torch.T
 class PrefixModelForMultipleChoice(PrefixPreTrainedModel):
     """Each (example, choice) pair is encoded with the prefix and scored; softmax over choices."""
 
+    stock_auto_class = AutoModelForMultipleChoice
     head_attribute = "classifier"
     head_class = MultipleChoiceHead
     encode = encode
@@ -204,6 +213,7 @@ class PrefixModelForMultipleChoice(PrefixPreTrainedModel):
 class PrefixModelForQuestionAnswering(PrefixPreTrainedModel):
     """Every real token -> span start and end logits (extractive QA, SQuAD-style)."""
 
+    stock_auto_class = AutoModelForQuestionAnswering
     head_attribute = "qa_outputs"
     head_class = QuestionAnsweringHead
     encode = encode

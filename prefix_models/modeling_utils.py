@@ -56,6 +56,9 @@ class PrefixPreTrainedModel(PreTrainedModel):
     # None for language models.
     head_attribute: ClassVar[str | None] = None
     head_class: ClassVar[type[nn.Module] | None] = None
+    # The stock Auto class that builds this task's models once prefix_models is imported (auto.py registers them
+    # with it; a save names it in config.json's auto_map).
+    stock_auto_class: ClassVar[type | None] = None
 
     def __init__(self, config: PreTrainedConfig, tokenizer: Any = None, _defer_prompt_init: bool = False):
         config = self._as_prefix_config(config)

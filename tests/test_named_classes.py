@@ -83,3 +83,20 @@ def test_each_auto_class_finds_the_named_classes_of_its_task_by_subclass():
             assert model_class.config_class.prefix_method == method
         named = [getattr(named_classes, name) for name in named_classes.__all__]
         assert {c for c in named if issubclass(c, auto._task_class)} <= set(classes.values())
+
+
+@pytest.mark.parametrize("method", ["prefix", "prompt"])
+def test_make_prefix_config_class_returns_the_named_config_of_every_family(method):
+    for family in (*families.ENCODER_FAMILIES, *families.DECODER_FAMILIES, *families.SEQ2SEQ_FAMILIES):
+        named = getattr(named_classes, f"{family.name}{method.capitalize()}Config")
+        assert prefix_models.make_prefix_config_class(family.config, method) is named
+
+
+def test_make_prefix_config_class_makes_a_backbone_without_a_named_config_once():
+    import transformers
+
+    prompt = prefix_models.make_prefix_config_class(transformers.Qwen3Config, "prompt")
+    prefix = prefix_models.make_prefix_config_class(transformers.Qwen3Config)
+    assert prompt.__name__ == "Qwen3PromptConfig" and prompt().prefix_method == "prompt"
+    assert prompt.__mro__[1] is prefix and prefix.model_type == "qwen3_prefix"
+    assert prefix_models.make_prefix_config_class(transformers.Qwen3Config, "prompt") is prompt

@@ -18,7 +18,8 @@ from conftest import FIXTURES, tiny_config
 from tiny_families import decoder_config
 
 import prefix_models as pm
-from prefix_models.checkpoints.remote_code import REMOTE_CODE_FILE, class_by_name
+from prefix_models.checkpoints.remote_code import class_by_name
+from prefix_models.checkpoints.remote_files import REMOTE_CODE_FILE
 
 IDS = [[5, 17, 42, 8, 23, 9], [6, 30, 11, 12, 40, 3]]
 

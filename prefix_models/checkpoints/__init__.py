@@ -7,7 +7,8 @@
   backbone tensor loaded. Trainer's checkpoints are these same folders.
 * One task (``save_prefix`` / ``load_prefix``): :func:`write_task_checkpoint`, :func:`read_task_checkpoint`.
 * peft prefix- and prompt-tuning adapters, in and out: ``checkpoints/peft.py``.
-* Loading a saved folder without ``import prefix_models`` (``trust_remote_code=True``): ``remote_code.py``.
+* Loading a saved folder without ``import prefix_models`` (``trust_remote_code=True``): ``remote_files.py`` writes
+  what the folder needs, ``remote_code.py`` finds its classes.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, cache
 from ..configuration import PREFIX_FIELDS, validate_prefix_config
 from ..errors import InputError
 from .peft import PEFT_TYPES, check_peft_adapter_type, peft_task
-from .remote_code import auto_map, write_remote_code
+from .remote_files import auto_map, write_remote_code
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def save_pretrained(
     ignored = model._keys_to_ignore_on_save
     if full:
         model._keys_to_ignore_on_save = set()
-    # The folder also loads where prefix_models was never imported (trust_remote_code): remote_code.py.
+    # The folder also loads where prefix_models was never imported (trust_remote_code): remote_files.py.
     # Written first, so that save_pretrained(push_to_hub=True) uploads it with the rest.
     model.config.auto_map = auto_map(model)
     if kwargs.get("is_main_process", True) and not os.path.isfile(save_directory):

@@ -21,7 +21,7 @@ from huggingface_hub import HfApi, ModelCardData
 from transformers import PreTrainedModel, Trainer
 from transformers.models.auto import modeling_auto
 
-from ..checkpoints.remote_code import REMOTE_CODE_FILE, auto_map
+from ..checkpoints.remote_files import REMOTE_CODE_FILE, auto_map
 from ..report import BOOKKEEPING_SUFFIXES, report_hint
 from .arguments import DataArguments
 

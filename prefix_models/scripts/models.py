@@ -18,7 +18,7 @@ from .arguments import _POOLED_TASKS, ModelArguments, was_given
 
 logger = logging.getLogger(__name__)
 
-# task -> our Auto class (its stock transformers Auto class, ``_stock_auto``, builds the baselines)
+# task -> our Auto class (its task class's ``stock_auto_class``, transformers' own, builds the baselines)
 _AUTO_CLASSES = {
     "sequence_classification": auto.AutoPrefixModelForSequenceClassification,
     "token_classification": auto.AutoPrefixModelForTokenClassification,
@@ -137,7 +137,7 @@ def build_model(model_args: ModelArguments, task: str, tokenizer: Any = None, **
     ``config_kwargs`` (``num_labels``, ``id2label``, ``problem_type``, ...) go to the config.
     """
     prefix_auto = _AUTO_CLASSES[task]
-    stock_auto = prefix_auto._stock_auto
+    stock_auto = prefix_auto._task_class.stock_auto_class
     model_args.check_task(task)
     kwargs = {**model_args.hub_kwargs(), **model_args.prefix_config_kwargs(), **config_kwargs}
     load_kwargs = model_args.load_kwargs()
