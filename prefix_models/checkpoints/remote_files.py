@@ -23,9 +23,8 @@ def auto_map(model: Any) -> dict[str, str]:
     """``{"AutoConfig": "modeling_prefix.BertPrefixConfig", "AutoModelFor...": "modeling_prefix.<class>"}``: the
     stock Auto class that builds the model's class after ``import prefix_models`` (its ``stock_auto_class``)."""
     entries = {"AutoConfig": f"{_MODULE}.{type(model.config).__name__}"}
-    stock_auto = getattr(model, "stock_auto_class", None)
-    if stock_auto is not None:
-        entries[stock_auto.__name__] = f"{_MODULE}.{type(model).__name__}"
+    if model.stock_auto_class is not None:
+        entries[model.stock_auto_class.__name__] = f"{_MODULE}.{type(model).__name__}"
     return entries
 
 

@@ -21,7 +21,7 @@ from huggingface_hub import HfApi, ModelCardData
 from transformers import PreTrainedModel, Trainer
 from transformers.models.auto import modeling_auto
 
-from ..checkpoints.remote_files import REMOTE_CODE_FILE, auto_map
+from ..checkpoints.remote_files import REMOTE_CODE_FILE
 from ..report import BOOKKEEPING_SUFFIXES, report_hint
 from .arguments import DataArguments
 
@@ -150,7 +150,7 @@ def model_card(
         lines += [f"| {key} | {_number(value)} |" for key, value in sorted(shown.items())]
     lines += ["", "## How it was made", "", "```bash", command, "```", ""]
     if method:
-        auto = next(key for key in auto_map(model) if key != "AutoConfig")
+        auto = model.stock_auto_class.__name__
         lines += [
             "## Loading it",
             "",
