@@ -5,7 +5,7 @@
     python benchmarks/quality.py sweep                  # prefix P in {1,4,16,64,128}, P=16 with the MLP; 1 epoch
     python benchmarks/quality.py budget                 # prefix P=16 (mean pooling; table, MLP) for 8 epochs
     python benchmarks/quality.py conll                  # CoNLL-2003 NER: full FT 1 and 3 epochs, prefix P=16, LoRA r=8
-    python benchmarks/quality.py levers                 # issue 16: --prefix's defaults, text init, warmup + cosine
+    python benchmarks/quality.py levers                 # issues 16, 23: init, warmup + cosine, lr, batch 16, the MLP
     python benchmarks/quality.py heldout                # the defaults on Amazon review sentiment, kept out of tuning
     python benchmarks/quality.py depth                  # issue 23: --prefix on all / top half / top third / bottom half
     python benchmarks/quality.py scale --model DIR      # full FT against --prefix on all-mpnet-base-v2 (110M)
@@ -119,6 +119,14 @@ LEVER_ARMS = {
     ),
     # the "before" of the issue: what --prefix ran until method-aware defaults, the Trainer's 5e-5 and the pooler
     "trainer_defaults": dict(flags=["--prefix", "--classifier_pooling", "pooler", *RANDOM], lr=5e-5, epochs=4),
+    # issue 23's levers at the real budget, each one change to --prefix as it stands (text init, lr 1e-2, the mean,
+    # 4 epochs: "text_init" above, and the depth experiment's "all"): a higher rate, half the batch (twice the
+    # optimiser steps per epoch), and the reparameterisation MLP for 5 epochs (it cannot start from text, and its
+    # rate is the 1e-3 that won the sweep; a save folds it into a table).
+    "lr_2e-2": dict(flags=["--prefix"], lr=2e-2, epochs=4),
+    "lr_3e-2": dict(flags=["--prefix"], lr=3e-2, epochs=4),
+    "batch16": dict(flags=["--prefix"], lr=None, epochs=4, batch=16),
+    "mlp_5ep": dict(flags=["--prefix", *MLP_FLAGS], lr=1e-3, epochs=5),
 }
 # The held-out task (Amazon product-review sentiment, same source and conversion as the movie reviews) was
 # never used to choose anything: its arms are the sentiment experiment's budgets and --prefix's defaults as
@@ -158,7 +166,12 @@ EXPERIMENTS = {
     "budget": dict(script="run_glue.py", arms=BUDGET_ARMS, seeds=[42], metric="accuracy"),
     "conll": dict(script="run_ner.py", arms=CONLL_ARMS, seeds=[42], metric="f1"),
     "levers": dict(
-        script="run_glue.py", arms=LEVER_ARMS, seeds=[42, 43, 44], metric="accuracy", baseline=("sentiment", "full")
+        script="run_glue.py",
+        arms=LEVER_ARMS,
+        seeds=[42, 43, 44],
+        metric="accuracy",
+        # the same arm, data and seeds in both experiments: whichever has finished runs on this machine
+        baseline=[("sentiment", "full"), ("depth", "full")],
     ),
     "heldout": dict(
         script="run_glue.py", arms=HELDOUT_ARMS, seeds=[42, 43, 44], metric="accuracy", data=AMAZON_REVIEWS
@@ -203,7 +216,7 @@ def command(experiment: str, arm: dict, seed: int, output_dir: Path, args: argpa
         "--max_seq_length",
         seq,
         "--per_device_train_batch_size",
-        "32",
+        str(arm.get("batch", 32)),
         "--per_device_eval_batch_size",
         "64",
         *(["--learning_rate", str(arm["lr"])] if arm["lr"] is not None else []),  # None: --prefix picks
@@ -321,17 +334,17 @@ def summarise(runs: list[dict]) -> dict:
 
 def baseline_summary(experiment: str, summary: dict, args: argparse.Namespace) -> dict | None:
     """Full fine-tuning to compare with: the experiment's own ``full`` arm, or the finished runs of the arm its
-    spec names (the levers compare with the sentiment experiment's full fine-tuning, same data and seeds)."""
+    spec names, the first with finished runs (the levers compare with the sentiment or depth experiment's full
+    fine-tuning: same arm, data and seeds)."""
     if "error" not in summary.get("full", {"error": ""}):
         return summary["full"]
-    other = EXPERIMENTS[experiment].get("baseline")
-    if other is None:
-        return None
-    other_experiment, arm = other
-    spec = EXPERIMENTS[other_experiment]
-    runs = [run_one(other_experiment, arm, spec["arms"][arm], seed, args, start=False) for seed in spec["seeds"]]
-    found = summarise(runs)
-    return None if "error" in found else found
+    for other_experiment, arm in EXPERIMENTS[experiment].get("baseline", []):
+        spec = EXPERIMENTS[other_experiment]
+        runs = [run_one(other_experiment, arm, spec["arms"][arm], seed, args, start=False) for seed in spec["seeds"]]
+        found = summarise(runs)
+        if "error" not in found:
+            return found
+    return None
 
 
 def print_table(experiment: str, summary: dict, full: dict | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 from pathlib import Path
@@ -112,6 +113,17 @@ def test_quality_heldout_uses_its_own_data_and_levers_compare_with_sentiment_ful
     (tmp_path / "quick" / "heldout" / "full-seed42").rename(tmp_path / "quick" / "sentiment" / "full-seed42")
     levers = load_benchmark("quality").main(["levers", "--quick", "--work_dir", str(tmp_path), "--collect_only"])
     assert levers["full"]["seeds"] == [42] and levers["full"]["test"]["values"] == [report["runs"]["full"][0]["test"]]
+    # ... or, where no sentiment run is kept, with the depth experiment's (the same arm on the same data)
+    (tmp_path / "quick" / "depth").mkdir()
+    (tmp_path / "quick" / "sentiment" / "full-seed42").rename(tmp_path / "quick" / "depth" / "full-seed42")
+    levers = load_benchmark("quality").main(["levers", "--quick", "--work_dir", str(tmp_path), "--collect_only"])
+    assert levers["full"]["test"]["values"] == [report["runs"]["full"][0]["test"]]
+    (tmp_path / "quick" / "depth" / "full-seed42").rename(tmp_path / "quick" / "sentiment" / "full-seed42")
+    # an arm's batch size reaches the script; the others keep 32
+    args = argparse.Namespace(model=None, conll_dir=None, quick=False)
+    for arm, batch in (("batch16", "16"), ("lr_2e-2", "32")):
+        cmd = quality.command("levers", quality.LEVER_ARMS[arm], 42, tmp_path / "x", args)
+        assert cmd[cmd.index("--per_device_train_batch_size") + 1] == batch
 
     written = load_benchmark("plots").main(
         ["--reports", str(tmp_path / "quick"), "--output_dir", str(tmp_path / "plots")]
