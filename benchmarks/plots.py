@@ -61,6 +61,16 @@ LABELS.update(
 )
 COLORS.update(all="C3", top_half="C1", top_third="C2", bottom_half="C7")
 COLORS.update(top_half_at_all_wall_clock="C5", top_third_at_all_wall_clock="C6")
+# Issue 23's levers at the real budget (quality.py levers), each one change to --prefix as it stands.
+LABELS.update(
+    {
+        "lr_2e-2": "--prefix, lr 2e-2",
+        "lr_3e-2": "--prefix, lr 3e-2",
+        "batch16": "--prefix, batch 16",
+        "mlp_5ep": "--prefix + MLP (lr 1e-3), 5 epochs",
+    }
+)
+COLORS.update({"lr_2e-2": "C1", "lr_3e-2": "C2", "batch16": "C4", "mlp_5ep": "C9"})
 
 
 def label(arm: str) -> str:
@@ -255,9 +265,14 @@ def main(argv: list[str] | None = None) -> list[Path]:
         written.append(cost_vs_quality(sentiment, cost, args.output_dir / "cost_vs_quality.png"))
     timed = []
     if levers is not None:
-        full = {"full": finished(sentiment)["full"]} if sentiment is not None and "full" in sentiment["runs"] else {}
-        timed.append(("movie-review sentiment: the levers", {**full, **finished(levers)}))
-    if heldout is not None:
+        # Full fine-tuning and --prefix as it stands, beside the levers: the sentiment experiment's runs, else the
+        # depth experiment's (the same arms, data and seeds), whichever this machine keeps.
+        references = {}
+        for source, arm, name in ((sentiment, "full", "full"), (depth, "full", "full"), (depth, "all", "prefix_now")):
+            if source is not None and name not in references and finished(source).get(arm):
+                references[name] = finished(source)[arm]
+        timed.append(("movie-review sentiment: the levers", {**references, **finished(levers)}))
+    if heldout is not None and finished(heldout).get("full"):  # without full fine-tuning a panel compares nothing
         # its "defaults" arm is --prefix alone as it stands (text init), not the levers' random-init arm
         arms = {("prefix_now" if arm == "defaults" else arm): runs for arm, runs in finished(heldout).items()}
         timed.append(("Amazon reviews (held out of tuning)", arms))
