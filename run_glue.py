@@ -186,7 +186,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         callbacks=[best],
     )
 
-    results = scripts.train_and_save(trainer, last_checkpoint, len(features["train"])) if training_args.do_train else {}
+    results = (
+        scripts.train_and_save(trainer, last_checkpoint, len(features["train"]), model_args)
+        if training_args.do_train
+        else {}
+    )
 
     if training_args.do_eval:
         logger.info("*** Evaluate ***")

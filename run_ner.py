@@ -240,7 +240,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
 
     results = (
-        scripts.train_and_save(trainer, last_checkpoint, len(sentences["train"])) if training_args.do_train else {}
+        scripts.train_and_save(trainer, last_checkpoint, len(sentences["train"]), model_args)
+        if training_args.do_train
+        else {}
     )
 
     if training_args.do_eval:

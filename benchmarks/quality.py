@@ -122,7 +122,8 @@ LEVER_ARMS = {
     # issue 23's levers at the real budget, each one change to --prefix as it stands (text init, lr 1e-2, the mean,
     # 4 epochs: "text_init" above, and the depth experiment's "all"): a higher rate, half the batch (twice the
     # optimiser steps per epoch), and the reparameterisation MLP for 5 epochs (it cannot start from text, and its
-    # rate is the 1e-3 that won the sweep; a save folds it into a table).
+    # rate is the 1e-3 that won the sweep; it is saved as trained: --merge_prefix_projection would fold it into
+    # the table it computes, which changes no output).
     "lr_2e-2": dict(flags=["--prefix"], lr=2e-2, epochs=4),
     "lr_3e-2": dict(flags=["--prefix"], lr=3e-2, epochs=4),
     "batch16": dict(flags=["--prefix"], lr=None, epochs=4, batch=16),

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         results.update(before_loss=before["before_loss"], perplexity_before=math.exp(before["before_loss"]))
         logger.info(f"held-out perplexity before training: {results['perplexity_before']:.2f}")
     if training_args.do_train:
-        results.update(scripts.train_and_save(trainer, last_checkpoint, len(blocks["train"])))
+        results.update(scripts.train_and_save(trainer, last_checkpoint, len(blocks["train"]), model_args))
     if training_args.do_eval:
         metrics = trainer.evaluate()
         metrics.update(

@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     results: dict[str, float] = {}
     if training_args.do_train:
-        results.update(scripts.train_and_save(trainer, last_checkpoint, len(train)))
+        results.update(scripts.train_and_save(trainer, last_checkpoint, len(train), model_args))
         if trainer.is_world_process_zero():
             for spec in specs:
                 model.save_prefix(prefix_of[spec.name], os.path.join(training_args.output_dir, "prefixes", spec.name))

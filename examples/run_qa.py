@@ -179,7 +179,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         callbacks=[best],
     )
 
-    results = scripts.train_and_save(trainer, last_checkpoint, len(splits["train"])) if training_args.do_train else {}
+    results = (
+        scripts.train_and_save(trainer, last_checkpoint, len(splits["train"]), model_args)
+        if training_args.do_train
+        else {}
+    )
 
     if training_args.do_eval:
         results.update(scripts.evaluate_and_save(trainer, len(splits["validation"]), best))

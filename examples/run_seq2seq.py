@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if training_args.do_train:
         if "train" not in tokenized:
             raise InputError("--do_train needs --train_file")
-        results.update(scripts.train_and_save(trainer, last_checkpoint, len(tokenized["train"])))
+        results.update(scripts.train_and_save(trainer, last_checkpoint, len(tokenized["train"]), model_args))
     if training_args.do_eval:
         if "validation" not in tokenized:
             raise InputError("--do_eval needs --validation_file")

@@ -191,6 +191,14 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
         lambda c: c.glue("--task_name", "rte", "--prefix", "--prefix_init_text", "good film", "--prefix_projection"),
         r"cannot start a --prefix_projection MLP",
     ),
+    "merging an MLP the prefix does not have": (
+        lambda c: c.glue("--task_name", "rte", "--prefix", "--merge_prefix_projection"),
+        r"--merge_prefix_projection applies with --prefix_projection",
+    ),
+    "merging a prompt's MLP": (
+        lambda c: c.glue("--task_name", "rte", "--prompt", "--merge_prefix_projection"),
+        r"--merge_prefix_projection apply to --prefix, not --prompt",
+    ),
     "text init with the MLP": (
         lambda c: c.glue("--task_name", "rte", "--prefix", "--prefix_init", "text", "--prefix_projection"),
         r"cannot start a --prefix_projection MLP",

@@ -35,6 +35,7 @@ _PREFIX_ONLY_FLAGS = (
     "pre_seq_len",
     "prefix_projection",
     "prefix_hidden_size",
+    "merge_prefix_projection",
     "prompt_init",
     "prompt_init_text",
     "prefix_init",
@@ -90,6 +91,14 @@ class ModelArguments:
     )
     prefix_hidden_size: int | None = field(
         default=None, metadata={"help": "With --prefix_projection: the MLP's hidden width. Default 512."}
+    )
+    merge_prefix_projection: bool = field(
+        default=False,
+        metadata={
+            "help": "With --prefix_projection: after training, fold the MLP into the plain table it computes "
+            "(same outputs) before the final save, so the saved prefix is the table alone and inference skips "
+            "the MLP. The checkpoints written during training keep the MLP, so training resumes from them."
+        },
     )
     prefix_layers: str | None = field(
         default=None,
@@ -148,8 +157,11 @@ class ModelArguments:
                     "--prefix_layers applies to --prefix (keys and values at chosen layers); a --prompt "
                     "sits before the input layer only"
                 )
-            if self.prefix_projection or self.prefix_hidden_size is not None:
-                raise InputError("--prefix_projection / --prefix_hidden_size apply to --prefix, not --prompt")
+            if self.prefix_projection or self.prefix_hidden_size is not None or self.merge_prefix_projection:
+                raise InputError(
+                    "--prefix_projection / --prefix_hidden_size / --merge_prefix_projection apply to --prefix, "
+                    "not --prompt"
+                )
             if self.prefix_init is not None or self.prefix_init_text is not None:
                 raise InputError("--prefix_init / --prefix_init_text apply to --prefix; --prompt has --prompt_init")
         elif self.prompt_init is not None or self.prompt_init_text is not None:
@@ -166,6 +178,8 @@ class ModelArguments:
             )
         if self.pre_seq_len is not None and self.pre_seq_len <= 0:
             raise InputError(f"--pre_seq_len must be a positive integer, got {self.pre_seq_len}")
+        if self.merge_prefix_projection and not self.prefix_projection:
+            raise InputError("--merge_prefix_projection applies with --prefix_projection (a plain table has no MLP)")
         if self.prefix_hidden_size is not None and self.prefix_hidden_size <= 0:
             raise InputError(f"--prefix_hidden_size must be a positive integer, got {self.prefix_hidden_size}")
         if self.hidden_dropout_prob is not None and not 0.0 <= self.hidden_dropout_prob < 1.0:

@@ -107,11 +107,21 @@ def training_engine(trainer: Trainer) -> str:
     return "ddp" if trainer.args.world_size > 1 else "single process"
 
 
-def train_and_save(trainer: Trainer, last_checkpoint: str | None, num_samples: int) -> dict[str, float]:
+def train_and_save(
+    trainer: Trainer, last_checkpoint: str | None, num_samples: int, model_args: ModelArguments
+) -> dict[str, float]:
     """Train (resuming from ``last_checkpoint``), save the model, metrics and trainer state as
-    transformers' example scripts do."""
+    transformers' example scripts do. With ``--merge_prefix_projection`` the prefix's MLP is folded into its
+    table first, so the final save holds the table (the checkpoints written while training keep the MLP)."""
     logger.info(f"Training engine: {training_engine(trainer)} ({trainer.args.world_size} process(es))")
     train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
+    if model_args.merge_prefix_projection:
+        before = trainer.model.num_trainable_parameters()
+        trainer.model.merge_prefix_projection()
+        logger.info(
+            f"--merge_prefix_projection: folded the prefix MLP into its table ({before:,} -> "
+            f"{trainer.model.num_trainable_parameters():,} trainable parameters); the saved model holds the table"
+        )
     trainer.save_model()
     metrics = {**train_result.metrics, "train_samples": num_samples}
     trainer.log_metrics("train", metrics)
