@@ -136,6 +136,9 @@ HELDOUT_ARMS = {
     "full": SENTIMENT_ARMS["full"],
     "defaults": dict(flags=["--prefix"], lr=None, epochs=4),
     "lora8": SENTIMENT_ARMS["lora8"],
+    # issue 23: --prefix with the rate the levers picked on the sentiment data, written out so that the row keeps
+    # what it measured ("defaults" ran with 1e-2, --prefix's rate before)
+    "lr_3e-2": dict(flags=["--prefix"], lr=3e-2, epochs=4),
 }
 # Issue 23's prompt depth, on the sentiment data: --prefix out of the box (lr 1e-2, P=16, text init, the mean over
 # tokens) with the prefix on all of MiniLM's 6 layers, the top half, the top third, and the bottom half as a
