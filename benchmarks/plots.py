@@ -68,9 +68,10 @@ LABELS.update(
         "lr_3e-2": "--prefix, lr 3e-2",
         "batch16": "--prefix, batch 16",
         "mlp_5ep": "--prefix + MLP (lr 1e-3), 5 epochs",
+        "prefix_1e-2": "--prefix as it stood (lr 1e-2)",
     }
 )
-COLORS.update({"lr_2e-2": "C1", "lr_3e-2": "C2", "batch16": "C4", "mlp_5ep": "C9"})
+COLORS.update({"lr_2e-2": "C1", "lr_3e-2": "C2", "batch16": "C4", "mlp_5ep": "C9", "prefix_1e-2": "C3"})
 
 
 def label(arm: str) -> str:
@@ -268,7 +269,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
         # Full fine-tuning and --prefix as it stands, beside the levers: the sentiment experiment's runs, else the
         # depth experiment's (the same arms, data and seeds), whichever this machine keeps.
         references = {}
-        for source, arm, name in ((sentiment, "full", "full"), (depth, "full", "full"), (depth, "all", "prefix_now")):
+        for source, arm, name in ((sentiment, "full", "full"), (depth, "full", "full"), (depth, "all", "prefix_1e-2")):
             if source is not None and name not in references and finished(source).get(arm):
                 references[name] = finished(source)[arm]
         timed.append(("movie-review sentiment: the levers", {**references, **finished(levers)}))
@@ -277,7 +278,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
         arms = {("prefix_now" if arm == "defaults" else arm): runs for arm, runs in finished(heldout).items()}
         timed.append(("Amazon reviews (held out of tuning)", arms))
     if depth is not None:
-        timed.append(("movie-review sentiment: prompt depth", finished(depth)))
+        timed.append(("movie-review sentiment: prompt depth (lr 1e-2)", finished(depth)))
     if timed:
         written.append(quality_vs_wall_clock(timed, args.output_dir / "quality_vs_wall_clock.png"))
     for path in written:
