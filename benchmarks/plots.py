@@ -43,12 +43,11 @@ LABELS = {
     "text_init": "--prefix, text init (the default)",
     "warmup_cosine": "--prefix, warmup + cosine",
     "trainer_defaults": "--prefix before (lr 5e-5, pooler)",
-    "prefix_now": "--prefix alone (text init)",
     "lora8": "LoRA r=8 (peft)",
 }
 COLORS = {arm: f"C{i % 10}" for i, arm in enumerate(LABELS)}
 # The levers share panels with full fine-tuning (C0) and each other, not with the sentiment arms.
-COLORS.update(text_init="C3", prefix_now="C3", warmup_cosine="C8", trainer_defaults="C7")
+COLORS.update(text_init="C3", warmup_cosine="C8", trainer_defaults="C7")
 COLORS.update(lora8="k")  # the yardstick from outside the package, in every panel it is in: no colour of ours
 # Issue 23's depth arms (quality.py depth): --prefix out of the box on some of MiniLM's 6 layers.
 LABELS.update(
@@ -61,7 +60,7 @@ LABELS.update(
 )
 COLORS.update(all="C3", top_half="C1", top_third="C2", bottom_half="C7")
 COLORS.update(top_half_at_all_wall_clock="C5", top_third_at_all_wall_clock="C6")
-# Issue 23's levers at the real budget (quality.py levers), each one change to --prefix as it stands.
+# Issue 23's levers at the real budget (quality.py levers), each one change to --prefix as it stood (lr 1e-2).
 LABELS.update(
     {
         "lr_2e-2": "--prefix, lr 2e-2",
@@ -266,16 +265,16 @@ def main(argv: list[str] | None = None) -> list[Path]:
         written.append(cost_vs_quality(sentiment, cost, args.output_dir / "cost_vs_quality.png"))
     timed = []
     if levers is not None:
-        # Full fine-tuning and --prefix as it stands, beside the levers: the sentiment experiment's runs, else the
-        # depth experiment's (the same arms, data and seeds), whichever this machine keeps.
+        # Full fine-tuning and --prefix as it stood (lr 1e-2), beside the levers: the sentiment experiment's runs,
+        # else the depth experiment's (the same arms, data and seeds), whichever this machine keeps.
         references = {}
         for source, arm, name in ((sentiment, "full", "full"), (depth, "full", "full"), (depth, "all", "prefix_1e-2")):
             if source is not None and name not in references and finished(source).get(arm):
                 references[name] = finished(source)[arm]
         timed.append(("movie-review sentiment: the levers", {**references, **finished(levers)}))
     if heldout is not None and finished(heldout).get("full"):  # without full fine-tuning a panel compares nothing
-        # its "defaults" arm is --prefix alone as it stands (text init), not the levers' random-init arm
-        arms = {("prefix_now" if arm == "defaults" else arm): runs for arm, runs in finished(heldout).items()}
+        # its "defaults" arm is --prefix alone as it stood (text init, lr 1e-2), not the levers' random-init arm
+        arms = {("prefix_1e-2" if arm == "defaults" else arm): runs for arm, runs in finished(heldout).items()}
         timed.append(("Amazon reviews (held out of tuning)", arms))
     if depth is not None:
         timed.append(("movie-review sentiment: prompt depth (lr 1e-2)", finished(depth)))

@@ -4,6 +4,7 @@ shares, the ``examples/`` scripts loaded as modules, and a two-process launch.""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,6 +101,30 @@ def assert_a_finished_run_is_left_alone(
     with pytest.raises(ValueError, match=r"holds a finished run \(trained 2 of 2 steps" + message):
         main(args)
     assert snapshot(output_dir) == before
+
+
+# A prefix reparameterised through an MLP of width 8, folded into its table before the final save; a checkpoint
+# written at the end of the epoch keeps the MLP.
+MERGED_MLP = {"prefix": True, "prefix_projection": True, "prefix_hidden_size": 8, "merge_prefix_projection": True}
+MERGED_MLP_RUN = {**MERGED_MLP, "do_train": True, "num_train_epochs": 1, "save_strategy": "epoch"}
+
+
+def assert_the_mlp_was_folded(output_dir: Path, auto_class: type, **inputs: torch.Tensor) -> None:
+    """After a ``MERGED_MLP_RUN``: the final save holds the table alone (no MLP weights, ``prefix_projection``
+    false), the checkpoint written while training keeps the MLP (training resumes from it), and ``auto_class``
+    loads both to the same logits on ``inputs``, the folded one with fewer trainable parameters."""
+    from safetensors.torch import load_file
+
+    saved = load_file(output_dir / "model.safetensors")
+    config = json.loads((output_dir / "config.json").read_text())
+    assert not any("trans" in key for key in saved) and config["prefix_projection"] is False
+    (checkpoint,) = output_dir.glob("checkpoint-*")
+    assert any("trans" in key for key in load_file(checkpoint / "model.safetensors"))
+    merged = auto_class.from_pretrained(output_dir).eval()
+    with_mlp = auto_class.from_pretrained(checkpoint).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(merged(**inputs).logits, with_mlp(**inputs).logits)
+    assert merged.num_trainable_parameters() < with_mlp.num_trainable_parameters()
 
 
 def load_example(name: str, folder: str = "examples") -> ModuleType:

@@ -8,7 +8,15 @@ import pytest
 import torch
 from conftest import FIXTURES, save_checkpoint
 from safetensors.torch import load_file
-from script_runs import TWO_SAVED_STEPS, assert_a_finished_run_is_left_alone, load_example, model_card, script_args
+from script_runs import (
+    MERGED_MLP_RUN,
+    TWO_SAVED_STEPS,
+    assert_a_finished_run_is_left_alone,
+    assert_the_mlp_was_folded,
+    load_example,
+    model_card,
+    script_args,
+)
 from tiny_families import DECODER_CONFIGS
 from transformers import AutoModelForCausalLM
 
@@ -69,6 +77,17 @@ def test_prefix_lowers_held_out_perplexity(family, method, tiny_lms, text_file, 
     assert saved and all(key.startswith(f"{method}_encoder.") for key in saved)
     metadata, _ = model_card(tmp_path)
     assert metadata["pipeline_tag"] == "text-generation" and f"{method}-tuning" in metadata["tags"]
+
+
+def test_merge_prefix_projection_saves_the_table_the_mlp_computes(tiny_lms, text_file, tmp_path):
+    from prefix_models import AutoPrefixModelForCausalLM
+
+    run_clm.main(
+        script_args(tiny_lms["llama"], tmp_path, train_file=text_file, pre_seq_len=4, block_size=16, **MERGED_MLP_RUN)
+    )
+    ids = torch.tensor([[0, 7, 9, 11, 2], [0, 5, 6, 2, 1]])
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
+    assert_the_mlp_was_folded(tmp_path, AutoPrefixModelForCausalLM, input_ids=ids, attention_mask=mask)
 
 
 def test_bad_flags(tiny_lms, text_file, tmp_path):

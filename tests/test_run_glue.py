@@ -13,7 +13,15 @@ import pytest
 import torch
 from conftest import FIXTURES, minilm
 from safetensors.torch import load_file
-from script_runs import EVERY_PHASE, SHARED_FLAGS, help_text, learning_options, script_args
+from script_runs import (
+    EVERY_PHASE,
+    MERGED_MLP_RUN,
+    SHARED_FLAGS,
+    assert_the_mlp_was_folded,
+    help_text,
+    learning_options,
+    script_args,
+)
 
 import run_glue
 
@@ -207,24 +215,13 @@ def test_json_files_named_columns_and_head_only(tiny_model, tmp_path):
 def test_merge_prefix_projection_saves_the_table_the_mlp_computes(tiny_model, sentiment_files, tmp_path):
     from prefix_models import AutoPrefixModelForSequenceClassification
 
-    out = tmp_path / "out"
     files = {f"{split}_file": path for split, path in sentiment_files.items() if split != "test"}
-    flags = ["--prefix", "--prefix_projection", "--prefix_hidden_size", "8", "--merge_prefix_projection"]
-    run(tiny_model, out, *flags, **files, pre_seq_len=4, do_train=True, num_train_epochs=1, save_strategy="epoch")
-    saved = load_file(out / "model.safetensors")
-    assert (
-        not any("trans" in key for key in saved)
-        and json.loads((out / "config.json").read_text())["prefix_projection"] is False
-    )
-    # the checkpoint written while training keeps the MLP (training resumes from it) and computes the same model
-    (checkpoint,) = out.glob("checkpoint-*")
-    assert any("trans" in key for key in load_file(checkpoint / "model.safetensors"))
-    merged = AutoPrefixModelForSequenceClassification.from_pretrained(out).eval()
-    with_mlp = AutoPrefixModelForSequenceClassification.from_pretrained(checkpoint).eval()
+    run(tiny_model, tmp_path / "out", **MERGED_MLP_RUN, **files, pre_seq_len=4)
     ids = torch.tensor([[2, 7, 9, 11, 3], [2, 5, 6, 3, 0]])
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
-    torch.testing.assert_close(merged(ids, attention_mask=mask).logits, with_mlp(ids, attention_mask=mask).logits)
-    assert merged.num_trainable_parameters() < with_mlp.num_trainable_parameters()
+    assert_the_mlp_was_folded(
+        tmp_path / "out", AutoPrefixModelForSequenceClassification, input_ids=ids, attention_mask=mask
+    )
 
 
 def test_a_single_json_argument_is_the_configuration(tiny_model, sentiment_files, tmp_path):

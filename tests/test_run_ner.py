@@ -7,10 +7,20 @@ from pathlib import Path
 
 import datasets
 import pytest
+import torch
 from conftest import FIXTURES, minilm
 from conlleval import conlleval
 from datasets import ClassLabel, Dataset, Features, List, Value
-from script_runs import PREFIX, SHARED_FLAGS, help_text, learning_options, model_card, script_args
+from script_runs import (
+    MERGED_MLP_RUN,
+    PREFIX,
+    SHARED_FLAGS,
+    assert_the_mlp_was_folded,
+    help_text,
+    learning_options,
+    model_card,
+    script_args,
+)
 from seqeval.metrics import f1_score
 from seqeval.scheme import IOB2
 
@@ -34,6 +44,15 @@ def prediction_rows(path: Path) -> list[list[list[str]]]:
             sentences.append(current)
             current = []
     return sentences + ([current] if current else [])
+
+
+def test_merge_prefix_projection_saves_the_table_the_mlp_computes(tiny_model, tmp_path):
+    from prefix_models import AutoPrefixModelForTokenClassification
+
+    run(tiny_model, tmp_path, data_dir=NER, **MERGED_MLP_RUN, pre_seq_len=4)
+    ids = torch.tensor([[2, 7, 9, 11, 3], [2, 5, 6, 3, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
+    assert_the_mlp_was_folded(tmp_path, AutoPrefixModelForTokenClassification, input_ids=ids, attention_mask=mask)
 
 
 def test_conll_data_dir_prefix_with_windows(tiny_model, tmp_path):
