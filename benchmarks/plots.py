@@ -67,10 +67,14 @@ LABELS.update(
         "lr_3e-2": "--prefix, lr 3e-2",
         "batch16": "--prefix, batch 16",
         "mlp_5ep": "--prefix + MLP (lr 1e-3), 5 epochs",
+        "lr_5e-2": "--prefix, lr 5e-2",
+        "lr_3e-2_batch16": "--prefix, lr 3e-2, batch 16",
         "prefix_1e-2": "--prefix as it stood (lr 1e-2)",
+        "prefix16_lr3e-2": "prefix P=16, lr 3e-2",
     }
 )
 COLORS.update({"lr_2e-2": "C1", "lr_3e-2": "C2", "batch16": "C4", "mlp_5ep": "C9", "prefix_1e-2": "C3"})
+COLORS.update({"lr_5e-2": "C5", "lr_3e-2_batch16": "C6"})
 
 
 def label(arm: str) -> str:

@@ -134,6 +134,9 @@ LEVER_ARMS = {
     "lr_3e-2": dict(flags=["--prefix"], lr=3e-2, epochs=4),
     "batch16": dict(flags=["--prefix"], lr=OLD_RATE, epochs=4, batch=16),
     "mlp_5ep": dict(flags=["--prefix", *MLP_FLAGS], lr=1e-3, epochs=5),
+    # after 3e-2 won (1e-2 -> 2e-2 -> 3e-2 still rising): a higher rate, and the two levers that helped together
+    "lr_5e-2": dict(flags=["--prefix"], lr=5e-2, epochs=4),
+    "lr_3e-2_batch16": dict(flags=["--prefix"], lr=3e-2, epochs=4, batch=16),
 }
 # The held-out task (Amazon product-review sentiment, same source and conversion as the movie reviews) was
 # never used to choose anything: its arms are the sentiment experiment's budgets and --prefix's defaults, each run
