@@ -27,7 +27,7 @@ python run_ner.py \
   --prefix --pre_seq_len 16 \
   --do_train --do_eval --do_predict --return_entity_level_metrics \
   --max_seq_length 128 --per_device_train_batch_size 32 --per_device_eval_batch_size 64 \
-  --learning_rate 2e-2 --num_train_epochs 5 --warmup_steps 100 \
+  --learning_rate 3e-2 --num_train_epochs 5 --warmup_steps 100 \
   --eval_strategy epoch --save_strategy epoch --save_total_limit 1 \
   --logging_steps 100 --seed 42 --report_to none \
   --output_dir "$output_dir" --overwrite_output_dir "$@"

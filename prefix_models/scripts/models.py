@@ -33,7 +33,7 @@ _AUTO_CLASSES = {
 # in benchmarks/RESULTS.md): the Trainer's 5e-5, right for full fine-tuning, barely moves a prefix or prompt.
 METHOD_LEARNING_RATES = {
     ("prefix", "sequence_classification"): 3e-2,
-    ("prefix", "token_classification"): 2e-2,
+    ("prefix", "token_classification"): 3e-2,
     ("prefix", None): 1e-2,
     ("prompt", None): 3e-2,
 }
