@@ -127,6 +127,19 @@ def assert_the_mlp_was_folded(output_dir: Path, auto_class: type, **inputs: torc
     assert merged.num_trainable_parameters() < with_mlp.num_trainable_parameters()
 
 
+def record_training_arguments(monkeypatch: pytest.MonkeyPatch, script: ModuleType) -> list:
+    """The ``TrainingArguments`` each ``Trainer`` that ``script`` builds is given, appended as it is built."""
+    seen = []
+    original = script.Trainer.__init__
+
+    def record(self, *args, **kwargs):
+        seen.append(kwargs["args"])
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(script.Trainer, "__init__", record)
+    return seen
+
+
 def load_example(name: str, folder: str = "examples") -> ModuleType:
     """``<folder>/<name>.py`` (an example script, or a benchmark) as the module ``name``."""
     if folder == "benchmarks" and str(ROOT / folder) not in sys.path:

@@ -20,6 +20,7 @@ from script_runs import (
     assert_the_mlp_was_folded,
     help_text,
     learning_options,
+    record_training_arguments,
     script_args,
 )
 
@@ -303,16 +304,9 @@ def test_sentence_transformers_checkpoints_are_read_as_they_were_trained(tiny_mo
 def test_the_method_picks_its_learning_rate_when_none_is_given(
     flags, expected, task, tiny_model, tmp_path, monkeypatch
 ):
-    seen = {}
-    original = run_glue.Trainer.__init__
-
-    def record(self, *args, **kwargs):
-        seen["learning_rate"] = kwargs["args"].learning_rate
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(run_glue.Trainer, "__init__", record)
+    seen = record_training_arguments(monkeypatch, run_glue)
     run(tiny_model, tmp_path, *flags, task_name=task, data_dir=SUPER_GLUE if task == "copa" else GLUE, do_eval=True)
-    assert seen["learning_rate"] == expected
+    assert seen[0].learning_rate == expected
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from script_runs import (
     help_text,
     learning_options,
     model_card,
+    record_training_arguments,
     script_args,
 )
 from seqeval.metrics import f1_score
@@ -141,16 +142,9 @@ def test_the_toy_ner_task_is_learned(method_flags, learning_rate, epochs, pretra
     ],
 )
 def test_the_method_picks_its_learning_rate_when_none_is_given(flags, expected, tiny_model, tmp_path, monkeypatch):
-    seen = {}
-    original = run_ner.Trainer.__init__
-
-    def record(self, *args, **kwargs):
-        seen["learning_rate"] = kwargs["args"].learning_rate
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(run_ner.Trainer, "__init__", record)
+    seen = record_training_arguments(monkeypatch, run_ner)
     run(tiny_model, tmp_path, *flags, data_dir=NER, do_eval=True)
-    assert seen["learning_rate"] == expected
+    assert seen[0].learning_rate == expected
 
 
 def test_roberta_prefix_on_pre_split_words(tiny_roberta_model, tmp_path):
