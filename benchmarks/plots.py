@@ -70,11 +70,21 @@ LABELS.update(
         "lr_5e-2": "--prefix, lr 5e-2",
         "lr_3e-2_batch16": "--prefix, lr 3e-2, batch 16",
         "prefix_1e-2": "--prefix as it stood (lr 1e-2)",
-        "prefix16_lr3e-2": "prefix P=16, lr 3e-2",
     }
 )
 COLORS.update({"lr_2e-2": "C1", "lr_3e-2": "C2", "batch16": "C4", "mlp_5ep": "C9", "prefix_1e-2": "C3"})
 COLORS.update({"lr_5e-2": "C5", "lr_3e-2_batch16": "C6"})
+# Issue 23's CoNLL-2003 arms (quality.py conll), apart from CoNLL's full (C0), prefix16 (C2) and full_3ep (C8).
+LABELS.update(
+    {
+        "prefix16_lr3e-2": "prefix P=16, lr 3e-2",
+        "prefix16_text": "prefix P=16, text init",
+        "prefix16_top_half": "prefix P=16, top half (layers 3-5)",
+        "lora8_at_prefix_wall_clock": "LoRA r=8 (peft), 5 epochs",
+    }
+)
+COLORS.update({"prefix16_lr3e-2": "C3", "prefix16_text": "C4", "prefix16_top_half": "C1"})
+COLORS.update(lora8_at_prefix_wall_clock="dimgray")  # the outside yardstick again, a shade off lora8's black
 
 
 def label(arm: str) -> str:

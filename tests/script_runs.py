@@ -109,6 +109,15 @@ MERGED_MLP = {"prefix": True, "prefix_projection": True, "prefix_hidden_size": 8
 MERGED_MLP_RUN = {**MERGED_MLP, "do_train": True, "num_train_epochs": 1, "save_strategy": "epoch"}
 
 
+def two_sentences(bos: int, eos: int, pad: int) -> dict[str, torch.Tensor]:
+    """A batch of two short sentences in a tiny vocabulary's ids, the second one padded: model inputs for
+    comparing two models' logits."""
+    return {
+        "input_ids": torch.tensor([[bos, 7, 9, 11, eos], [bos, 5, 6, eos, pad]]),
+        "attention_mask": torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]]),
+    }
+
+
 def assert_the_mlp_was_folded(output_dir: Path, auto_class: type, **inputs: torch.Tensor) -> None:
     """After a ``MERGED_MLP_RUN``: the final save holds the table alone (no MLP weights, ``prefix_projection``
     false), the checkpoint written while training keeps the MLP (training resumes from it), and ``auto_class``

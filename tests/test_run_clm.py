@@ -16,6 +16,7 @@ from script_runs import (
     load_example,
     model_card,
     script_args,
+    two_sentences,
 )
 from tiny_families import DECODER_CONFIGS
 from transformers import AutoModelForCausalLM
@@ -85,9 +86,8 @@ def test_merge_prefix_projection_saves_the_table_the_mlp_computes(tiny_lms, text
     run_clm.main(
         script_args(tiny_lms["llama"], tmp_path, train_file=text_file, pre_seq_len=4, block_size=16, **MERGED_MLP_RUN)
     )
-    ids = torch.tensor([[0, 7, 9, 11, 2], [0, 5, 6, 2, 1]])
-    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
-    assert_the_mlp_was_folded(tmp_path, AutoPrefixModelForCausalLM, input_ids=ids, attention_mask=mask)
+    # the tiny Llama's bos/eos/pad are 0/2/1; any ids of the tiny vocabulary would do
+    assert_the_mlp_was_folded(tmp_path, AutoPrefixModelForCausalLM, **two_sentences(bos=0, eos=2, pad=1))
 
 
 def test_bad_flags(tiny_lms, text_file, tmp_path):

@@ -22,6 +22,7 @@ from script_runs import (
     learning_options,
     record_training_arguments,
     script_args,
+    two_sentences,
 )
 
 import run_glue
@@ -218,11 +219,8 @@ def test_merge_prefix_projection_saves_the_table_the_mlp_computes(tiny_model, se
 
     files = {f"{split}_file": path for split, path in sentiment_files.items() if split != "test"}
     run(tiny_model, tmp_path / "out", **MERGED_MLP_RUN, **files, pre_seq_len=4)
-    ids = torch.tensor([[2, 7, 9, 11, 3], [2, 5, 6, 3, 0]])
-    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
-    assert_the_mlp_was_folded(
-        tmp_path / "out", AutoPrefixModelForSequenceClassification, input_ids=ids, attention_mask=mask
-    )
+    batch = two_sentences(bos=2, eos=3, pad=0)
+    assert_the_mlp_was_folded(tmp_path / "out", AutoPrefixModelForSequenceClassification, **batch)
 
 
 def test_a_single_json_argument_is_the_configuration(tiny_model, sentiment_files, tmp_path):

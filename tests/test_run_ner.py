@@ -7,7 +7,6 @@ from pathlib import Path
 
 import datasets
 import pytest
-import torch
 from conftest import FIXTURES, minilm
 from conlleval import conlleval
 from datasets import ClassLabel, Dataset, Features, List, Value
@@ -21,6 +20,7 @@ from script_runs import (
     model_card,
     record_training_arguments,
     script_args,
+    two_sentences,
 )
 from seqeval.metrics import f1_score
 from seqeval.scheme import IOB2
@@ -51,9 +51,7 @@ def test_merge_prefix_projection_saves_the_table_the_mlp_computes(tiny_model, tm
     from prefix_models import AutoPrefixModelForTokenClassification
 
     run(tiny_model, tmp_path, data_dir=NER, **MERGED_MLP_RUN, pre_seq_len=4)
-    ids = torch.tensor([[2, 7, 9, 11, 3], [2, 5, 6, 3, 0]])
-    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]])
-    assert_the_mlp_was_folded(tmp_path, AutoPrefixModelForTokenClassification, input_ids=ids, attention_mask=mask)
+    assert_the_mlp_was_folded(tmp_path, AutoPrefixModelForTokenClassification, **two_sentences(bos=2, eos=3, pad=0))
 
 
 def test_conll_data_dir_prefix_with_windows(tiny_model, tmp_path):
