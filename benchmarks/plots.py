@@ -79,11 +79,21 @@ LABELS.update(
     {
         "prefix16_lr3e-2": "prefix P=16, lr 3e-2",
         "prefix16_text": "prefix P=16, text init",
-        "prefix16_top_half": "prefix P=16, top half (layers 3-5)",
+        "prefix16_lr3e-2_text": "prefix P=16, lr 3e-2, text init",
+        "prefix16_lr3e-2_7ep": "prefix P=16, lr 3e-2, 7 epochs",
+        "prefix16_top_half": "prefix P=16, lr 3e-2, top half (layers 3-5)",
         "lora8_at_prefix_wall_clock": "LoRA r=8 (peft), 5 epochs",
     }
 )
-COLORS.update({"prefix16_lr3e-2": "C3", "prefix16_text": "C4", "prefix16_top_half": "C1"})
+COLORS.update(
+    {
+        "prefix16_lr3e-2": "C3",
+        "prefix16_text": "C4",
+        "prefix16_lr3e-2_text": "C6",
+        "prefix16_top_half": "C1",
+        "prefix16_lr3e-2_7ep": "C5",
+    }
+)
 COLORS.update(lora8_at_prefix_wall_clock="dimgray")  # the outside yardstick again, a shade off lora8's black
 
 
