@@ -82,6 +82,8 @@ LABELS.update(
         "prefix16_lr3e-2_text": "prefix P=16, lr 3e-2, text init",
         "prefix16_lr3e-2_7ep": "prefix P=16, lr 3e-2, 7 epochs",
         "prefix16_top_half": "prefix P=16, lr 3e-2, top half (layers 3-5)",
+        "prefix16_top_third": "prefix P=16, lr 3e-2, top third (layers 4-5)",
+        "prefix16_bottom_half": "prefix P=16, lr 3e-2, bottom half (layers 0-2)",
         "lora8_at_prefix_wall_clock": "LoRA r=8 (peft), 5 epochs",
     }
 )
@@ -92,6 +94,8 @@ COLORS.update(
         "prefix16_lr3e-2_text": "C6",
         "prefix16_top_half": "C1",
         "prefix16_lr3e-2_7ep": "C5",
+        "prefix16_top_third": "C7",
+        "prefix16_bottom_half": "C9",
     }
 )
 COLORS.update(lora8_at_prefix_wall_clock="dimgray")  # the outside yardstick again, a shade off lora8's black

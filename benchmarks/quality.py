@@ -105,10 +105,20 @@ CONLL_ARMS = {
     # issue 23: the rate that won on sentiment (3e-2 over 1e-2 on every seed), tried on NER against the 2e-2 the
     # "prefix16" arm keeps; it won here too and is what run_ner.py --prefix picks now
     "prefix16_lr3e-2": dict(flags=["--prefix", "--pre_seq_len", "16", "--warmup_steps", "100"], lr=3e-2, epochs=5),
-    # issue 23: prompt depth on NER (MiniLM's top 3 of 6 layers), at the all-layer arm's rate and epochs
-    # ("prefix16_lr3e-2")
+    # issue 23: prompt depth on NER (MiniLM's top 3 and top 2 of 6 layers, and the bottom 3 as a control), at the
+    # all-layer arm's rate and epochs ("prefix16_lr3e-2")
     "prefix16_top_half": dict(
         flags=["--prefix", "--pre_seq_len", "16", "--warmup_steps", "100", "--prefix_layers", "top3"],
+        lr=3e-2,
+        epochs=5,
+    ),
+    "prefix16_top_third": dict(
+        flags=["--prefix", "--pre_seq_len", "16", "--warmup_steps", "100", "--prefix_layers", "top2"],
+        lr=3e-2,
+        epochs=5,
+    ),
+    "prefix16_bottom_half": dict(
+        flags=["--prefix", "--pre_seq_len", "16", "--warmup_steps", "100", "--prefix_layers", "0,1,2"],
         lr=3e-2,
         epochs=5,
     ),
