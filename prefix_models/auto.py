@@ -158,8 +158,9 @@ class AutoPrefixModelForCausalLM(_AutoPrefixModel):
 
     _task_class = PrefixModelForCausalLM
     _more_supported = (
-        ", and any other decoder whose attention dispatches through transformers' AttentionInterface (not "
-        "Falcon-style attention of its own)"
+        ", and any other decoder whose attention dispatches through transformers' AttentionInterface and whose "
+        "layers pass keyword arguments down to it (not BLOOM or MPT, which compute attention themselves, nor "
+        "Falcon, StableLM or Nemotron, whose layers drop them)"
     )
 
 

@@ -23,14 +23,18 @@ compute attention themselves, through the replacement attention in ``methods/pre
 
 from __future__ import annotations
 
+import ast
+import inspect
 import os
 import re
 import sys
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
 import transformers as tf
 from transformers import PreTrainedConfig, PreTrainedModel
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from .configuration import make_prefix_config_class
 from .modeling_causal_lm import PrefixModelForCausalLM
@@ -92,10 +96,11 @@ def decoder_family_by_capability(model_type: str) -> Family | None:
 
     That is: transformers has a ``*ForCausalLM`` and a base model for ``model_type``, and the LM's modeling
     file dispatches attention through ``AttentionInterface`` (where ``methods/prefix_tuning/injection.py`` adds
-    the prefix). The
-    LM's own forward runs over the prefixed backbone, so whatever it does after the backbone (Granite's
-    logit scaling, Cohere's logit scale) stays. The backbone also checks, every call, that the prefix
-    reached every layer.
+    the prefix), and the backbone's forward and its decoder layers pass keyword arguments on: the prefix
+    reaches the attention as one (``prefix_state``), and Falcon, StableLM and Nemotron drop them on the way
+    (:func:`_passes_keyword_arguments_on`). The LM's own forward runs over the prefixed backbone, so whatever it
+    does after the backbone (Granite's logit scaling, Cohere's logit scale) stays. The backbone also checks,
+    every call, that the prefix reached every layer.
     """
     config_class = tf.CONFIG_MAPPING[model_type] if model_type in tf.CONFIG_MAPPING else None
     lm_class = tf.MODEL_FOR_CAUSAL_LM_MAPPING.get(config_class, None) if config_class is not None else None
@@ -103,12 +108,34 @@ def decoder_family_by_capability(model_type: str) -> Family | None:
     if lm_class is None or backbone is None or getattr(config_class, "is_encoder_decoder", False):
         return None
     if "ALL_ATTENTION_FUNCTIONS" not in vars(sys.modules[lm_class.__module__]):
-        return None  # attention of its own (Falcon): nowhere for the prefix to enter
+        return None  # attention of its own (BLOOM, MPT): nowhere for the prefix to enter
+    layers = [
+        member
+        for member in vars(sys.modules[lm_class.__module__]).values()
+        if isinstance(member, type) and issubclass(member, GradientCheckpointingLayer)
+    ]
+    if not _passes_keyword_arguments_on(backbone.forward) or not any(
+        _passes_keyword_arguments_on(layer.forward) for layer in layers
+    ):
+        return None  # prefix_state would be dropped before it reached the attention
     if not isinstance(getattr(lm_class, "base_model_prefix", None), str) or not lm_class.__name__.endswith(
         "ForCausalLM"
     ):
         return None
     return Family(lm_class.__name__.removesuffix("ForCausalLM"), config_class, backbone, lm_class)
+
+
+def _passes_keyword_arguments_on(function: Any) -> bool:
+    """Whether ``function``'s body makes a call with ``**kwargs``, the route ``prefix_state`` takes down to the
+    attention. Read from the source, because a layer that drops them would fail only at its first forward; no
+    source, no support."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    return any(
+        keyword.arg is None for node in ast.walk(tree) if isinstance(node, ast.Call) for keyword in node.keywords
+    )
 
 
 def define_decoder_classes(family: Family) -> None:

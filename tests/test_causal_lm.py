@@ -4,11 +4,15 @@ prefix trains, checkpoints round-trip, gradient checkpointing gives the same gra
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from tiny_families import BEAM_SEARCH, DECODER_CONFIGS, EAGER_ONLY, decoder_config
 from transformers import (
+    CONFIG_MAPPING,
     MODEL_FOR_CAUSAL_LM_MAPPING,
+    MODEL_MAPPING,
     AutoModelForCausalLM,
     DynamicCache,
     Trainer,
@@ -16,7 +20,7 @@ from transformers import (
     TrainingArguments,
 )
 
-from prefix_models import AutoPrefixModelForCausalLM
+from prefix_models import AutoPrefixModelForCausalLM, families
 from prefix_models.configuration import kv_geometry
 
 VOCAB = 60
@@ -459,8 +463,26 @@ def test_other_decoders_are_accepted_by_capability(model_type, tmp_path):
     assert completed.stdout.strip() == type(model).__name__, completed.stderr[-2000:]
 
 
-@pytest.mark.parametrize("model_type", ["falcon"])
+# BLOOM computes attention itself; Falcon, StableLM and Nemotron dispatch through AttentionInterface (Falcon
+# since transformers 5.25) but their layers drop keyword arguments, so prefix_state never reaches it.
+@pytest.mark.parametrize("model_type", ["bloom", "falcon", "stablelm", "nemotron"])
 def test_decoders_that_cannot_host_a_prefix_safely_are_refused(model_type):
-    # Falcon's attention is its own (it does not dispatch through AttentionInterface).
     with pytest.raises(ValueError, match=rf"model_type '{model_type}' is not supported .* and any other decoder whose"):
         AutoPrefixModelForCausalLM.model_class(model_type)
+
+
+@pytest.mark.parametrize("model_type", ["falcon", "stablelm", "nemotron"])
+def test_the_refusal_is_what_a_forward_would_find(model_type, monkeypatch):
+    # Built past the check, the decoder really runs without its prefix, and the forward says why.
+    config_class = CONFIG_MAPPING[model_type]
+    stock_lm = MODEL_FOR_CAUSAL_LM_MAPPING[config_class]
+    if "ALL_ATTENTION_FUNCTIONS" not in vars(sys.modules[stock_lm.__module__]):
+        pytest.skip(f"{model_type} computes attention itself in this transformers release")
+    family = families.Family("Probe", config_class, MODEL_MAPPING[config_class], stock_lm)
+    monkeypatch.setattr(families, "CAPABILITY_CLASSES", {})
+    families.define_decoder_classes(family)
+    model_class = families.CAPABILITY_CLASSES["ProbePrefixForCausalLM"]
+    model = model_class(model_class.config_class(**capability_config(model_type).to_dict(), pre_seq_len=3)).eval()
+    input_ids, mask = inputs()
+    with pytest.raises(ValueError, match=r"reached 0 of 2 attention layers although .* do not pass keyword arguments"):
+        model(input_ids, attention_mask=mask)

@@ -262,6 +262,12 @@ def check_prefix_reached(state: PrefixState, config: Any) -> None:
     that silently runs without its prefix)."""
     if len(state.layers_seen) != len(state.key_values):
         implementation, allowed = config._attn_implementation, " or ".join(map(repr, PREFIX_ATTENTION))
+        if implementation in PREFIX_ATTENTION.values():
+            raise InputError(
+                f"the prefix reached {len(state.layers_seen)} of {len(state.key_values)} attention layers although "
+                f"the backbone runs attn_implementation={implementation!r}: its layers do not pass keyword "
+                "arguments down to their attention, so this model cannot host a prefix"
+            )
         raise InputError(
             f"the prefix reached {len(state.layers_seen)} of {len(state.key_values)} attention layers: the backbone "
             f"runs attn_implementation={implementation!r}. Prefix models run {allowed} "
