@@ -84,6 +84,7 @@ LABELS.update(
         "prefix16_top_half": "prefix P=16, lr 3e-2, top half (layers 3-5)",
         "prefix16_top_third": "prefix P=16, lr 3e-2, top third (layers 4-5)",
         "prefix16_bottom_half": "prefix P=16, lr 3e-2, bottom half (layers 0-2)",
+        "prefix16_top_half_6ep": "prefix P=16, lr 3e-2, top half, 6 epochs",
         "lora8_at_prefix_wall_clock": "LoRA r=8 (peft), 5 epochs",
     }
 )
@@ -96,6 +97,7 @@ COLORS.update(
         "prefix16_lr3e-2_7ep": "C5",
         "prefix16_top_third": "C7",
         "prefix16_bottom_half": "C9",
+        "prefix16_top_half_6ep": "goldenrod",  # C1 (the 5-epoch top half) is taken; C8 is full_3ep
     }
 )
 COLORS.update(lora8_at_prefix_wall_clock="dimgray")  # the outside yardstick again, a shade off lora8's black
