@@ -107,11 +107,12 @@ def decoder_family_by_capability(model_type: str) -> Family | None:
     backbone = tf.MODEL_MAPPING.get(config_class, None) if config_class is not None else None
     if lm_class is None or backbone is None or getattr(config_class, "is_encoder_decoder", False):
         return None
-    if "ALL_ATTENTION_FUNCTIONS" not in vars(sys.modules[lm_class.__module__]):
+    modeling_file = vars(sys.modules[lm_class.__module__])
+    if "ALL_ATTENTION_FUNCTIONS" not in modeling_file:
         return None  # attention of its own (BLOOM, MPT): nowhere for the prefix to enter
     layers = [
         member
-        for member in vars(sys.modules[lm_class.__module__]).values()
+        for member in modeling_file.values()
         if isinstance(member, type) and issubclass(member, GradientCheckpointingLayer)
     ]
     if not _passes_keyword_arguments_on(backbone.forward) or not any(
