@@ -350,8 +350,10 @@ def test_only_classification_prefixes_get_the_text_init(tiny_model, tmp_path):
         model_args = ModelArguments(model_name_or_path=str(tiny_model), **flags)
         return apply_method_defaults(model_args, TrainingArguments(output_dir=str(tmp_path)), task)
 
-    assert picked("sequence_classification", prefix=True)["prefix_init"] == "text"
-    for task in ("token_classification", "multiple_choice", "causal_lm", "seq2seq_lm"):  # not measured there
+    for task in ("sequence_classification", "token_classification"):
+        assert picked(task, prefix=True)["prefix_init"] == "text"
+        assert "prefix_init" not in picked(task, prefix=True, prefix_projection=True)  # the MLP is no table to set
+    for task in ("multiple_choice", "causal_lm", "seq2seq_lm"):  # not measured there
         assert "prefix_init" not in picked(task, prefix=True)
     assert "prefix_init" not in picked("sequence_classification", prompt=True)
     assert "prefix_init" not in picked("sequence_classification", prefix=True, prefix_init="random")

@@ -125,7 +125,7 @@ class ModelArguments:
         metadata={
             "help": "With --prefix: start the prefix random, or as the backbone's own keys and values of a text "
             "(Li & Liang's initialisation; --prefix_init_text, or a neutral default sentence). "
-            "Default: text for sequence classification (measured to help), random otherwise."
+            "Default: text for sequence and token classification (measured to help), random otherwise."
         },
     )
     prefix_init_text: str | None = field(

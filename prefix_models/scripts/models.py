@@ -39,13 +39,13 @@ METHOD_LEARNING_RATES = {
 }
 # The tasks whose prefix starts from the backbone's keys and values of a text (prefix_init="text") unless told
 # otherwise: where benchmarks/RESULTS.md measured it to help. Elsewhere the prefix starts random.
-PREFIX_TEXT_INIT_TASKS = ("sequence_classification",)
+PREFIX_TEXT_INIT_TASKS = ("sequence_classification", "token_classification")
 
 
 def apply_method_defaults(model_args: ModelArguments, training_args: Any, task: str) -> dict[str, Any]:
     """Fill what the user left unset with what suits the method, log it, and return it.
 
-    The learning rate (``--prefix`` / ``--prompt`` without ``--learning_rate``) and, for a sequence
+    The learning rate (``--prefix`` / ``--prompt`` without ``--learning_rate``) and, for a sequence or token
     classification prefix without ``--prefix_init`` or ``--prefix_projection``, ``--prefix_init text``.
     (``build_model`` picks the pooling, which needs the checkpoint.) The user's flags always win; full
     fine-tuning and the head-only probe keep the Trainer's defaults.
