@@ -84,6 +84,16 @@ def test_quality_quick_and_plots(tmp_path):
     written = load_benchmark("plots").main(["--reports", str(tmp_path), "--output_dir", str(tmp_path / "plots")])
     assert {p.name for p in written} == {"learning_curves.png", "cost_vs_quality.png", "prefix_length_sweep.png"}
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
+    # CoNLL-2003 against wall clock: drawn once full fine-tuning's 3 epochs and an arm of the prefix are finished.
+    conll = {"runs": {"full_3ep": report["runs"]["head_only"]}, "summary": {}}
+    (tmp_path / "conll.json").write_text(json.dumps(conll))
+    plots = load_benchmark("plots")
+    names = {p.name for p in plots.main(["--reports", str(tmp_path), "--output_dir", str(tmp_path / "plots")])}
+    assert "conll_vs_wall_clock.png" not in names
+    conll["runs"]["prefix16_lr3e-2_text"] = report["runs"]["prefix16"]
+    (tmp_path / "conll.json").write_text(json.dumps(conll))
+    names = {p.name for p in plots.main(["--reports", str(tmp_path), "--output_dir", str(tmp_path / "plots")])}
+    assert "conll_vs_wall_clock.png" in names
 
 
 def test_quality_heldout_uses_its_own_data_and_levers_compare_with_sentiment_full(tmp_path):
