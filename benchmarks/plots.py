@@ -87,6 +87,7 @@ LABELS.update(
         "prefix16_top_third": "prefix P=16, lr 3e-2, top third (layers 4-5)",
         "prefix16_bottom_half": "prefix P=16, lr 3e-2, bottom half (layers 0-2)",
         "prefix16_top_half_6ep": "prefix P=16, lr 3e-2, top half, 6 epochs",
+        "prefix16_top_third_7ep": "prefix P=16, lr 3e-2, top third, 7 epochs",
         "lora8_at_prefix_wall_clock": "LoRA r=8 (peft), 5 epochs",
     }
 )
@@ -100,6 +101,7 @@ COLORS.update(
         "prefix16_top_third": "C7",
         "prefix16_bottom_half": "C9",
         "prefix16_top_half_6ep": "goldenrod",  # C1 (the 5-epoch top half) is taken; C8 is full_3ep
+        "prefix16_top_third_7ep": "olive",
     }
 )
 COLORS.update(lora8_at_prefix_wall_clock="dimgray")  # the outside yardstick again, a shade off lora8's black
@@ -247,6 +249,7 @@ CONLL_WALL_CLOCK_ARMS = (
     "prefix16_top_half",
     "prefix16_top_half_6ep",
     "prefix16_top_third",
+    "prefix16_top_third_7ep",
     "prefix16_bottom_half",
     "lora8_at_prefix_wall_clock",
 )
