@@ -101,7 +101,7 @@ COLORS.update(
         "prefix16_top_third": "C7",
         "prefix16_bottom_half": "C9",
         "prefix16_top_half_6ep": "goldenrod",  # C1 (the 5-epoch top half) is taken; C8 is full_3ep
-        "prefix16_top_third_7ep": "olive",
+        "prefix16_top_third_7ep": "teal",  # olive would sit beside full_3ep's C8
     }
 )
 COLORS.update(lora8_at_prefix_wall_clock="dimgray")  # the outside yardstick again, a shade off lora8's black
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
                 [("CoNLL-2003: the prefix at lr 3e-2, its depths and budgets", conll_timed)],
                 args.output_dir / "conll_vs_wall_clock.png",
                 metric="dev entity F1 (conlleval)",
-                title="all-MiniLM-L6-v2 on CoNLL-2003: quality against wall clock; band = min..max over seeds",
+                title="all-MiniLM-L6-v2; band = min..max over seeds",  # one panel: a short title fits
             )
         )
     for path in written:
