@@ -180,8 +180,14 @@ DEPTH_ARMS = {
 }
 # Issue 23's scale point: the sentiment task on all-mpnet-base-v2 (12 layers, hidden 768; ../shared/DATA.md says how
 # to unpack it), full fine-tuning against --prefix out of the box, at the MiniLM runs' budgets. About 5-8x
-# MiniLM's compute per step: an hour or more per run on 2 cores.
-SCALE_ARMS = {"full": SENTIMENT_ARMS["full"], "all": DEPTH_ARMS["all"]}
+# MiniLM's compute per step: an hour or more per run on 2 cores. "all" ran --prefix as it was (lr 1e-2); "lr_3e-2"
+# runs it as it is now, and "lora8" is the yardstick at MiniLM's LoRA budget.
+SCALE_ARMS = {
+    "full": SENTIMENT_ARMS["full"],
+    "all": DEPTH_ARMS["all"],
+    "lr_3e-2": HELDOUT_ARMS["lr_3e-2"],
+    "lora8": LORA8,
+}
 EXPERIMENTS = {
     "sentiment": dict(script="run_glue.py", arms=SENTIMENT_ARMS, seeds=[42, 43, 44], metric="accuracy"),
     "sweep": dict(script="run_glue.py", arms=SWEEP_ARMS, seeds=[42], metric="accuracy"),
