@@ -245,3 +245,30 @@ def test_quality_scale_needs_the_larger_model(tmp_path, capsys):
     with pytest.raises(SystemExit):
         load_benchmark("quality").main(["scale", "--work_dir", str(tmp_path)])
     assert "--model" in capsys.readouterr().err and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("family", ["Bert", "MPNet"])
+def test_lora_script_adapts_each_familys_query_value_and_the_head_it_has(family):
+    # The LoRA yardstick on a family whose projections are not BERT's "query"/"value" (MPNet's "q"/"v", a
+    # classifier with no pooler) must still adapt them: peft silently skips names that match nothing.
+    pytest.importorskip("peft")
+    import transformers
+
+    from prefix_models.errors import InputError
+
+    config = getattr(transformers, f"{family}Config")(
+        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37
+    )
+    stock = getattr(transformers, f"{family}ForSequenceClassification")(config)
+    lora_script = load_benchmark("lora_script")
+    build = lora_script.lora_build_model(lambda model_args, task: stock)
+    model = build(argparse.Namespace(method=None, head_only=False), "sequence_classification")
+    trained = {name for name, p in model.named_parameters() if p.requires_grad}
+    adapted = {name.split(".lora_")[0].rsplit(".", 1)[-1] for name in trained if ".lora_" in name}
+    assert adapted == ({"query", "value"} if family == "Bert" else {"q", "v"})
+    assert sum(".lora_A." in name for name in trained) == 2 * config.num_hidden_layers
+    heads = {name.split(".modules_to_save.")[0].rsplit(".", 1)[-1] for name in trained if "modules_to_save" in name}
+    assert heads == ({"pooler", "classifier"} if family == "Bert" else {"classifier"})
+    assert trained == {name for name in trained if ".lora_" in name or "modules_to_save" in name}
+    with pytest.raises(InputError, match="model_type 'no-such-family'"):
+        lora_script.lora_targets("no-such-family")
