@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 from transformers import (
     DataCollatorWithPadding,
-    Trainer,
     TrainingArguments,
     default_data_collator,
     set_seed,
@@ -88,8 +87,9 @@ class EnsembleArguments:
     )
 
 
-def ensemble_members(model, folders: list[str]) -> list[str]:
-    """Load ``folders`` beside the model's own prefix; the names of all members, the model's first."""
+def ensemble_members(model, folders: list[str], ignore_mismatched_base: bool = False) -> list[str]:
+    """Load ``folders`` beside the model's own prefix; the names of all members, the model's first (each checked
+    against the model's base weights unless ``--ignore_mismatched_base``)."""
     if not hasattr(model, "load_prefix"):
         raise InputError(
             "--ensemble_prefixes needs --model_name_or_path to be a saved prefix or prompt model (the "
@@ -97,7 +97,7 @@ def ensemble_members(model, folders: list[str]) -> list[str]:
         )
     names = [DEFAULT_PREFIX]
     for index, folder in enumerate(folders, start=1):
-        model.load_prefix(folder, f"member{index}")
+        model.load_prefix(folder, f"member{index}", ignore_mismatched_base=ignore_mismatched_base)
         names.append(f"member{index}")
     return names
 
@@ -128,11 +128,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args, ensemble_args = scripts.parse_arguments(
         (scripts.ModelArguments, DataTrainingArguments, TrainingArguments, EnsembleArguments), argv, description=__doc__
     )
+    from transformers import Trainer  # here, not at the top: --help answers without loading the training stack
+
     if ensemble_args.ensemble_prefixes and training_args.do_train:
         raise InputError("--ensemble_prefixes evaluates saved prefixes together; it does not train: drop --do_train")
     if ensemble_args.ensemble_prefixes and not (training_args.do_eval or training_args.do_predict):
         raise InputError("--ensemble_prefixes needs --do_eval or --do_predict")
-    last_checkpoint = scripts.start_run(model_args, training_args, data_args.overwrite_output_dir)
+    last_checkpoint = scripts.start_run(model_args, training_args, data_args)
 
     # Everything about the data and the flags is checked before any weights load.
     data, spec, benchmark = load_data(data_args, model_args)
@@ -156,7 +158,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         config_kwargs["id2label"] = dict(enumerate(spec.labels))
         config_kwargs["label2id"] = {label: i for i, label in enumerate(spec.labels)}
     model = build_model(model_args, spec.model_task, tokenizer=tokenizer, **config_kwargs)
-    members = ensemble_members(model, ensemble_args.ensemble_prefixes) if ensemble_args.ensemble_prefixes else None
+    members = (
+        ensemble_members(model, ensemble_args.ensemble_prefixes, model_args.ignore_mismatched_base)
+        if ensemble_args.ensemble_prefixes
+        else None
+    )
 
     limits = data_args.sample_caps()
     features = {}

@@ -27,7 +27,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
-from transformers import DataCollatorForTokenClassification, Trainer, TrainingArguments, set_seed
+from transformers import DataCollatorForTokenClassification, TrainingArguments, set_seed
 
 from prefix_models import scripts
 from prefix_models.callbacks import BestMetricCallback
@@ -154,9 +154,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = scripts.parse_arguments(
         (scripts.ModelArguments, DataTrainingArguments, TrainingArguments), argv, description=__doc__
     )
-    last_checkpoint = scripts.start_run(
-        model_args, training_args, data_args.overwrite_output_dir, "token_classification"
-    )
+    from transformers import Trainer  # here, not at the top: --help answers without loading the training stack
+
+    last_checkpoint = scripts.start_run(model_args, training_args, data_args, "token_classification")
 
     # Everything about the data and the flags is checked before any weights load.
     needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}

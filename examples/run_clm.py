@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = scripts.parse_arguments(
         (scripts.ModelArguments, CausalLMDataArguments, TrainingArguments), argv, description=__doc__
     )
-    last_checkpoint = scripts.start_run(model_args, training_args, data_args.overwrite_output_dir, task="causal_lm")
+    last_checkpoint = scripts.start_run(model_args, training_args, data_args, task="causal_lm")
     raw = load_text(data_args, training_args.seed)
 
     gguf = {"gguf_file": data_args.gguf_file} if data_args.gguf_file else {}

@@ -99,9 +99,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     if model_args.method is None:
         raise InputError("run_multitask.py trains one prefix per task on a frozen backbone: pass --prefix or --prompt")
-    last_checkpoint = scripts.start_run(
-        model_args, training_args, data_args.overwrite_output_dir, "sequence_classification"
-    )
+    last_checkpoint = scripts.start_run(model_args, training_args, data_args, "sequence_classification")
 
     # Every task's data is read and checked before any weights load.
     specs, raw = data_args.specs, {}
@@ -113,6 +111,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 spec,
                 data_args.dataset_name,
                 data_args.dataset_config_name,
+                asked=f"--task_names {data_args.task_names}",
+                instead="Give the tasks' official downloads instead: --data_dir <the folder holding each task's>",
                 **model_args.dataset_kwargs(),
             )
         check_splits(spec, raw[spec.name], {"train": training_args.do_train, "validation": training_args.do_eval})

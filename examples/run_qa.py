@@ -49,7 +49,6 @@ from prefix_models.scripts.qa.data import (  # noqa: E402
 )
 from prefix_models.scripts.qa.features import check_lengths, prepare_features  # noqa: E402
 from prefix_models.scripts.qa.postprocess import AnswerOptions, Answers  # noqa: E402
-from prefix_models.scripts.qa.trainer import QuestionAnsweringTrainer  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +124,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = scripts.parse_arguments(
         (scripts.ModelArguments, QADataArguments, TrainingArguments), argv, description=__doc__
     )
-    last_checkpoint = scripts.start_run(
-        model_args, training_args, data_args.overwrite_output_dir, task="question_answering"
-    )
+    # here, not at the top: --help answers without loading the training stack
+    from prefix_models.scripts.qa.trainer import QuestionAnsweringTrainer
+
+    last_checkpoint = scripts.start_run(model_args, training_args, data_args, task="question_answering")
 
     # Everything about the data and the flags is checked before any weights load.
     needed = {"train": training_args.do_train, "validation": training_args.do_eval, "test": training_args.do_predict}

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     if data_args.prefix_kinds is not None and not model_args.prefix:
         raise InputError("--prefix_kinds applies to --prefix")
-    last_checkpoint = scripts.start_run(model_args, training_args, data_args.overwrite_output_dir, "seq2seq_lm")
+    last_checkpoint = scripts.start_run(model_args, training_args, data_args, "seq2seq_lm")
     raw = load_pairs(data_args)
 
     set_seed(training_args.seed)

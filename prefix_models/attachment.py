@@ -38,7 +38,7 @@ from transformers.utils import ModelOutput
 
 from .configuration import attention_layer_counts, attention_slot
 from .errors import InputError
-from .inputs import ENCODER_INPUTS, backbone_inputs, check_padding_mask, check_sequence_length
+from .inputs import ENCODER_INPUTS, backbone_inputs, check_padding_mask, check_sequence_length, take_places
 from .named_prefixes import Route, take_prefix_names
 
 # What a caller may add to a backbone's stock arguments.
@@ -136,13 +136,20 @@ def _carrying_forward(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
     return outputs
 
 
-def _drop_virtual(outputs: Any, drop: int) -> Any:
-    """The output with the first ``drop`` (soft-token) positions removed from every sequence of states."""
-    if not drop:
+def _drop_virtual(outputs: Any, prepared: Any) -> Any:
+    """The output with the soft-token positions removed from every sequence of states: the first
+    ``prepared.drop``, or all but each row's ``prepared.real_places``."""
+    if not prepared.drop:
         return outputs
-    outputs.last_hidden_state = outputs.last_hidden_state[:, drop:]
+
+    def real(state: torch.Tensor) -> torch.Tensor:
+        if prepared.real_places is None:
+            return state[:, prepared.drop :]
+        return take_places(state, prepared.real_places)
+
+    outputs.last_hidden_state = real(outputs.last_hidden_state)
     if getattr(outputs, "hidden_states", None) is not None:
-        outputs.hidden_states = tuple(state[:, drop:] for state in outputs.hidden_states)
+        outputs.hidden_states = tuple(real(state) for state in outputs.hidden_states)
     return outputs
 
 
@@ -174,7 +181,7 @@ def _encoder(
     inputs = backbone_inputs(backbone, **{key: kwargs.pop(key, None) for key in ENCODER_INPUTS})
     prepared = model.tuning.prepare(model, BackboneCall("encoder_only", inputs, batch_size, prefix_mask, route=route))
     outputs = model.tuning.run(model, stock_forward(backbone), prepared, return_dict=True, **kwargs)
-    return _drop_virtual(outputs, prepared.drop)
+    return _drop_virtual(outputs, prepared)
 
 
 def context_length(config: Any) -> int | None:
@@ -248,10 +255,10 @@ def _decoder(
             f"attention_mask must be (batch, past + new tokens) = ({batch_size}, {total}) for the real tokens "
             f"(the prefix is added by the model); got shape {tuple(attention_mask.shape)}"
         )
-    if position_ids is None:
+    if position_ids is None:  # given ones number the real tokens as the plain model does (generate() passes them)
         position_ids = causal_position_ids(attention_mask, seq_len)
-        if shift is not None:
-            position_ids = position_ids + shift
+    if shift is not None:  # peft's positions, given or counted: the real tokens follow the virtual ones
+        position_ids = position_ids + shift
     inputs = {
         "input_ids": kwargs.pop("input_ids", None),
         "inputs_embeds": kwargs.pop("inputs_embeds", None),
@@ -264,7 +271,7 @@ def _decoder(
     outputs = model.tuning.run(
         model, stock_forward(backbone), prepared, use_cache=use_cache, return_dict=True, cache=cache, **kwargs
     )
-    return _drop_virtual(outputs, prepared.drop)
+    return _drop_virtual(outputs, prepared)
 
 
 def _source(

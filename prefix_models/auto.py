@@ -1,12 +1,17 @@
 """``AutoPrefixModelFor*``: pick the prefix/prompt class from a checkpoint's ``model_type``.
 
-Also registers every prefix config and class with the stock transformers Auto classes, so that
-after ``import prefix_models`` a saved prefix model loads with ``AutoModelForSequenceClassification``
-/ ``AutoModelForTokenClassification`` / ``AutoModelForCausalLM`` / ... and with ``pipeline(...)``.
+``import prefix_models`` registers the named classes with the stock transformers Auto classes by name
+(``registration.py``), so a saved prefix model loads with ``AutoModelForSequenceClassification`` /
+``AutoModelForTokenClassification`` / ``AutoModelForCausalLM`` / ... and with ``pipeline(...)``; classes made
+later (decoders accepted by capability) are registered here, by :func:`register_with_transformers`.
+
+A fresh model takes the defaults its checkpoint decides (``defaults.checkpoint_defaults``: a sentence-transformers
+checkpoint's own pooling), as the scripts' models do; a keyword given always wins.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, ClassVar
 
@@ -16,7 +21,7 @@ from transformers import (
     PreTrainedModel,
 )
 
-from . import families, named_classes
+from . import defaults, families, named_classes
 from .checkpoints import HUB_KWARGS, checkpoint_kind
 from .configuration import PREFIX_METHODS
 from .errors import InputError
@@ -28,6 +33,8 @@ from .modeling_tasks import (
     PrefixModelForSequenceClassification,
     PrefixModelForTokenClassification,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def _classes_for(task_class: type[PreTrainedModel]) -> dict[tuple[str, str], type[PreTrainedModel]]:
@@ -48,6 +55,7 @@ class _AutoPrefixModel:
     """Dispatch ``from_pretrained`` / ``from_config`` on ``model_type`` and ``method``."""
 
     _task_class: ClassVar[type[PreTrainedModel]]
+    _task: ClassVar[str]  # the task's name in ``defaults.TASKS``
     _more_supported: ClassVar[str] = ""
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -106,7 +114,11 @@ class _AutoPrefixModel:
     ) -> PreTrainedModel:
         """Load a backbone checkpoint with a fresh prefix (``method="prefix"`` by default, or
         ``"prompt"``), or a saved prefix/prompt model; other keyword arguments as the class's
-        ``from_pretrained`` (config fields such as ``pre_seq_len`` and ``num_labels`` included)."""
+        ``from_pretrained`` (config fields such as ``pre_seq_len`` and ``num_labels`` included).
+
+        A fresh model's config fields left unset take what the checkpoint decides (``prefix_models.defaults``):
+        a sentence-transformers checkpoint's head reads the pooling it was trained with (``classifier_pooling``
+        ``"mean"`` or ``"cls"``; its pooler layer was never trained), as ``run_glue.py`` does."""
         hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
         model_type, saved_method = checkpoint_kind(
             os.fspath(pretrained_model_name_or_path),
@@ -115,6 +127,18 @@ class _AutoPrefixModel:
             kwargs.get("base_model_name_or_path"),
         )
         model_class = cls.model_class(model_type, method, saved_method)
+        if saved_method is None:  # a saved prefix model (or a prefix config given) keeps its own settings
+            picked = defaults.checkpoint_defaults(
+                pretrained_model_name_or_path, model_class.config_class.prefix_method, cls._task, **hub_kwargs
+            )
+            picked = {key: value for key, value in picked.items() if key not in kwargs}
+            if picked:
+                logger.info(
+                    f"{pretrained_model_name_or_path} is a sentence-transformers checkpoint: "
+                    f"{', '.join(f'{key}={value!r}' for key, value in picked.items())}, the pooling it was trained "
+                    "with (its pooler layer never was); pass classifier_pooling='pooler' to read the pooler anyway"
+                )
+                kwargs.update(picked)
         return model_class.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
     @classmethod
@@ -128,12 +152,14 @@ class AutoPrefixModelForSequenceClassification(_AutoPrefixModel):
     encoder family (``families.ENCODER_FAMILIES``): ``BertPrefixForSequenceClassification``, ..."""
 
     _task_class = PrefixModelForSequenceClassification
+    _task = "sequence_classification"
 
 
 class AutoPrefixModelForTokenClassification(_AutoPrefixModel):
     """One label per token (NER, POS) on any encoder family: ``RobertaPrefixForTokenClassification``, ..."""
 
     _task_class = PrefixModelForTokenClassification
+    _task = "token_classification"
 
 
 class AutoPrefixModelForMultipleChoice(_AutoPrefixModel):
@@ -141,6 +167,7 @@ class AutoPrefixModelForMultipleChoice(_AutoPrefixModel):
     family: ``BertPrefixForMultipleChoice``, ..."""
 
     _task_class = PrefixModelForMultipleChoice
+    _task = "multiple_choice"
 
 
 class AutoPrefixModelForQuestionAnswering(_AutoPrefixModel):
@@ -148,6 +175,7 @@ class AutoPrefixModelForQuestionAnswering(_AutoPrefixModel):
     ``BertPrefixForQuestionAnswering``, ..."""
 
     _task_class = PrefixModelForQuestionAnswering
+    _task = "question_answering"
 
 
 class AutoPrefixModelForCausalLM(_AutoPrefixModel):
@@ -157,6 +185,7 @@ class AutoPrefixModelForCausalLM(_AutoPrefixModel):
     ``families.decoder_family_by_capability``)."""
 
     _task_class = PrefixModelForCausalLM
+    _task = "causal_lm"
     _more_supported = (
         ", and any other decoder whose attention dispatches through transformers' AttentionInterface and whose "
         "layers pass keyword arguments down to it (not BLOOM or MPT, which compute attention themselves, nor "
@@ -169,6 +198,7 @@ class AutoPrefixModelForSeq2SeqLM(_AutoPrefixModel):
     Flan-T5 configs) and BART (``families.SEQ2SEQ_FAMILIES``)."""
 
     _task_class = PrefixModelForSeq2SeqLM
+    _task = "seq2seq_lm"
 
 
 AUTO_PREFIX_CLASSES = (
@@ -188,6 +218,3 @@ def register_with_transformers() -> None:
             config_class = model_class.config_class
             AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
             auto._task_class.stock_auto_class.register(config_class, model_class, exist_ok=True)
-
-
-register_with_transformers()

@@ -71,6 +71,8 @@ class PrefixConfigMixin:
     base_model_name_or_path: str | None = None
     # ... and the GGUF file in it, for a base loaded from GGUF (which cannot be re-saved).
     base_model_gguf_file: str | None = None
+    # Which weights that base holds (checkpoints/fingerprint.py): a prefix loads onto equal weights only.
+    base_model_fingerprint: dict[str, Any] | None = None
 
     # The backbone's own model type (``bert``): a class attribute, never serialised.
     base_model_type: ClassVar[str]

@@ -89,6 +89,7 @@ __all__: list[str] = ["DECODER_FAMILIES", "ENCODER_FAMILIES", "ENCODER_TASKS", "
 # Classes made on demand for decoders outside DECODER_FAMILIES (decoder_family_by_capability).
 CAPABILITY_CLASSES: dict[str, type[PreTrainedModel]] = {}
 NAMED_CLASSES_FILE = os.path.join(os.path.dirname(__file__), "named_classes.py")
+NAMED_CLASS_INDEX_FILE = os.path.join(os.path.dirname(__file__), "named_class_index.py")
 
 
 def decoder_family_by_capability(model_type: str) -> Family | None:
@@ -243,8 +244,52 @@ def named_classes_source() -> str:
     return "\n".join(header) + "\n\n\n" + body + "\n"
 
 
+def named_class_index_source() -> str:
+    """The text of ``named_class_index.py``: the named classes by name, per model type and stock Auto class, which
+    ``import prefix_models`` registers without building them (``registration.py``)."""
+    configs: dict[str, str] = {}
+    autos: dict[str, dict[str, str]] = {}
+
+    def add(family: Family, task: type, class_names: dict[str, str]) -> None:
+        for method, class_name in class_names.items():
+            model_type = f"{family.config.model_type}_{method}"
+            configs[model_type] = f"{family.name}{method.capitalize()}Config"
+            autos.setdefault(task.stock_auto_class.__name__, {})[model_type] = class_name
+
+    for family in ENCODER_FAMILIES:
+        for task_name, task in ENCODER_TASKS.items():
+            add(family, task, {m: f"{family.name}{m.capitalize()}For{task_name}" for m in ("prefix", "prompt")})
+    for family in DECODER_FAMILIES:
+        lm_name = family.lm_class_name or f"{family.name}PrefixForCausalLM"
+        class_names = {m: lm_name.replace("Prefix", m.capitalize()) for m in ("prefix", "prompt")}
+        add(family, PrefixModelForCausalLM, class_names)
+    for family in SEQ2SEQ_FAMILIES:
+        class_names = {m: f"{family.name}{m.capitalize()}ForConditionalGeneration" for m in ("prefix", "prompt")}
+        add(family, PrefixModelForSeq2SeqLM, class_names)
+    lines = [
+        '"""The named classes by name: which one each model type and stock Auto class builds. ``import prefix_models``',
+        "registers these names with transformers' Auto classes (``registration.py``) without building a class; the",
+        "classes themselves are in ``named_classes.py``.",
+        "",
+        "Generated from the tables in ``families.py`` by ``python -m prefix_models generate``; edit those, not",
+        'this file (``tests/test_lazy_import.py`` checks that the two agree)."""',
+        "",
+        "# model_type -> its config class",
+        "CONFIG_CLASSES = {",
+        *(f'    "{model_type}": "{name}",' for model_type, name in configs.items()),
+        "}",
+        "# stock Auto class -> {model_type: the named class it builds}",
+        "AUTO_CLASSES = {",
+    ]
+    for auto, classes in autos.items():
+        lines += [f'    "{auto}": {{', *(f'        "{t}": "{name}",' for t, name in classes.items()), "    },"]
+    return "\n".join(lines) + "\n}\n"
+
+
 def write_named_classes() -> str:
-    """Rewrite ``named_classes.py`` from the tables; returns its path."""
+    """Rewrite ``named_classes.py`` and ``named_class_index.py`` from the tables; returns the first's path."""
     with open(NAMED_CLASSES_FILE, "w", encoding="utf-8") as handle:
         handle.write(named_classes_source())
+    with open(NAMED_CLASS_INDEX_FILE, "w", encoding="utf-8") as handle:
+        handle.write(named_class_index_source())
     return NAMED_CLASSES_FILE

@@ -5,19 +5,23 @@
 * :func:`real_position_ids`: the positions the plain backbone gives the real tokens, which they keep;
 * :func:`extend_attention_mask` prepends the virtual tokens' columns to a padding mask; the
   ``check_*`` functions reject masks and inputs of the wrong shape or length by name;
-  :func:`backbone_inputs` passes a backbone only the inputs it takes.
+  :func:`backbone_inputs` passes a backbone only the inputs it takes;
+* :func:`after_left_padding` moves a decoder's soft tokens behind each row's left padding.
 """
 
 from __future__ import annotations
 
 import inspect
 from functools import cache
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
 
 from .errors import InputError
+
+if TYPE_CHECKING:  # annotations only: importing this module (the scripts' --help does) builds no model class
+    from transformers import PreTrainedModel
 
 ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds")
 
@@ -121,3 +125,32 @@ def real_position_ids(
             return real.cumsum(dim=1) * real + first - 1
         return torch.arange(first, first + seq_len, device=reference.device).unsqueeze(0).expand(batch_size, -1)
     return torch.arange(seq_len, device=reference.device).unsqueeze(0).expand(batch_size, -1)
+
+
+def after_left_padding(attention_mask: torch.Tensor | None, virtual: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Where ``virtual`` soft tokens go in rows that start with padding: right before the first real token.
+
+    A decoder's sliding-window attention counts the distance between tokens by their places in the sequence,
+    so soft tokens in front of a row's left padding would sit further from its real tokens than in the row
+    alone. Returns ``(order, real)``: ``order`` (``(batch, virtual + seq_len)``) rearranges a sequence laid
+    out as ``[virtual, attention_mask's columns]`` into ``[leading padding, virtual, the rest]``, and ``real``
+    (``(batch, seq_len)``) gives the places the mask's columns take there. None when no row starts with
+    padding (the layout is then unchanged).
+    """
+    if attention_mask is None:
+        return None
+    leading = attention_mask.long().cumsum(1).eq(0).sum(1, keepdim=True)
+    if not bool(leading.any()):
+        return None
+    places = torch.arange(virtual + attention_mask.shape[1], device=attention_mask.device).unsqueeze(0)
+    order = torch.where(
+        places < leading, places + virtual, torch.where(places < leading + virtual, places - leading, places)
+    )
+    columns = places[:, : attention_mask.shape[1]]
+    return order, torch.where(columns < leading, columns, columns + virtual)
+
+
+def take_places(sequence: torch.Tensor, places: torch.Tensor) -> torch.Tensor:
+    """``sequence`` (``(batch, length, ...)``) at ``places`` (``(batch, n)`` indices into its second dim)."""
+    index = places.view(*places.shape, *[1] * (sequence.dim() - 2)).expand(-1, -1, *sequence.shape[2:])
+    return torch.gather(sequence, 1, index.to(sequence.device))

@@ -8,7 +8,10 @@ its backbone module (``model.model``, ``model.transformer``; ``attachment.py``),
 other caller of it (TRL's fused LM head calls ``model.base_model(...)`` and ``get_output_embeddings()``):
 
 * **Positions** come from the padding mask (``cumsum - 1``), so left-padded batches work and real
-  tokens keep the positions they have without a prefix (virtual tokens take none).
+  tokens keep the positions they have without a prefix (virtual tokens take none). Given ``position_ids``
+  (``generate()`` passes them) number the real tokens the same way; ``virtual_token_positions="peft"``
+  moves both kinds behind the virtual tokens, so ``generate()`` and ``forward`` run the same positions.
+  A prompt's soft tokens sit right before each row's first real token (after its left padding).
 * **Generation**: the cache ``generate()`` keeps holds real tokens only (a prompt's soft tokens once,
   in front); every step adds the prefix again inside the attention, so beam search (which expands the
   batch) gets one prefix per beam.
@@ -71,7 +74,8 @@ class PrefixModelForCausalLM(PrefixPreTrainedModel):
         return super().generate(inputs, *args, **kwargs)
 
     def _position_shift(self, route: Any, batch_size: int, device: torch.device) -> torch.Tensor | None:
-        """``(batch, 1)``: how far peft's positions move each row's real tokens (its prefix length)."""
+        """``(batch, 1)``: how far peft's positions move each row's real tokens (its prefix length), whether
+        their positions are counted from the mask or given (``generate()`` gives them, counted the same way)."""
         if self.config.virtual_token_positions != "peft":
             return None
         if route is None:
@@ -90,7 +94,9 @@ class PrefixModelForCausalLM(PrefixPreTrainedModel):
         **kwargs: Any,
     ) -> CausalLMOutputWithPast:
         """The family's stock forward (``LlamaForCausalLM.forward``, ...): ``labels`` (``-100`` ignored) are
-        shifted inside; ``attention_mask`` covers the real tokens (past ones included during generation).
+        shifted inside; ``attention_mask`` covers the real tokens (past ones included during generation);
+        ``position_ids``, when given, number the real tokens as the plain model does (peft's positions are
+        added to them).
         Named here so that Trainer keeps these columns: ``prefix_attention_mask`` (``(batch, pre_seq_len)``)
         can switch virtual tokens off; ``prefix_names`` (one per example) gives each example its named
         prefix (``named_prefixes.py``). The backbone adds the prefix (``attachment.py``)."""

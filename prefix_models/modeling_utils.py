@@ -17,6 +17,7 @@ the backbone, as in transformers, so stock checkpoints load into it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -136,9 +137,28 @@ class PrefixPreTrainedModel(PreTrainedModel):
         backbone, then the prompt init."""
         named_prefixes.build_prefix_bank(self)
         self.post_init()
+        self._keys_to_ignore_on_load_missing |= self._new_by_design()
         self.freeze_backbone()
         self.tuning.finish(self)
         self._prompt_tokenizer = None
+
+    def _new_by_design(self) -> set[str]:
+        """What no stock checkpoint holds, as key patterns: every part outside the frozen, pretrained ones (the
+        prefix or prompt encoder, the task head, named prefixes). transformers' load report leaves these out of
+        its MISSING list (``_keys_to_ignore_on_load_missing``), so that it names only real problems: a backbone
+        tensor the checkpoint lacks, or one the model does not know."""
+        frozen = self.frozen_modules()
+        return {rf"^{re.escape(name)}\." for name, _ in self.named_children() if name not in frozen}
+
+    def _adjust_missing_and_unexpected_keys(self, loading_info: Any) -> None:
+        # transformers drops the _keys_to_ignore_on_load_missing from the missing keys it reports and returns;
+        # from_pretrained still needs to know which new parts the checkpoint lacked, to start them itself (a prefix
+        # from text, a prompt from the vocabulary): kept in new_keys_not_loaded.
+        patterns = [re.compile(pattern) for pattern in self._new_by_design()]
+        self.new_keys_not_loaded = {
+            key for key in loading_info.missing_keys if any(pattern.search(key) for pattern in patterns)
+        }
+        super()._adjust_missing_and_unexpected_keys(loading_info)
 
     def set_attn_implementation(self, attn_implementation: str | dict, **kwargs: Any) -> None:
         """As in transformers; a prefix model maps ``"sdpa"`` / ``"eager"`` to the implementations that add
@@ -187,14 +207,17 @@ class PrefixPreTrainedModel(PreTrainedModel):
         """
         named_prefixes.add_prefix(self, name, tokenizer, **config_fields)
 
-    def load_prefix(self, path: str | os.PathLike, name: str, **kwargs: Any) -> None:
+    def load_prefix(
+        self, path: str | os.PathLike, name: str, ignore_mismatched_base: bool = False, **kwargs: Any
+    ) -> None:
         """Add the prefix (or prompt) and head saved in ``path`` as the task ``name``.
 
         ``path`` is a one-task prefix checkpoint (``save_pretrained`` or ``save_prefix``) of the same base
-        model and method, or a peft adapter. Everything is checked before the model changes; hub keyword
-        arguments (``revision``, ``token``, ...) are passed on. The new task's parameters are trainable.
+        weights (its ``base_model_fingerprint``; ``ignore_mismatched_base=True`` loads it on other weights) and
+        method, or a peft adapter. Everything is checked before the model changes; hub keyword arguments
+        (``revision``, ``token``, ...) are passed on. The new task's parameters are trainable.
         """
-        named_prefixes.load_prefix(self, path, name, **kwargs)
+        named_prefixes.load_prefix(self, path, name, ignore_mismatched_base, **kwargs)
 
     def save_prefix(self, name: str, save_directory: str | os.PathLike) -> None:
         """Write the task ``name`` alone as a prefix checkpoint (config + prefix + head; the base by
@@ -259,7 +282,8 @@ class PrefixPreTrainedModel(PreTrainedModel):
         """Save the config and what trained (prefix/prompt + head); ``save_base_model=True`` saves everything.
 
         The config records ``base_model_name_or_path`` so ``from_pretrained`` can rebuild the
-        frozen backbone. The full model is written anyway when there is no base to point to (a
+        frozen backbone, and ``base_model_fingerprint`` (``checkpoints/fingerprint.py``) so that it
+        loads onto those weights only. The full model is written anyway when there is no base to point to (a
         model built from a config) or when backbone parameters were unfrozen and trained.
         """
         return checkpoints.save_pretrained(
@@ -280,8 +304,10 @@ class PrefixPreTrainedModel(PreTrainedModel):
         A prefix-only checkpoint is recognised by its weights file holding no backbone tensors;
         its backbone is loaded from ``config.base_model_name_or_path`` (or the
         ``base_model_name_or_path`` argument, for a base that moved) and must have the shape
-        the prefix was trained for. Keyword arguments naming config fields (``pre_seq_len``,
-        ``num_labels``, ...) override the config, as in transformers.
+        the prefix was trained for and the weights its ``base_model_fingerprint`` records (a copy or a
+        dtype cast of them; ``ignore_mismatched_base=True`` loads it on other weights, with a warning).
+        Keyword arguments naming config fields (``pre_seq_len``, ``num_labels``, ...) override the config,
+        as in transformers.
         """
         return checkpoints.from_pretrained(
             cls,

@@ -34,7 +34,14 @@ from torch.nn import functional as F
 from transformers import PreTrainedConfig
 from transformers.modeling_outputs import ModelOutput, SequenceClassifierOutput, TokenClassifierOutput
 
-from .checkpoints import HUB_KWARGS, SHAPE_FIELDS, read_task_checkpoint, write_task_checkpoint
+from .checkpoints import (
+    HUB_KWARGS,
+    SHAPE_FIELDS,
+    base_fingerprint,
+    check_base_fingerprint,
+    read_task_checkpoint,
+    write_task_checkpoint,
+)
 from .configuration import prefix_rows, validate_prefix_config
 from .errors import InputError
 from .inputs import encoder_inputs
@@ -47,6 +54,7 @@ _NOT_STORED = (
     "prefix_tasks",
     "base_model_name_or_path",
     "base_model_gguf_file",
+    "base_model_fingerprint",
     "architectures",
     "model_type",
     "transformers_version",
@@ -126,13 +134,6 @@ def scatter_rows(parts: list[tuple[torch.Tensor, torch.Tensor]], batch_size: int
     return merged
 
 
-def _same_base(ours: str | None, theirs: str | None) -> bool:
-    def normal(path: str | None) -> str | None:
-        return os.path.normpath(os.path.abspath(path)) if path and os.path.isdir(path) else path
-
-    return normal(ours) == normal(theirs)
-
-
 # The functions below are the named-prefix half of every prefix model (``modeling_utils.PrefixPreTrainedModel``
 # calls them by the same names): ``model`` is that model.
 
@@ -161,6 +162,7 @@ def new_task(model: nn.Module, config: PreTrainedConfig) -> TaskPrefix:
 def _task_config(model: nn.Module, values: dict[str, Any]) -> PreTrainedConfig:
     config = model.config_class.from_dict({**values, "prefix_tasks": None})
     config.base_model_name_or_path = model.config.base_model_name_or_path
+    config.base_model_fingerprint = model.config.base_model_fingerprint
     return config
 
 
@@ -212,16 +214,31 @@ def _register_task(model: nn.Module, name: str, task: TaskPrefix, config: PreTra
     model.config.prefix_tasks = {**(model.config.prefix_tasks or {}), name: _stored(config)}
 
 
-def load_prefix(model: nn.Module, path: str | os.PathLike, name: str, **kwargs: Any) -> None:
-    """The one-task checkpoint in ``path`` as the task ``name``, checked before the model changes."""
+def load_prefix(
+    model: nn.Module, path: str | os.PathLike, name: str, ignore_mismatched_base: bool = False, **kwargs: Any
+) -> None:
+    """The one-task checkpoint in ``path`` as the task ``name``, checked before the model changes (its base
+    weights too, unless ``ignore_mismatched_base``)."""
     _check_new_name(model, name)
     hub_kwargs = {key: kwargs.pop(key) for key in HUB_KWARGS if key in kwargs}
     if kwargs:
         raise InputError(
-            f"load_prefix got unexpected arguments {sorted(kwargs)}; it takes hub options {list(HUB_KWARGS)}"
+            f"load_prefix got unexpected arguments {sorted(kwargs)}; it takes ignore_mismatched_base and hub "
+            f"options {list(HUB_KWARGS)}"
         )
-    config, state = read_task_checkpoint(model.config_class, os.fspath(path), model.base_model_prefix, hub_kwargs)
+    config, state, from_peft = read_task_checkpoint(
+        model.config_class, os.fspath(path), model.base_model_prefix, hub_kwargs
+    )
     _check_task_fits(model, config, os.fspath(path))
+    if not from_peft:  # a peft adapter records no fingerprint
+        check_base_fingerprint(
+            config.base_model_fingerprint,
+            model,
+            os.fspath(path),
+            config.base_model_name_or_path,
+            model.config.base_model_name_or_path or "this model's backbone",
+            ignore_mismatched_base,
+        )
     task = new_task(model, config)
     expected = task.state_dict()
     problems = sorted(set(state) ^ set(expected)) + [
@@ -261,12 +278,6 @@ def _check_task_fits(model: nn.Module, config: PreTrainedConfig, path: str) -> N
             f"{path} holds a {config.architectures[0]} task; this model is a {type(model).__name__} (its heads "
             f"read {kind})"
         )
-    ours, base = model.config.base_model_name_or_path, config.base_model_name_or_path
-    if not _same_base(ours, base):
-        raise InputError(
-            f"{path} was trained on the base model {base!r}; this model's base is {ours!r}. A prefix only fits "
-            "the backbone it was trained with"
-        )
     pairs = {field: (getattr(config, field, None), getattr(model.config, field, None)) for field in SHAPE_FIELDS}
     shape = [f"{field}: {theirs} vs {ours}" for field, (theirs, ours) in pairs.items() if theirs != ours]
     if shape:
@@ -285,13 +296,14 @@ def save_prefix(model: nn.Module, name: str, save_directory: str | os.PathLike) 
     config.prefix_tasks = None
     config.base_model_name_or_path = model.config.base_model_name_or_path
     config.base_model_gguf_file = getattr(model.config, "base_model_gguf_file", None)
+    config.base_model_fingerprint = model.config.base_model_fingerprint or base_fingerprint(model)
     config.architectures = [type(model).__name__]
     state = {
         f"{attribute}.{key}": tensor.detach().contiguous().clone()
         for attribute, module in modules.items()
         for key, tensor in module.state_dict().items()
     }
-    write_task_checkpoint(config, state, save_directory)
+    write_task_checkpoint(model, config, state, save_directory)
 
 
 def delete_prefix(model: nn.Module, name: str) -> None:

@@ -151,3 +151,14 @@ def tiny_roberta_model(tmp_path_factory) -> Path:
         lambda tokenizer: RobertaModel(tiny_config("Roberta", vocab_size=len(tokenizer), max_position_embeddings=66)),
         "tiny-roberta-tokenizer",
     )
+
+
+def randomised(model, seed: int = 1):
+    """``model`` in eval mode with its trainable tensors (prefix or prompt, head) far from their init, so that a load
+    or a forward that lost them cannot match."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.requires_grad:
+                parameter.normal_(0, 0.5)
+    return model.eval()

@@ -136,16 +136,19 @@ def assert_the_mlp_was_folded(output_dir: Path, auto_class: type, **inputs: torc
     assert merged.num_trainable_parameters() < with_mlp.num_trainable_parameters()
 
 
-def record_training_arguments(monkeypatch: pytest.MonkeyPatch, script: ModuleType) -> list:
-    """The ``TrainingArguments`` each ``Trainer`` that ``script`` builds is given, appended as it is built."""
+def record_training_arguments(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The ``TrainingArguments`` each ``Trainer`` a script builds is given, appended as it is built (the scripts
+    import the Trainer from transformers when they run, so that their --help does not load it)."""
+    from transformers import Trainer
+
     seen = []
-    original = script.Trainer.__init__
+    original = Trainer.__init__
 
     def record(self, *args, **kwargs):
         seen.append(kwargs["args"])
         original(self, *args, **kwargs)
 
-    monkeypatch.setattr(script.Trainer, "__init__", record)
+    monkeypatch.setattr(Trainer, "__init__", record)
     return seen
 
 

@@ -272,3 +272,16 @@ def test_lora_script_adapts_each_familys_query_value_and_the_head_it_has(family)
     assert trained == {name for name in trained if ".lora_" in name or "modules_to_save" in name}
     with pytest.raises(InputError, match="model_type 'no-such-family'"):
         lora_script.lora_targets("no-such-family")
+
+
+def test_import_time_quick(tmp_path):
+    output = tmp_path / "import_time.json"
+    report = load_benchmark("import_time").main(
+        ["--repeats", "1", "--arms", "import", "prefix_models", "--output", str(output)]
+    )
+    assert json.loads(output.read_text()) == report
+    ours = report["this tree"]
+    assert set(ours["arms"]) == {"import", "prefix_models"}
+    assert all(arm["median_s"] > 0 and len(arm["runs_s"]) == 1 for arm in ours["arms"].values())
+    arms = ours["arms"]
+    assert ours["prefix_models_adds_s"] == arms["prefix_models"]["median_s"] - arms["import"]["median_s"]

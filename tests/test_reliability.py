@@ -46,6 +46,7 @@ KILLER = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, {root!r})
     import run_glue
+    import transformers
     from transformers import TrainerCallback
 
     class KillAt(TrainerCallback):
@@ -53,11 +54,11 @@ KILLER = textwrap.dedent("""
             if state.global_step == {step}:  # mid-run, after checkpoint-6 was written
                 os.kill(os.getpid(), signal.SIGKILL)
 
-    class KilledTrainer(run_glue.Trainer):
+    class KilledTrainer(transformers.Trainer):
         def __init__(self, *args, callbacks=None, **kwargs):
             super().__init__(*args, callbacks=[*(callbacks or []), KillAt()], **kwargs)
 
-    run_glue.Trainer = KilledTrainer
+    transformers.Trainer = KilledTrainer  # the one run_glue.main imports
     run_glue.main(sys.argv[1:])
 """)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 import transformers as tf
-from conftest import FIXTURES, tiny_config
+from conftest import FIXTURES, randomised, tiny_config
 from tiny_families import decoder_config
 
 import prefix_models as pm
@@ -32,16 +32,6 @@ def fresh_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, cwd=tmp_path
     )
-
-
-def randomised(model):
-    """Non-zero prefix/prompt and head, so that a load that lost them cannot match."""
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.requires_grad:
-                parameter.normal_(0, 0.5)
-    return model.eval()
 
 
 @pytest.fixture
@@ -165,6 +155,94 @@ def test_a_decoder_accepted_by_capability_loads_too(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     torch.testing.assert_close(torch.load(tmp_path / "logits.pt"), expected, rtol=0, atol=1e-6)
+
+
+def logits_in_fresh_python(folders: dict[str, tuple[str, Path]], tmp_path: Path) -> dict[str, torch.Tensor]:
+    """``{name: (Auto class, folder)}``: the logits of ``IDS`` from each folder loaded by ``transformers.<Auto
+    class>`` with ``trust_remote_code=True``, each in a process that never imported prefix_models (once one
+    folder has imported it, its classes are registered and a second folder would load without its own module):
+    one interpreter imports torch and transformers, then forks a child per folder."""
+    folders = {name: (auto_class, str(folder)) for name, (auto_class, folder) in folders.items()}
+    result = fresh_python(
+        f"""
+        import os, sys, traceback, torch, transformers
+        folders = {folders!r}
+        for auto_class in {{auto_class for auto_class, _ in folders.values()}}:
+            getattr(transformers, auto_class)  # imported once, before the children fork
+        for name, (auto_class, folder) in folders.items():
+            child = os.fork()
+            if child == 0:
+                try:
+                    assert "prefix_models" not in sys.modules
+                    model = getattr(transformers, auto_class).from_pretrained(folder, trust_remote_code=True)
+                    assert "prefix_models" in sys.modules  # imported by the folder's module, not by us
+                    with torch.no_grad():
+                        logits = model.eval()(torch.tensor({IDS})).logits
+                    torch.save(logits, os.path.join({str(tmp_path)!r}, name + ".pt"))
+                except BaseException:
+                    traceback.print_exc()
+                    os._exit(1)
+                os._exit(0)
+            if os.waitpid(child, 0)[1] != 0:
+                sys.exit(f"{{folder}} did not load with trust_remote_code=True alone")
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    return {name: torch.load(tmp_path / f"{name}.pt") for name in folders}
+
+
+def test_a_save_prefix_folder_loads_with_trust_remote_code_alone(bert_base, llama_base, tmp_path):
+    """``save_prefix`` of a prefix model's own task, of a task added beside a prompt model's, and of a decoder
+    LM's prefix."""
+    classifiers = {
+        method: pm.AutoPrefixModelForSequenceClassification.from_pretrained(
+            bert_base, method=method, num_labels=3, pre_seq_len=4
+        )
+        for method in ("prefix", "prompt")
+    }
+    classifiers["prompt"].add_prefix("topic", num_labels=4, pre_seq_len=6)
+    lm = pm.AutoPrefixModelForCausalLM.from_pretrained(llama_base, pre_seq_len=4)
+    saves = {
+        "own": (classifiers["prefix"], "default", "AutoModelForSequenceClassification"),
+        "topic": (classifiers["prompt"], "topic", "AutoModelForSequenceClassification"),
+        "lm": (lm, "default", "AutoModelForCausalLM"),
+    }
+    folders, expected, ids = {}, {}, torch.tensor(IDS)
+    for name, (model, task, auto_class) in saves.items():
+        randomised(model).save_prefix(task, tmp_path / name)
+        folders[name] = (auto_class, tmp_path / name)
+        with torch.no_grad():
+            expected[name] = model(ids, prefix_names=[task] * len(ids)).logits
+    found = logits_in_fresh_python(folders, tmp_path)
+    for name, logits in expected.items():
+        torch.testing.assert_close(found[name], logits, rtol=0, atol=1e-6, msg=name)
+
+
+def test_run_folders_and_multitask_prefixes_load_with_trust_remote_code_alone(tmp_path):
+    """What ``examples/run_multitask.py`` writes: the run folder (every task; its ``checkpoint-*`` folders are
+    the same save) and each task alone under ``prefixes/<task>``."""
+    from script_runs import load_example, script_args
+
+    base = tmp_path / "base"
+    torch.manual_seed(0)
+    tf.BertModel(tiny_config("Bert", max_position_embeddings=64)).save_pretrained(base)
+    tf.AutoTokenizer.from_pretrained(FIXTURES / "tiny-bert-tokenizer").save_pretrained(base)
+    run = tmp_path / "run"
+    options = {"task_names": "rte,sst2", "data_dir": FIXTURES / "glue_data", "prefix": True, "pre_seq_len": 4}
+    steps = {"do_train": True, "max_steps": 1, "learning_rate": 0.5, "per_device_train_batch_size": 4}
+    load_example("run_multitask").main(script_args(base, run, **options, **steps))
+    folders = {"run": run, "rte": run / "prefixes" / "rte", "sst2": run / "prefixes" / "sst2"}
+    expected = {}
+    for name, folder in folders.items():
+        model = tf.AutoModelForSequenceClassification.from_pretrained(folder).eval()  # with prefix_models imported
+        with torch.no_grad():
+            expected[name] = model(torch.tensor(IDS)).logits
+    auto_class = "AutoModelForSequenceClassification"
+    found = logits_in_fresh_python({name: (auto_class, folder) for name, folder in folders.items()}, tmp_path)
+    for name, logits in expected.items():
+        torch.testing.assert_close(found[name], logits, rtol=0, atol=1e-6, msg=name)
+    assert not torch.equal(expected["rte"], expected["sst2"])  # two tasks, two prefixes
 
 
 def test_class_by_name_refuses_a_name_it_cannot_make():

@@ -302,7 +302,7 @@ def test_sentence_transformers_checkpoints_are_read_as_they_were_trained(tiny_mo
 def test_the_method_picks_its_learning_rate_when_none_is_given(
     flags, expected, task, tiny_model, tmp_path, monkeypatch
 ):
-    seen = record_training_arguments(monkeypatch, run_glue)
+    seen = record_training_arguments(monkeypatch)
     run(tiny_model, tmp_path, *flags, task_name=task, data_dir=SUPER_GLUE if task == "copa" else GLUE, do_eval=True)
     assert seen[0].learning_rate == expected
 
@@ -318,12 +318,12 @@ def test_the_method_picks_its_learning_rate_when_none_is_given(
 def test_a_classification_prefix_starts_from_text_unless_told_otherwise(
     flags, expected, tiny_model, tmp_path, monkeypatch
 ):
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, Trainer
 
     from prefix_models.configuration import DEFAULT_PREFIX_INIT_TEXT
 
     seen = {}
-    original = run_glue.Trainer.__init__
+    original = Trainer.__init__
 
     def record(self, *args, **kwargs):
         model = kwargs["model"]
@@ -331,7 +331,7 @@ def test_a_classification_prefix_starts_from_text_unless_told_otherwise(
         seen["table"] = model.prefix_encoder.embedding.weight.detach().clone() if expected == "text" else None
         original(self, *args, **kwargs)
 
-    monkeypatch.setattr(run_glue.Trainer, "__init__", record)
+    monkeypatch.setattr(Trainer, "__init__", record)
     run(tiny_model, tmp_path, *flags, task_name="rte", data_dir=GLUE, do_eval=True, pre_seq_len=6)
     assert seen["init"] == expected
     if expected == "text":  # the table really is the backbone's keys and values of the default text

@@ -140,7 +140,7 @@ def test_the_toy_ner_task_is_learned(method_flags, learning_rate, epochs, pretra
     ],
 )
 def test_the_method_picks_its_learning_rate_when_none_is_given(flags, expected, tiny_model, tmp_path, monkeypatch):
-    seen = record_training_arguments(monkeypatch, run_ner)
+    seen = record_training_arguments(monkeypatch)
     run(tiny_model, tmp_path, *flags, data_dir=NER, do_eval=True)
     assert seen[0].learning_rate == expected
 

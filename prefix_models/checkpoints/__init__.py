@@ -9,6 +9,9 @@
 * peft prefix- and prompt-tuning adapters, in and out: ``checkpoints/peft.py``.
 * Loading a saved folder without ``import prefix_models`` (``trust_remote_code=True``): ``remote_files.py`` writes
   what the folder needs, ``remote_code.py`` finds its classes.
+* Which base weights a prefix fits: ``fingerprint.py`` (the algorithm); :func:`base_fingerprint` records the
+  loaded backbone's in the config, :func:`check_base_fingerprint` compares a saved prefix's with the base it is
+  put on.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, cache
 
 from ..configuration import PREFIX_FIELDS, validate_prefix_config
 from ..errors import InputError
+from .fingerprint import choose_tensors, compute_fingerprint, fingerprint_difference
 from .peft import PEFT_TYPES, check_peft_adapter_type, peft_task
 from .remote_files import auto_map, write_remote_code
 
@@ -47,6 +51,8 @@ HUB_KWARGS = (
 )
 # Backbone dimensions a prefix is tied to: a prefix trained on one shape cannot run on another.
 SHAPE_FIELDS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads")
+# Folders saved before fingerprints were recorded, already warned about (once each).
+_WARNED_UNFINGERPRINTED: set[str] = set()
 
 
 # The functions below are the checkpoint half of every prefix model (``modeling_utils.PrefixPreTrainedModel``
@@ -79,6 +85,8 @@ def save_pretrained(
     # The folder also loads where prefix_models was never imported (trust_remote_code): remote_files.py.
     # Written first, so that save_pretrained(push_to_hub=True) uploads it with the rest.
     model.config.auto_map = auto_map(model)
+    if not full and model.config.base_model_fingerprint is None:
+        model.config.base_model_fingerprint = base_fingerprint(model)
     if kwargs.get("is_main_process", True) and not os.path.isfile(save_directory):
         write_remote_code(save_directory)
     try:
@@ -120,6 +128,7 @@ def from_pretrained(
     path = os.fspath(pretrained_model_name_or_path)
     hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
     want_info = kwargs.pop("output_loading_info", False)
+    ignore_mismatched_base = kwargs.pop("ignore_mismatched_base", False)
     config = kwargs.pop("config", None)
     peft_adapter = None
     if config is None and check_peft_adapter_type(path, hub_kwargs) is not None:
@@ -150,7 +159,9 @@ def from_pretrained(
             # A GGUF base (weights dequantised on load) is found again through its file name.
             config.base_model_gguf_file = hub_kwargs.get("gguf_file")
         model, info = _load_backbone(stock_load, path, *model_args, config=config, **kwargs)
-        missing = set(info["missing_keys"])
+        # The prefix, prompt and head a stock checkpoint cannot hold are left out of transformers' report (and its
+        # missing keys): the model kept them (PrefixPreTrainedModel._adjust_missing_and_unexpected_keys).
+        missing = set(info["missing_keys"]) | model.new_keys_not_loaded
     else:
         base = os.fspath(base_model_name_or_path or config.base_model_name_or_path or "")
         if not base:
@@ -175,6 +186,13 @@ def from_pretrained(
         _load_adapter_state(model, adapter_state, path)
         missing = set(info["missing_keys"]) - set(adapter_state)
     _check_backbone_loaded(model, missing, base_model_name_or_path or config.base_model_name_or_path or path)
+    if adapter_files is not None:  # a prefix of ours on a base (a peft adapter records no fingerprint)
+        # The folder's own base, which a base_model_name_or_path given to the stock Auto classes overwrote in config.
+        folder_kwargs = {key: value for key, value in hub_kwargs.items() if key != "gguf_file"}  # the base's file
+        saved_base = PreTrainedConfig.get_config_dict(path, **folder_kwargs)[0].get("base_model_name_or_path")
+        check_base_fingerprint(config.base_model_fingerprint, model, path, saved_base, base, ignore_mismatched_base)
+    # What the backbone now holds, whatever the folder recorded: a later save points at these weights.
+    model.config.base_model_fingerprint = base_fingerprint(model, missing)
     model.freeze_backbone()
     model.upcast_trainable_parameters()
     if model.prefix_method == "prompt" and any(key.startswith("prompt_encoder.") for key in missing):
@@ -213,12 +231,13 @@ def checkpoint_kind(
 
 def read_task_checkpoint(
     config_class: type[PreTrainedConfig], path: str, backbone_prefix: str, hub_kwargs: dict[str, Any]
-) -> tuple[PreTrainedConfig, dict[str, torch.Tensor]]:
-    """One task's config and tensors, from a prefix-only save or a peft adapter (``load_prefix``)."""
+) -> tuple[PreTrainedConfig, dict[str, torch.Tensor], bool]:
+    """One task's config and tensors, from a prefix-only save or a peft adapter (``load_prefix``), and
+    whether it was a peft adapter."""
     if check_peft_adapter_type(path, hub_kwargs) is not None:
         config, state = peft_task(config_class, path, hub_kwargs)
         config.architectures = None
-        return config, state
+        return config, state, True
     config = config_class.from_pretrained(path, **hub_kwargs)
     files = prefix_only_weights_files(path, backbone_prefix, hub_kwargs)
     if files is None:
@@ -226,20 +245,67 @@ def read_task_checkpoint(
             f"{path} is not a prefix-only checkpoint (it holds backbone weights, or no prefix): load_prefix adds a "
             "task saved by save_pretrained or save_prefix"
         )
-    return config, _read_weights(files)
+    return config, _read_weights(files), False
 
 
 def write_task_checkpoint(
-    config: PreTrainedConfig, state: dict[str, torch.Tensor], save_directory: str | os.PathLike
+    model: Any, config: PreTrainedConfig, state: dict[str, torch.Tensor], save_directory: str | os.PathLike
 ) -> None:
-    """One task as a prefix-only checkpoint folder: ``config.json`` and ``model.safetensors`` (``save_prefix``)."""
+    """One task of ``model`` as a prefix-only checkpoint folder (``save_prefix``): ``config.json``,
+    ``model.safetensors`` and, as every save writes, what loads it with ``trust_remote_code`` (remote_files.py)."""
     os.makedirs(save_directory, exist_ok=True)
+    config.auto_map = auto_map(model)
+    write_remote_code(save_directory)
     config.save_pretrained(save_directory)
     save_file(state, os.path.join(save_directory, "model.safetensors"), metadata={"format": "pt"})
 
 
 def _read_weights(files: list[str]) -> dict[str, torch.Tensor]:
     return {key: tensor for file in files for key, tensor in load_file(file).items()}
+
+
+def base_fingerprint(model: Any, missing: set[str] | frozenset[str] = frozenset()) -> dict[str, Any] | None:
+    """The fingerprint (fingerprint.py) of the model's backbone weights, from tensors loaded from the base
+    (``missing`` keys, such as a pooler the checkpoint lacked, are random and left out)."""
+    state = model.state_dict()
+    backbone = f"{model.base_model_prefix}."
+    frozen = frozen_keys(model)
+    candidates = [key for key in state if key.startswith(backbone) and key in frozen and key not in missing]
+    return compute_fingerprint(state, choose_tensors(state, candidates))
+
+
+def check_base_fingerprint(
+    saved: dict[str, Any] | None,
+    model: Any,
+    path: str,
+    saved_base: str | None,
+    given_base: str | None,
+    ignore_mismatched_base: bool = False,
+) -> None:
+    """Refuse, in one line, to put the prefix saved in ``path`` on a backbone whose weights are not those its
+    fingerprint records (unless ``ignore_mismatched_base``); a folder saved before fingerprints warns once."""
+    if not saved:
+        if path not in _WARNED_UNFINGERPRINTED:
+            _WARNED_UNFINGERPRINTED.add(path)
+            logger.warning(
+                f"{path} records no base_model_fingerprint (saved before prefix-models recorded one), so it cannot be "
+                f"checked that {given_base!r} holds the weights the prefix was trained on; save it again to record it"
+            )
+        return
+    difference = fingerprint_difference(saved, model.state_dict())
+    if difference is None:
+        return
+    message = (
+        f"the prefix in {path} was trained on the base model {saved_base!r}, and the weights of {given_base!r} are "
+        f"not that model's (base_model_fingerprint: {difference})"
+    )
+    if ignore_mismatched_base:
+        logger.warning(f"{message}; loading it anyway, as ignore_mismatched_base=True asks")
+        return
+    raise InputError(
+        f"{message}; put it on the base it was trained on, or pass ignore_mismatched_base=True (scripts: "
+        "--ignore_mismatched_base) to load it anyway"
+    )
 
 
 def frozen_keys(model: Any) -> set[str]:

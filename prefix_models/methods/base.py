@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import torch
 from torch import nn
 
 from ..attachment import BackboneCall
@@ -32,6 +33,9 @@ class Prepared:
     inputs: dict[str, Any]
     # Leading output positions that are virtual tokens (prompt tuning), dropped from the outputs.
     drop: int = 0
+    # ``(batch, seq_len)``: where each row's real tokens sit in the outputs when its virtual tokens are not in
+    # front (a decoder's prompt after a row's left padding); the outputs keep those places only.
+    real_places: torch.Tensor | None = field(default=None, repr=False)
     state: PrefixState | None = field(default=None, repr=False)
 
 

@@ -1,69 +1,47 @@
 """What the example scripts (``run_glue.py``, ``run_ner.py``, ``examples/run_clm.py``,
-``examples/run_*.py``) share, in four modules: their flags (``arguments.py``), building the model
+``examples/run_*.py``) share, in five modules: their flags (``arguments.py``), building the model
 for a method (``models.py``: prefix, prompt, head-only probe or full fine-tuning), running a script
-(``runs.py``: logging, resuming, saving, the one-line error exit) and ending it (``cards.py``: the model
+(``runs.py``: logging, resuming, saving, the one-line error exit), what defines a run and keeps its
+output folder to it (``run_settings.py``: ``run_settings.json``) and ending it (``cards.py``: the model
 card, ``--push_to_hub``)."""
 
-from .arguments import (
-    DO_FLAGS,
-    DataArguments,
-    ModelArguments,
-    OutputArguments,
-    check_splits,
-    parse_arguments,
-    was_given,
-)
-from .cards import finish_run
-from .models import (
-    apply_method_defaults,
-    build_model,
-    load_config,
-    load_tokenizer,
-    max_positions,
-    resolve_max_seq_length,
-    sentence_transformers_pooling,
-)
-from .runs import (
-    check_training_engine,
-    evaluate_and_save,
-    finished_run,
-    last_complete_checkpoint,
-    log_run_start,
-    resolve_checkpoint,
-    run_script,
-    setup_logging,
-    shutdown_distributed,
-    start_run,
-    train_and_save,
-    training_engine,
-)
+from __future__ import annotations
 
-__all__ = [
-    "DO_FLAGS",
-    "DataArguments",
-    "ModelArguments",
-    "OutputArguments",
-    "apply_method_defaults",
-    "build_model",
-    "check_splits",
-    "check_training_engine",
-    "evaluate_and_save",
-    "finish_run",
-    "finished_run",
-    "last_complete_checkpoint",
-    "load_config",
-    "load_tokenizer",
-    "log_run_start",
-    "max_positions",
-    "parse_arguments",
-    "resolve_checkpoint",
-    "resolve_max_seq_length",
-    "run_script",
-    "sentence_transformers_pooling",
-    "setup_logging",
-    "shutdown_distributed",
-    "start_run",
-    "train_and_save",
-    "training_engine",
-    "was_given",
-]
+from ..lazy import lazy_exports
+
+# public name -> the module that defines it. Imported when first used, so a script's ``--help`` (which needs only
+# ``arguments.py``) never loads the model classes, datasets or the metrics libraries.
+_EXPORTS = {
+    "DO_FLAGS": "arguments",
+    "DataArguments": "arguments",
+    "ModelArguments": "arguments",
+    "OutputArguments": "arguments",
+    "apply_method_defaults": "models",
+    "build_model": "models",
+    "check_splits": "arguments",
+    "check_training_engine": "runs",
+    "evaluate_and_save": "runs",
+    "finish_run": "cards",
+    "finished_run": "runs",
+    "last_complete_checkpoint": "runs",
+    "load_config": "models",
+    "load_tokenizer": "models",
+    "log_run_start": "runs",
+    "max_positions": "models",
+    "parse_arguments": "arguments",
+    "resolve_checkpoint": "runs",
+    "resolve_max_seq_length": "models",
+    "run_script": "runs",
+    "sentence_transformers_pooling": "models",
+    "setup_logging": "runs",
+    "shutdown_distributed": "runs",
+    "start_run": "runs",
+    "train_and_save": "runs",
+    "training_engine": "runs",
+    "was_given": "arguments",
+}
+
+__all__ = list(_EXPORTS)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

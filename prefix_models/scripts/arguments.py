@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from transformers import (
     HfArgumentParser,
 )
 
+from ..defaults import POOLED_TASKS, classifier_pooling_help, learning_rate_help, prefix_init_help
 from ..errors import InputError
 
 # The flag naming each split's data file, and the flag that asks for the split.
@@ -43,7 +45,6 @@ _PREFIX_ONLY_FLAGS = (
     "classifier_pooling",
     "prefix_layers",
 )
-_POOLED_TASKS = ("sequence_classification", "multiple_choice")
 # The language-model tasks (their script, what it calls their models): the output layer is pretrained, so
 # there is no head of their own for --head_only to train.
 _LM_TASKS = {
@@ -69,6 +70,13 @@ class ModelArguments:
         metadata={
             "help": "Load the backbone in this dtype (auto: the checkpoint's). A prefix, prompt and head "
             "still train in float32. For mixed-precision compute add --bf16 / --fp16."
+        },
+    )
+    ignore_mismatched_base: bool = field(
+        default=False,
+        metadata={
+            "help": "When --model_name_or_path is a saved prefix or prompt: load it even if its base model's "
+            "weights are not those it was trained on (its recorded base_model_fingerprint differs)."
         },
     )
     prefix: bool = field(
@@ -122,23 +130,14 @@ class ModelArguments:
     )
     prefix_init: Literal["random", "text"] | None = field(
         default=None,
-        metadata={
-            "help": "With --prefix: start the prefix random, or as the backbone's own keys and values of a text "
-            "(Li & Liang's initialisation; --prefix_init_text, or a neutral default sentence). "
-            "Default: text for sequence and token classification (measured to help), random otherwise."
-        },
+        metadata={"help": prefix_init_help()},
     )
     prefix_init_text: str | None = field(
         default=None, metadata={"help": "The text whose keys and values start the prefix (implies --prefix_init text)."}
     )
     classifier_pooling: Literal["pooler", "cls", "mean"] | None = field(
         default=None,
-        metadata={
-            "help": "With --prefix or --prompt, sequence tasks: what the head reads. pooler: BERT's pooler "
-            "on [CLS], as BertForSequenceClassification and P-tuning v2; cls: the [CLS] hidden state; "
-            "mean: the mean over real tokens (for sentence-transformers checkpoints, whose pooler "
-            "was never trained). Default pooler."
-        },
+        metadata={"help": classifier_pooling_help()},
     )
 
     def __post_init__(self) -> None:
@@ -194,7 +193,7 @@ class ModelArguments:
                 f"{script} trains a prefix (--prefix), a soft prompt (--prompt) or the whole model (no method "
                 f"flag); --head_only does not apply to {models}"
             )
-        if self.classifier_pooling is not None and task not in _POOLED_TASKS:
+        if self.classifier_pooling is not None and task not in POOLED_TASKS:
             kind = task.replace("_", " ")
             raise InputError(
                 "--classifier_pooling applies to sequence classification and multiple choice, where "
@@ -322,14 +321,31 @@ class DataArguments(OutputArguments):
         return {"train": self.max_train_samples, "validation": self.max_eval_samples, "test": self.max_predict_samples}
 
 
+_SAYS_DEFAULT = re.compile(r"\bDefaults?\b|\(default[: ]")
+
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults in the flag help, the script's docstring as written."""
+    """Defaults in the flag help, the script's docstring as written. A help that says its default itself
+    (a default that depends on the method or the checkpoint) does not also get the field's placeholder."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.help and _SAYS_DEFAULT.search(action.help):
+            return action.help
+        return super()._get_help_string(action)
+
+
+# The TrainingArguments fields whose default the method picks (prefix_models.defaults): their help says so
+# instead of the Trainer's value, which the run does not use.
+_METHOD_DEFAULT_HELP = {"learning_rate": learning_rate_help}
 
 
 def parse_arguments(dataclass_types: tuple, argv: list[str] | None = None, description: str | None = None) -> tuple:
     """Parse the command line into the dataclasses, as transformers' example scripts do: a single
     ``.json`` argument is read as the whole configuration. ``description`` heads ``--help``."""
     parser = HfArgumentParser(dataclass_types, description=description, formatter_class=_HelpFormatter)
+    for action in parser._actions:
+        if action.dest in _METHOD_DEFAULT_HELP:
+            action.help = _METHOD_DEFAULT_HELP[action.dest](action.default)
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 1 and argv[0].endswith(".json"):
         path = os.path.abspath(argv[0])

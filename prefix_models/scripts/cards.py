@@ -15,15 +15,17 @@ import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import HfApi, ModelCardData
-from transformers import PreTrainedModel, Trainer
 from transformers.models.auto import modeling_auto
 
 from ..checkpoints.remote_files import REMOTE_CODE_FILE
 from ..report import BOOKKEEPING_SUFFIXES, report_hint
 from .arguments import DataArguments
+
+if TYPE_CHECKING:  # the Trainer and the model classes load with the model, not for a script's --help
+    from transformers import PreTrainedModel, Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +65,37 @@ def base_model_of(model: PreTrainedModel) -> str:
     return getattr(model.config, "base_model_name_or_path", None) or model.config._name_or_path or "unknown"
 
 
+def shown_path(path: str | os.PathLike) -> str:
+    """How a card names a file or folder: an absolute path (a machine's) as its path below the working
+    directory, or else its name; a relative path or a hub id as given."""
+    if not os.path.isabs(path):
+        return os.fspath(path)
+    resolved = Path(path).resolve()
+    return os.path.relpath(resolved) if resolved.is_relative_to(Path.cwd()) else resolved.name
+
+
+def is_local(name_or_path: str) -> bool:
+    """Whether a model is named by a folder (one here, or an absolute path that was one) rather than a hub id."""
+    return os.path.isdir(name_or_path) or os.path.isabs(name_or_path)
+
+
+def model_name(name_or_path: str) -> str:
+    """A model as a card names it: its hub id, or the name of its local folder."""
+    return Path(name_or_path).resolve().name if is_local(name_or_path) else name_or_path
+
+
+def _shown_argument(argument: str) -> str:
+    flag, equals, value = argument.partition("=")
+    if equals and flag.startswith("--"):
+        return f"{flag}={shown_path(value)}"
+    return shown_path(argument)
+
+
 def script_command(script: str, argv: Sequence[str] | None) -> str:
-    """The command line that made the run (``argv`` when ``main`` was called with one, else ``sys.argv``)."""
+    """The command line that made the run (``argv`` when ``main`` was called with one, else ``sys.argv``),
+    its absolute paths shown by :func:`shown_path`: a card holds no machine path."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    path = Path(script).resolve()
-    shown = os.path.relpath(path) if path.is_relative_to(Path.cwd()) else path.name
-    return shlex.join(["python", shown, *arguments])
+    return shlex.join(["python", shown_path(Path(script).resolve()), *map(_shown_argument, arguments)])
 
 
 def model_card(
@@ -83,11 +110,12 @@ def model_card(
     """The card's text: the Hub metadata block, then what the folder holds and how it was made."""
     method = method_of(model)
     base = base_model_of(model)
+    shown_base = model_name(base)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     name = type(model).__name__
     pipeline_tag = pipeline_tag_of(model)
-    local_base = os.path.isdir(base)
+    local_base = is_local(base)
     metadata = ModelCardData(
         # The Hub wants a hub id here; a local folder is named in the text instead.
         base_model=None if local_base else base,
@@ -102,31 +130,31 @@ def model_card(
         metadata.to_yaml(),
         "---",
         "",
-        f"# {Path(base).name} with {method} tuning: {task}" if method else f"# {Path(base).name}: {task}",
+        f"# {Path(shown_base).name} with {method} tuning: {task}" if method else f"# {Path(shown_base).name}: {task}",
         "",
     ]
     if method:
         config = model.config
         layers = config.prefix_layers if getattr(config, "prefix_layers", None) is not None else "all"
         lines += [
-            f"{what[method]} and a task head for `{base}`, trained with "
+            f"{what[method]} and a task head for `{shown_base}`, trained with "
             "[prefix-models](https://pypi.org/project/prefix-models/). The folder holds only what trained; "
             "the frozen backbone is loaded from the base model.",
             "",
             "| | |",
             "|---|---|",
-            f"| base model | `{base}`{' (a local folder)' if local_base else ''} |",
+            f"| base model | `{shown_base}`{' (a local folder)' if local_base else ''} |",
             f"| method | {method} tuning |",
             f"| `pre_seq_len` | {config.pre_seq_len} |",
             f"| prefixed layers | {layers} |",
         ]
     else:
         lines += [
-            f"`{base}` trained by a prefix-models script without a prefix ({task}).",
+            f"`{shown_base}` trained by a prefix-models script without a prefix ({task}).",
             "",
             "| | |",
             "|---|---|",
-            f"| base model | `{base}`{' (a local folder)' if local_base else ''} |",
+            f"| base model | `{shown_base}`{' (a local folder)' if local_base else ''} |",
             "| method | full fine-tuning or a head-only probe |",
         ]
     lines += [
@@ -137,7 +165,7 @@ def model_card(
     if dataset:
         lines.append(f"| dataset | `{dataset}` |")
     for split, path in (data_files or {}).items():
-        lines.append(f"| {split} data | `{path}` |")
+        lines.append(f"| {split} data | `{shown_path(path)}` |")
     shown = {
         key: value
         for key, value in metrics.items()

@@ -9,35 +9,40 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import datasets
 import torch
 import transformers
-from transformers import (
-    Trainer,
-    TrainingArguments,
-)
+from transformers import TrainingArguments
 
 from ..errors import InputError
-from .arguments import ModelArguments
+from .arguments import DataArguments, ModelArguments
 from .models import apply_method_defaults
+from .run_settings import prepare_run_folder, record_run
+
+if TYPE_CHECKING:  # the Trainer loads with the model, not for a script's --help
+    from transformers import Trainer
 
 logger = logging.getLogger(__name__)
 
 
 def setup_logging(training_args: TrainingArguments) -> None:
-    """Log like the transformers example scripts: INFO on the main process, warnings elsewhere."""
+    """Log what a user reads. On the main process, by default: this project's and the script's messages at INFO
+    (the settings, what the method picked, trainable parameters, results, where things were saved), transformers'
+    and datasets' at WARNING (their INFO is config dumps, file lists and the Trainer's banners); the Trainer's
+    progress bars and metrics print either way. ``--log_level info`` (or ``debug``, ...) sets all of them, as the
+    transformers example scripts do; other processes log at ``--log_level_replica`` (``warning``)."""
     logging.basicConfig(
         format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
         datefmt="%m/%d/%Y %H:%M:%S",
         handlers=[logging.StreamHandler(sys.stdout)],
     )
-    if training_args.should_log:  # the main process reports progress, as in transformers' scripts
-        transformers.utils.logging.set_verbosity_info()
-    level = training_args.get_process_log_level()
+    level = training_args.get_process_log_level()  # --log_level passive (the default): the libraries' own, WARNING
+    passive = training_args.should_log and training_args.log_level == "passive"
     for name in (__name__.split(".")[0], "__main__"):
-        logging.getLogger(name).setLevel(level)
+        logging.getLogger(name).setLevel(logging.INFO if passive else level)
+    import datasets  # here, not at the top: a script's --help never loads it
+
     datasets.utils.logging.set_verbosity(level)
     transformers.utils.logging.set_verbosity(level)
     transformers.utils.logging.enable_default_handler()
@@ -70,19 +75,23 @@ def check_training_engine(training_args: TrainingArguments) -> None:
 def start_run(
     model_args: ModelArguments,
     training_args: TrainingArguments,
-    overwrite_output_dir: bool,
+    data_args: DataArguments,
     task: str | None = None,
 ) -> str | None:
     """What every script does once its flags are read: refuse the flags that mean nothing for ``task``, set
-    up logging, log the run, refuse an engine the hardware cannot run and, for ``task``, let the method pick
-    its defaults (:func:`~prefix_models.scripts.models.apply_method_defaults`; a script that learns its task
-    from the data does that itself). Returns the checkpoint to resume from (:func:`resolve_checkpoint`)."""
+    up logging, log the run, refuse an engine the hardware cannot run, check ``--output_dir`` against the run
+    (:func:`~prefix_models.scripts.run_settings.prepare_run_folder`: a run with other settings there is
+    refused, an evaluation-only run into a trained run's folder writes beside it) and, for ``task``, let the
+    method pick its defaults (:func:`~prefix_models.scripts.models.apply_method_defaults`; a script that
+    learns its task from the data does that itself). Returns the checkpoint to resume from
+    (:func:`resolve_checkpoint`)."""
     if task is not None:
         model_args.check_task(task)
     setup_logging(training_args)
     log_run_start(training_args, model_args)
     check_training_engine(training_args)
-    last_checkpoint = resolve_checkpoint(training_args, overwrite_output_dir)
+    prepare_run_folder(model_args, data_args, training_args)
+    last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)
     if task is not None:
         apply_method_defaults(model_args, training_args, task)
     return last_checkpoint
@@ -114,6 +123,7 @@ def train_and_save(
     transformers' example scripts do. With ``--merge_prefix_projection`` the prefix's MLP is folded into its
     table first, so the final save holds the table (the checkpoints written while training keep the MLP)."""
     logger.info(f"Training engine: {training_engine(trainer)} ({trainer.args.world_size} process(es))")
+    record_run(trainer.args)  # the settings start_run checked, into run_settings.json
     train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
     if model_args.merge_prefix_projection:
         before = trainer.model.num_trainable_parameters()
@@ -123,6 +133,7 @@ def train_and_save(
             f"{trainer.model.num_trainable_parameters():,} trainable parameters); the saved model holds the table"
         )
     trainer.save_model()
+    logger.info(f"Model saved to {trainer.args.output_dir}")  # transformers says so only at --log_level info
     metrics = {**train_result.metrics, "train_samples": num_samples}
     trainer.log_metrics("train", metrics)
     trainer.save_metrics("train", metrics)

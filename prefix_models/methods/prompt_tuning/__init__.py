@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ...attachment import BackboneCall
-from ...inputs import extend_attention_mask
+from ...inputs import after_left_padding, extend_attention_mask, take_places
 from ...named_prefixes import Route, routed_virtual_tokens
 from ..base import Prepared, TuningMethod
 from .encoder import PromptEncoder, prompt_inputs
@@ -59,6 +59,11 @@ class PromptTuning(TuningMethod):
                 mask, pre_seq_len, batch_size, length, device, prefix_attention_mask
             ),
         }
+        # A decoder's soft tokens go behind each row's left padding, where they sit in the row alone (the
+        # generation cache keeps them there; the mask of every later step is laid out the same way).
+        layout = after_left_padding(mask, pre_seq_len) if role == "decoder_only" else None
+        if layout is not None:
+            prepared["attention_mask"] = take_places(prepared["attention_mask"], layout[0])
         if soft_cached:  # a decoder's generation cache already holds the soft tokens
             return Prepared(prepared)
         embeds = prepared.pop("inputs_embeds", None)
@@ -74,7 +79,12 @@ class PromptTuning(TuningMethod):
                 soft = (torch.arange(pre_seq_len, device=positions.device) - (pre_seq_len - lengths)).clamp(min=0)
                 soft = soft.expand(batch_size, -1).to(positions.dtype)
             prepared["position_ids"] = torch.cat([soft, positions], dim=1)
-            return Prepared(prepared, drop=pre_seq_len)
+            if layout is None:
+                return Prepared(prepared, drop=pre_seq_len)
+            order, real = layout
+            for key in ("inputs_embeds", "position_ids"):
+                prepared[key] = take_places(prepared[key], order)
+            return Prepared(prepared, drop=pre_seq_len, real_places=real)
         return Prepared(prepared)
 
 

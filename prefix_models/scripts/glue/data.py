@@ -16,12 +16,10 @@ import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-
-import datasets
-from datasets import Dataset, DatasetDict
+from typing import TYPE_CHECKING
 
 from ...errors import InputError
-from ..hub import load_hub_dataset
+from ..hub import hub_errors, load_hub_dataset
 from .tasks import (
     CLASSIFICATION,
     COLA_HEADERLESS,
@@ -32,6 +30,9 @@ from .tasks import (
     glue_row,
     superglue_rows,
 )
+
+if TYPE_CHECKING:  # datasets loads when data does, not for a script's --help
+    from datasets import DatasetDict
 
 # Split name -> official file names (GLUE TSV, SuperGLUE JSONL).
 GLUE_FILES = {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}
@@ -130,6 +131,8 @@ def _check_columns(spec: TaskSpec, rows: list[dict], path: Path) -> None:
 
 
 def _to_dataset_dict(spec: TaskSpec, splits: dict[str, list[dict]], where: Path | str) -> DatasetDict:
+    from datasets import Dataset, DatasetDict
+
     result = DatasetDict()
     for split, rows in splits.items():
         if not rows:
@@ -138,10 +141,28 @@ def _to_dataset_dict(spec: TaskSpec, splits: dict[str, list[dict]], where: Path 
     return result
 
 
-def load_from_hub(spec: TaskSpec, dataset_name: str | None, dataset_config_name: str | None, **kwargs) -> DatasetDict:
-    """The task from the hub (``nyu-mll/glue`` / ``aps/super_glue``), normalised like the files."""
+def load_from_hub(
+    spec: TaskSpec,
+    dataset_name: str | None,
+    dataset_config_name: str | None,
+    *,
+    asked: str | None = None,
+    instead: str | None = None,
+    **kwargs,
+) -> DatasetDict:
+    """The task from the hub (``nyu-mll/glue`` / ``aps/super_glue``), normalised like the files. A hub out of
+    reach ends as one line saying what could not be loaded and how to give the files instead: ``asked`` (the
+    flag that asked for it) and ``instead`` (the local way) default to ``run_glue.py``'s."""
     name = dataset_name or HUB_DATASETS[spec.benchmark]
-    raw = load_hub_dataset(name, dataset_config_name or _hub_config(spec), **kwargs)
+    config_name = dataset_config_name or _hub_config(spec)
+    asked = asked or (f"--dataset_name {dataset_name}" if dataset_name else f"--task_name {spec.name}")
+    official = "SuperGLUE" if spec.benchmark == "super_glue" else "GLUE"
+    instead = instead or (
+        f"Give the data as local files instead: --data_dir <the official {official} download, or its "
+        f"{spec.name} folder>, or --train_file/--validation_file (csv, tsv or json lines) with --task_name {spec.name}"
+    )
+    with hub_errors(asked, f"the dataset {name} (configuration {config_name})", instead):
+        raw = load_hub_dataset(name, config_name, **kwargs)
     splits = {}
     for split, dataset in raw.items():
         split_name = {"validation_matched": "validation", "test_matched": "test"}.get(split, split)
@@ -230,6 +251,8 @@ def load_from_files(
 ) -> tuple[DatasetDict, TaskSpec]:
     """csv/json(l) files with named text and label columns; returns the splits and the task spec
     (a custom one, with labels from the training data, unless ``spec`` is given)."""
+    import datasets
+
     raw = {}
     for split, path in files.items():
         if not os.path.isfile(path):

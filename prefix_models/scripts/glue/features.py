@@ -6,15 +6,17 @@ import json
 import os
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from datasets import Dataset
 from transformers import EvalPrediction, PreTrainedTokenizerBase
 
 from .metrics import classification_metrics, multirc_metrics, record_metrics
 from .tasks import MULTIPLE_CHOICE, MULTIRC, RECORD, REGRESSION, TaskSpec
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 # Columns the metrics and submissions need after tokenisation.
 KEEP_COLUMNS = ("idx", "group", "candidate", "answers", "passage_idx", "question_idx", "answer_idx")

@@ -10,8 +10,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import pearsonr, spearmanr
-from sklearn.metrics import f1_score, matthews_corrcoef
 
 from ...errors import InputError
 from ..qa.metrics import f1_score as squad_f1
@@ -25,6 +23,10 @@ def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
 def classification_metrics(metric_names: Sequence[str], predictions: np.ndarray, labels: np.ndarray) -> dict:
     """Metrics of a flat task: any of ``accuracy``, ``f1`` (binary, positive class 1),
     ``macro_f1``, ``matthews_correlation``, ``pearson``, ``spearmanr``, ``combined_score``."""
+    # scipy and scikit-learn load when a score is asked for, not when a script's --help is
+    from scipy.stats import pearsonr, spearmanr
+    from sklearn.metrics import f1_score, matthews_corrcoef
+
     predictions, labels = np.asarray(predictions), np.asarray(labels)
     results: dict[str, float] = {}
     for name in metric_names:
@@ -50,6 +52,8 @@ def classification_metrics(metric_names: Sequence[str], predictions: np.ndarray,
 def multirc_metrics(predictions: np.ndarray, labels: np.ndarray, question_ids: Sequence) -> dict:
     """MultiRC: ``f1a`` = binary F1 over all answer options; ``exact_match`` = share of questions
     whose every answer option is labelled correctly."""
+    from sklearn.metrics import f1_score
+
     predictions, labels = np.asarray(predictions), np.asarray(labels)
     per_question: dict = defaultdict(list)
     for prediction, label, question in zip(predictions, labels, question_ids, strict=True):

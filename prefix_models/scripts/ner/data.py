@@ -13,12 +13,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from datasets import Dataset, DatasetDict
+from typing import TYPE_CHECKING
 
 from ...errors import InputError
 from ..arguments import SPLIT_FLAGS
-from ..hub import load_hub_dataset
+from ..hub import hub_errors, load_hub_dataset
+
+if TYPE_CHECKING:  # datasets loads when data does, not for a script's --help
+    from datasets import DatasetDict
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +217,13 @@ def load_from_hub(
     ``--label_names_file`` to name.
     """
     name = HUB_TASKS.get(dataset_name, dataset_name)
-    raw = load_hub_dataset(name, config_name, **kwargs)
+    fetched = f"the dataset {name}" + (f" (configuration {config_name})" if config_name else "")
+    instead = (
+        "Give the data as local files instead: --data_dir <a folder of CoNLL files (train.txt, dev.txt, "
+        "test.txt)>, or --train_file/--validation_file (CoNLL or json lines)"
+    )
+    with hub_errors(f"--dataset_name {dataset_name}", fetched, instead):
+        raw = load_hub_dataset(name, config_name, **kwargs)
     # The splits of a dataset share one schema: read the columns and label names once.
     first = next(iter(raw.values()))
     columns = first.column_names
@@ -343,6 +351,8 @@ def check_labels(splits: dict[str, list[Sentence]], labels: Sequence[str], origi
 
 
 def to_datasets(splits: dict[str, list[Sentence]]) -> DatasetDict:
+    from datasets import Dataset, DatasetDict
+
     return DatasetDict(
         {
             split: Dataset.from_dict(

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from datasets import Dataset
-from seqeval import metrics as seqeval_metrics
-from seqeval import scheme as seqeval_scheme
 from transformers import EvalPrediction, PreTrainedTokenizerBase
 
 from ...errors import InputError
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 IGNORE = -100
 NO_WORD = -1
@@ -132,6 +133,10 @@ def seqeval_scores(
     counts as an entity there. ``strict_precision`` / ``strict_recall`` / ``strict_f1`` are seqeval's
     strict mode in ``scheme``, where only well-formed spans count.
     """
+    # seqeval (and the scikit-learn it loads) when a score is asked for, not when a script's --help is
+    from seqeval import metrics as seqeval_metrics
+    from seqeval import scheme as seqeval_scheme
+
     scheme_class = {"IOB1": seqeval_scheme.IOB1, "IOB2": seqeval_scheme.IOB2, "BIOES": seqeval_scheme.IOBES}[scheme]
     strict = {"mode": "strict", "scheme": scheme_class, "zero_division": 0}
     conlleval = {"zero_division": 0}

@@ -24,7 +24,7 @@ from typing import Any
 
 from ...errors import InputError
 from ..arguments import SPLIT_FLAGS
-from ..hub import load_hub_dataset
+from ..hub import hub_errors, load_hub_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -195,14 +195,12 @@ def load_from_hub(name: str, config_name: str | None, **kwargs: Any) -> dict[str
     """The splits of a hub dataset with SQuAD's columns, as examples. The hub is often out of reach (offline
     machines, firewalls): that ends as one line saying how to give the files instead."""
     hub_name = HUB_NAMES.get(name, name)
-    try:
+    instead = (
+        "Give the official SQuAD files instead: --train_file train-v1.1.json --validation_file dev-v1.1.json "
+        "(or --data_dir)"
+    )
+    with hub_errors(f"--dataset_name {name}", hub_name, instead):
         raw = load_hub_dataset(hub_name, config_name, **kwargs)
-    except (OSError, ConnectionError) as error:  # offline, unknown name, no access: the hub's errors are OSErrors
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(
-            f"--dataset_name {name}: could not load {hub_name} from the hub ({reason}). Offline, give the official "
-            "SQuAD files instead: --train_file train-v1.1.json --validation_file dev-v1.1.json (or --data_dir)"
-        ) from None
     splits = {}
     for split, dataset in raw.items():
         source = f"the dataset {hub_name} ({split})"

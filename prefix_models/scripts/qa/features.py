@@ -12,12 +12,15 @@ token positions become answer text (``postprocess.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import datasets
 import numpy as np
 
 from ...errors import InputError
 from .data import QAExample
+
+if TYPE_CHECKING:  # datasets loads when data does, not for a script's --help
+    import datasets
 
 CHUNK = 1000  # questions tokenized at once: bounds the Python lists alive at a time on SQuAD-sized data
 
@@ -77,6 +80,8 @@ def prepare_features(
     pad_to_max_length: bool = False,
 ) -> QAFeatures:
     """The windows of ``examples``; with ``labels``, each window's ``start_positions`` / ``end_positions``."""
+    from datasets import Dataset, concatenate_datasets
+
     # Questions go first, as in transformers' run_qa.py, unless the tokenizer pads on the left.
     question_first = tokenizer.padding_side == "right"
     context_id = 1 if question_first else 0
@@ -122,6 +127,6 @@ def prepare_features(
                 start, end = positions or (cls, cls)
                 columns["start_positions"].append(start)
                 columns["end_positions"].append(end)
-        parts.append(datasets.Dataset.from_dict(columns))
-    dataset = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+        parts.append(Dataset.from_dict(columns))
+    dataset = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
     return QAFeatures(examples, dataset, np.asarray(example_index), all_offsets, np.asarray(cls_positions))
