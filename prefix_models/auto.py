@@ -6,12 +6,11 @@
 later (decoders accepted by capability) are registered here, by :func:`register_with_transformers`.
 
 A fresh model takes the defaults its checkpoint decides (``defaults.checkpoint_defaults``: a sentence-transformers
-checkpoint's own pooling), as the scripts' models do; a keyword given always wins.
+checkpoint's own pooling) in the classes' ``from_pretrained``, as the scripts' models do; a keyword given wins.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any, ClassVar
 
@@ -21,7 +20,7 @@ from transformers import (
     PreTrainedModel,
 )
 
-from . import defaults, families, named_classes
+from . import families, named_classes
 from .checkpoints import HUB_KWARGS, checkpoint_kind
 from .configuration import PREFIX_METHODS
 from .errors import InputError
@@ -33,8 +32,6 @@ from .modeling_tasks import (
     PrefixModelForSequenceClassification,
     PrefixModelForTokenClassification,
 )
-
-logger = logging.getLogger(__name__)
 
 
 def _classes_for(task_class: type[PreTrainedModel]) -> dict[tuple[str, str], type[PreTrainedModel]]:
@@ -55,7 +52,6 @@ class _AutoPrefixModel:
     """Dispatch ``from_pretrained`` / ``from_config`` on ``model_type`` and ``method``."""
 
     _task_class: ClassVar[type[PreTrainedModel]]
-    _task: ClassVar[str]  # the task's name in ``defaults.TASKS``
     _more_supported: ClassVar[str] = ""
 
     def __init__(self, *args: Any, **kwargs: Any):
@@ -127,18 +123,6 @@ class _AutoPrefixModel:
             kwargs.get("base_model_name_or_path"),
         )
         model_class = cls.model_class(model_type, method, saved_method)
-        if saved_method is None:  # a saved prefix model (or a prefix config given) keeps its own settings
-            picked = defaults.checkpoint_defaults(
-                pretrained_model_name_or_path, model_class.config_class.prefix_method, cls._task, **hub_kwargs
-            )
-            picked = {key: value for key, value in picked.items() if key not in kwargs}
-            if picked:
-                logger.info(
-                    f"{pretrained_model_name_or_path} is a sentence-transformers checkpoint: "
-                    f"{', '.join(f'{key}={value!r}' for key, value in picked.items())}, the pooling it was trained "
-                    "with (its pooler layer never was); pass classifier_pooling='pooler' to read the pooler anyway"
-                )
-                kwargs.update(picked)
         return model_class.from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
     @classmethod
@@ -152,14 +136,12 @@ class AutoPrefixModelForSequenceClassification(_AutoPrefixModel):
     encoder family (``families.ENCODER_FAMILIES``): ``BertPrefixForSequenceClassification``, ..."""
 
     _task_class = PrefixModelForSequenceClassification
-    _task = "sequence_classification"
 
 
 class AutoPrefixModelForTokenClassification(_AutoPrefixModel):
     """One label per token (NER, POS) on any encoder family: ``RobertaPrefixForTokenClassification``, ..."""
 
     _task_class = PrefixModelForTokenClassification
-    _task = "token_classification"
 
 
 class AutoPrefixModelForMultipleChoice(_AutoPrefixModel):
@@ -167,7 +149,6 @@ class AutoPrefixModelForMultipleChoice(_AutoPrefixModel):
     family: ``BertPrefixForMultipleChoice``, ..."""
 
     _task_class = PrefixModelForMultipleChoice
-    _task = "multiple_choice"
 
 
 class AutoPrefixModelForQuestionAnswering(_AutoPrefixModel):
@@ -175,7 +156,6 @@ class AutoPrefixModelForQuestionAnswering(_AutoPrefixModel):
     ``BertPrefixForQuestionAnswering``, ..."""
 
     _task_class = PrefixModelForQuestionAnswering
-    _task = "question_answering"
 
 
 class AutoPrefixModelForCausalLM(_AutoPrefixModel):
@@ -185,7 +165,6 @@ class AutoPrefixModelForCausalLM(_AutoPrefixModel):
     ``families.decoder_family_by_capability``)."""
 
     _task_class = PrefixModelForCausalLM
-    _task = "causal_lm"
     _more_supported = (
         ", and any other decoder whose attention dispatches through transformers' AttentionInterface and whose "
         "layers pass keyword arguments down to it (not BLOOM or MPT, which compute attention themselves, nor "

@@ -39,6 +39,7 @@ class PrefixModelForCausalLM(PrefixPreTrainedModel):
     # The stock LM class builds the backbone (and the output layer tied to its embeddings).
     backbone_class = None
     backbone_role = "decoder_only"
+    prefix_task = "causal_lm"  # its name in defaults.TASKS: what it takes from a checkpoint
     stock_auto_class = AutoModelForCausalLM
     _peft_positions_supported = True
     # The loss takes Trainer's num_items_in_batch (tokens across devices and accumulation steps).

@@ -40,6 +40,7 @@ class PrefixModelForSeq2SeqLM(PrefixPreTrainedModel, GenerationMixin):
     # The stock ForConditionalGeneration lives here; checkpoints of it load with this prefix added.
     base_model_prefix = "seq2seq"
     accepts_loss_kwargs = False
+    prefix_task = "seq2seq_lm"  # its name in defaults.TASKS: what it takes from a checkpoint
     stock_auto_class = AutoModelForSeq2SeqLM
 
     @classmethod

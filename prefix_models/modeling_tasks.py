@@ -128,6 +128,7 @@ def classification_forward(
 class PrefixModelForSequenceClassification(PrefixPreTrainedModel):
     """Pooled first real token -> linear head; regression, single- or multi-label by ``problem_type``."""
 
+    prefix_task = "sequence_classification"  # its name in defaults.TASKS: what it takes from a checkpoint
     stock_auto_class = AutoModelForSequenceClassification
     head_attribute = "classifier"
     head_class = SequenceClassificationHead
@@ -142,6 +143,7 @@ class PrefixModelForSequenceClassification(PrefixPreTrainedModel):
 class PrefixModelForTokenClassification(PrefixPreTrainedModel):
     """Every real token -> linear head; labels ``-100`` are ignored by the loss."""
 
+    prefix_task = "token_classification"  # its name in defaults.TASKS: what it takes from a checkpoint
     stock_auto_class = AutoModelForTokenClassification
     head_attribute = "classifier"
     head_class = TokenClassificationHead
@@ -162,6 +164,7 @@ def _flatten_choices(tensor: torch.Tensor | None, keep_dims: int = 1) -> torch.T
 class PrefixModelForMultipleChoice(PrefixPreTrainedModel):
     """Each (example, choice) pair is encoded with the prefix and scored; softmax over choices."""
 
+    prefix_task = "multiple_choice"  # its name in defaults.TASKS: what it takes from a checkpoint
     stock_auto_class = AutoModelForMultipleChoice
     head_attribute = "classifier"
     head_class = MultipleChoiceHead
@@ -213,6 +216,7 @@ class PrefixModelForMultipleChoice(PrefixPreTrainedModel):
 class PrefixModelForQuestionAnswering(PrefixPreTrainedModel):
     """Every real token -> span start and end logits (extractive QA, SQuAD-style)."""
 
+    prefix_task = "question_answering"  # its name in defaults.TASKS: what it takes from a checkpoint
     stock_auto_class = AutoModelForQuestionAnswering
     head_attribute = "qa_outputs"
     head_class = QuestionAnsweringHead

@@ -60,6 +60,8 @@ class PrefixPreTrainedModel(PreTrainedModel):
     # The stock Auto class that builds this task's models once prefix_models is imported (auto.py registers them
     # with it; a save names it in config.json's auto_map).
     stock_auto_class: ClassVar[type | None] = None
+    # The task in ``defaults.TASKS``: which defaults a fresh model takes from its checkpoint (defaults.py).
+    prefix_task: ClassVar[str | None] = None
 
     def __init__(self, config: PreTrainedConfig, tokenizer: Any = None, _defer_prompt_init: bool = False):
         config = self._as_prefix_config(config)

@@ -16,6 +16,7 @@ from conftest import FIXTURES
 from script_runs import load_example, script_args
 from transformers import Trainer, TrainingArguments
 
+import prefix_models
 import run_glue
 import run_ner
 from prefix_models import (
@@ -71,7 +72,7 @@ def test_python_builds_the_model_the_script_builds_from_a_sentence_transformers_
     """The issue: the script read such a checkpoint through its mean, AutoPrefixModelFor*.from_pretrained through
     the never-trained pooler. Both now give the same model (same seed: the same logits)."""
     torch.manual_seed(0)
-    with caplog.at_level(logging.INFO, logger="prefix_models.auto"):
+    with caplog.at_level(logging.INFO, logger="prefix_models.checkpoints"):
         python = AutoPrefixModelForSequenceClassification.from_pretrained(
             st_checkpoint, method=method, pre_seq_len=2, num_labels=2
         ).eval()
@@ -85,6 +86,15 @@ def test_python_builds_the_model_the_script_builds_from_a_sentence_transformers_
 
     choice = AutoPrefixModelForMultipleChoice.from_pretrained(st_checkpoint, method=method, pre_seq_len=2)
     assert choice.config.classifier_pooling == "mean"  # every pooled task
+
+    # The named class itself, as the Auto class picks it: the same model.
+    named = getattr(prefix_models, f"Bert{method.capitalize()}ForSequenceClassification")
+    torch.manual_seed(0)
+    direct = named.from_pretrained(st_checkpoint, pre_seq_len=2, num_labels=2).eval()
+    assert direct.config.classifier_pooling == "mean"
+    with torch.no_grad():
+        torch.testing.assert_close(direct(**BATCH).logits, python(**BATCH).logits)
+    assert named.from_pretrained(st_checkpoint, classifier_pooling="pooler").config.classifier_pooling == "pooler"
 
 
 def test_a_keyword_given_wins_and_other_checkpoints_keep_the_pooler(st_checkpoint, tiny_model, tmp_path):

@@ -32,6 +32,7 @@ from transformers import logging as hf_logging
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, cached_file
 
 from ..configuration import PREFIX_FIELDS, validate_prefix_config
+from ..defaults import checkpoint_defaults
 from ..errors import InputError
 from .fingerprint import choose_tensors, compute_fingerprint, fingerprint_difference
 from .peft import PEFT_TYPES, check_peft_adapter_type, peft_task
@@ -130,6 +131,8 @@ def from_pretrained(
     want_info = kwargs.pop("output_loading_info", False)
     ignore_mismatched_base = kwargs.pop("ignore_mismatched_base", False)
     config = kwargs.pop("config", None)
+    if config is None:
+        kwargs = _with_checkpoint_defaults(cls, path, hub_kwargs, kwargs)
     peft_adapter = None
     if config is None and check_peft_adapter_type(path, hub_kwargs) is not None:
         # A peft prefix/prompt-tuning adapter: the base named in it, the virtual tokens from it.
@@ -203,6 +206,28 @@ def from_pretrained(
         info["missing_keys"] = sorted(missing)
         return model, info
     return model
+
+
+def _with_checkpoint_defaults(
+    cls: Any, path: str, hub_kwargs: dict[str, Any], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """``kwargs`` with the config fields a fresh model takes from what its checkpoint is (``defaults.py``: a
+    sentence-transformers checkpoint's own pooling), where not given; a saved prefix model keeps its own."""
+    task = getattr(cls, "prefix_task", None)
+    if task is None:
+        return kwargs
+    picked = checkpoint_defaults(path, cls.config_class.prefix_method, task, **hub_kwargs)
+    picked = {key: value for key, value in picked.items() if key not in kwargs}
+    if not picked or check_peft_adapter_type(path, hub_kwargs) is not None:
+        return kwargs
+    if PreTrainedConfig.get_config_dict(path, **hub_kwargs)[0].get("prefix_method") is not None:
+        return kwargs  # a saved prefix model: its config holds what it was trained with
+    logger.info(
+        f"{path} is a sentence-transformers checkpoint: "
+        f"{', '.join(f'{key}={value!r}' for key, value in picked.items())}, the pooling it was trained with (its "
+        "pooler layer never was); pass classifier_pooling='pooler' to read the pooler anyway"
+    )
+    return {**kwargs, **picked}
 
 
 def checkpoint_kind(
