@@ -23,15 +23,18 @@ import sys
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import datasets
-from transformers import Trainer, TrainingArguments, default_data_collator, set_seed
+from transformers import TrainingArguments, default_data_collator, set_seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from prefix_models import scripts  # noqa: E402
 from prefix_models.errors import InputError  # noqa: E402
 from prefix_models.scripts import build_model  # noqa: E402
+
+if TYPE_CHECKING:
+    import datasets
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,8 @@ class CausalLMDataArguments(scripts.DataArguments):
 
 
 def load_text(data_args: CausalLMDataArguments, seed: int) -> datasets.DatasetDict:
+    import datasets  # here, not at the top: --help answers without it
+
     raw = {}
     for split, path in data_args.files.items():
         extension = Path(path).suffix.lstrip(".").lower()
@@ -86,6 +91,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = scripts.parse_arguments(
         (scripts.ModelArguments, CausalLMDataArguments, TrainingArguments), argv, description=__doc__
     )
+    from transformers import Trainer  # here, not at the top: --help answers without loading the training stack
+
     last_checkpoint = scripts.start_run(model_args, training_args, data_args, task="causal_lm")
     raw = load_text(data_args, training_args.seed)
 

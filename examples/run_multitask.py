@@ -24,8 +24,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import datasets
-from transformers import DataCollatorWithPadding, EvalPrediction, Trainer, TrainingArguments, set_seed
+from transformers import DataCollatorWithPadding, EvalPrediction, TrainingArguments, set_seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -97,6 +96,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = scripts.parse_arguments(
         (scripts.ModelArguments, MultiTaskArguments, TrainingArguments), argv, description=__doc__
     )
+    import datasets  # here, not at the top: --help answers without the training stack
+    from transformers import Trainer
+
     if model_args.method is None:
         raise InputError("run_multitask.py trains one prefix per task on a frozen backbone: pass --prefix or --prompt")
     last_checkpoint = scripts.start_run(model_args, training_args, data_args, "sequence_classification")

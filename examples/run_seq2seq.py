@@ -24,12 +24,11 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import datasets
 import numpy as np
 from transformers import (
     DataCollatorForSeq2Seq,
-    Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
     set_seed,
 )
@@ -40,6 +39,9 @@ from prefix_models import scripts  # noqa: E402
 from prefix_models.configuration import ATTENTION_KINDS  # noqa: E402
 from prefix_models.errors import InputError  # noqa: E402
 from prefix_models.scripts import build_model  # noqa: E402
+
+if TYPE_CHECKING:
+    import datasets
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,8 @@ class Seq2SeqDataArguments(scripts.DataArguments):
 
 
 def load_pairs(data_args: Seq2SeqDataArguments) -> datasets.DatasetDict:
+    import datasets  # here, not at the top: --help answers without it
+
     raw = {}
     for split, path in data_args.files.items():
         extension = Path(path).suffix.lstrip(".").lower()
@@ -91,6 +95,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model_args, data_args, training_args = scripts.parse_arguments(
         (scripts.ModelArguments, Seq2SeqDataArguments, Seq2SeqTrainingArguments), argv, description=__doc__
     )
+    from transformers import Seq2SeqTrainer  # here, not at the top: --help answers without loading the training stack
+
     if data_args.prefix_kinds is not None and not model_args.prefix:
         raise InputError("--prefix_kinds applies to --prefix")
     last_checkpoint = scripts.start_run(model_args, training_args, data_args, "seq2seq_lm")

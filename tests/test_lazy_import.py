@@ -56,7 +56,17 @@ def test_import_loads_no_model_stack():
     assert loaded_after("import prefix_models") == set()
 
 
-@pytest.mark.parametrize("script", ["run_glue.py", "run_ner.py", "examples/run_qa.py"])
+@pytest.mark.parametrize(
+    "script",
+    [
+        "run_glue.py",
+        "run_ner.py",
+        "examples/run_qa.py",
+        "examples/run_clm.py",
+        "examples/run_seq2seq.py",
+        "examples/run_multitask.py",
+    ],
+)
 def test_help_loads_no_model_stack(script):
     # peft hidden, as a plain install has it: where installed, transformers' TrainingArguments imports peft, which
     # imports transformers' model stack whatever the script does.
