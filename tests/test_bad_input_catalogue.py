@@ -167,6 +167,18 @@ CASES: dict[str, tuple[Callable[[Context], object], str]] = {
         r"17 tokens are longer than the model's context \(16 positions; the prefix takes none\)",
     ),
     # --- script flags ---
+    "a stray word among the flags (glue)": (
+        lambda c: c.glue("--task_name", "rte", "stray", "--data_dir", str(GLUE), "--do_train"),
+        r"unrecognized arguments: stray \(every value follows its --flag",
+    ),
+    "a value that lost its flag (ner)": (
+        lambda c: c.ner("--train_file", str(NER / "train.txt"), "--do_train", "--prefix", "--pre_seq_len", "4", "8"),
+        r"unrecognized arguments: 8 ",
+    ),
+    "a configuration file that is not there": (
+        lambda c: run_glue.main([str(c.tmp / "missing.json")]),
+        r"missing\.json: no such file \(a single \.json argument is read as the whole configuration\)",
+    ),
     "unknown GLUE task": (
         lambda c: c.glue("--task_name", "sst5", "--do_train"),
         r"--task_name 'sst5' is not a known task; known tasks: cola",

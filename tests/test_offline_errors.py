@@ -16,6 +16,7 @@ from prefix_models.errors import InputError
 from prefix_models.scripts import ModelArguments, load_config, load_tokenizer
 from prefix_models.scripts.glue import data as glue_data
 from prefix_models.scripts.glue.tasks import TASKS, get_task
+from prefix_models.scripts.hub import hub_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_SUCH_MODEL = "prefix-models-tests/no-such-model"
@@ -97,3 +98,15 @@ def test_every_glue_and_superglue_task_names_its_dataset_and_the_local_files(tas
     assert message.startswith(f"--task_name {task}: could not load the dataset {dataset} (configuration ")
     assert "HF_HUB_OFFLINE=1" in message and "--data_dir" in message and "--train_file/--validation_file" in message
     assert "\n" not in message
+
+
+def test_a_configuration_the_dataset_lacks_is_one_line_listing_those_it_has():
+    """datasets answers a mistyped ``--dataset_config_name`` with a ValueError naming the configurations it has (seen
+    only with the hub reachable, so raised here as datasets raises it); other ValueErrors keep their traceback."""
+    with pytest.raises(InputError, match=r"^--dataset_config_name conll: the dataset x: BuilderConfig 'conll' not fo"):
+        with hub_errors("--dataset_config_name conll", "the dataset x", "Give local files."):
+            raise ValueError("BuilderConfig 'conll' not found. Available: ['conll2003']\nmore")
+    with pytest.raises(ValueError, match="something else") as error:
+        with hub_errors("--task_name rte", "the dataset x", "Give local files."):
+            raise ValueError("something else")
+    assert not isinstance(error.value, InputError)

@@ -22,6 +22,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, BertModel
 import run_glue
 import run_ner
 from prefix_models import scripts
+from prefix_models.errors import InputError
 from prefix_models.scripts import run_settings
 from prefix_models.scripts.arguments import ModelArguments
 from prefix_models.scripts.runs import run_script
@@ -171,6 +172,17 @@ def test_the_same_settings_resume_from_a_moved_copy_of_the_model(models, trained
     run_glue.main(glue_args(models["copy"], folder, **FIRST_RUNS["prefix"], **operational, max_steps=2))
     assert resumed_from == [str(folder / "checkpoint-1")]
     assert json.loads((folder / "trainer_state.json").read_text())["global_step"] == 2
+
+
+def test_resuming_a_checkpoint_of_a_run_with_other_settings_is_refused(models, trained, tmp_path):
+    checkpoint = trained["prefix"] / "checkpoint-1"
+    before = state(trained["prefix"])
+    args = glue_args(models["model"], tmp_path / "out", **FIRST_RUNS["prompt"], resume_from_checkpoint=checkpoint)
+    with pytest.raises(
+        InputError, match=r"^--resume_from_checkpoint .*checkpoint-1 is a checkpoint of a run with other "
+    ):
+        run_glue.main(args)
+    assert state(trained["prefix"]) == before and not (tmp_path / "out").exists()
 
 
 def test_a_folder_from_before_the_record_resumes_and_is_recorded(models, trained, tmp_path):

@@ -349,11 +349,18 @@ def parse_arguments(dataclass_types: tuple, argv: list[str] | None = None, descr
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 1 and argv[0].endswith(".json"):
         path = os.path.abspath(argv[0])
+        if not os.path.isfile(path):
+            raise InputError(f"{argv[0]}: no such file (a single .json argument is read as the whole configuration)")
         parsed = parser.parse_json_file(json_file=path)
         with open(path, encoding="utf-8") as handle:
             given = frozenset(json.load(handle))
     else:
-        parsed = parser.parse_args_into_dataclasses(args=argv)
+        *parsed, remaining = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+        if remaining:  # words no flag took: argparse's message, in one line, not HfArgumentParser's ValueError
+            raise InputError(
+                f"unrecognized arguments: {' '.join(remaining)} (every value follows its --flag; see --help; quote a "
+                "value that holds spaces)"
+            )
         given = frozenset(arg[2:].split("=", 1)[0].replace("-", "_") for arg in argv if arg.startswith("--"))
     for arguments in parsed:
         # Which fields the user set (rather than left at their defaults): method-aware defaults fill only the others.

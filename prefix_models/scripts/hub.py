@@ -45,6 +45,12 @@ def hub_errors(asked: str, fetched: str, instead: str) -> Iterator[None]:
         raise InputError(
             f"{asked}: could not load {fetched} from the hub ({_reason(error)}); {OFFLINE_NOTE}. {instead}"
         ) from error
+    except ValueError as error:
+        # datasets' answer to a configuration the dataset does not have ("BuilderConfig 'x' not found. Available:
+        # [...]"): the names to choose from, in one line. Other ValueErrors keep their traceback.
+        if "not found" not in str(error) or isinstance(error, InputError):
+            raise
+        raise InputError(f"{asked}: {fetched}: {_reason(error)}") from error
 
 
 @contextmanager

@@ -270,6 +270,21 @@ def check_run_folder(output_dir: str, settings: dict[str, Any], overwrite_output
         )
 
 
+def check_resumed_checkpoint(checkpoint: str | None, settings: dict[str, Any]) -> None:
+    """Refuse ``--resume_from_checkpoint`` of a checkpoint whose run (the folder it sits in, with its record) had
+    other settings: resuming it would carry that run's prefix and optimizer state into this one."""
+    if not isinstance(checkpoint, str) or not os.path.isdir(checkpoint):
+        return
+    recorded = read_settings(os.path.dirname(os.path.abspath(checkpoint)))
+    differences = settings_differences(recorded, settings) if recorded is not None else []
+    if differences:
+        raise InputError(
+            f"--resume_from_checkpoint {checkpoint} is a checkpoint of a run with other settings ({SETTINGS_FILE} "
+            f"beside it): {'; '.join(differences)}. Nothing was changed. Resume it with that run's settings, or leave "
+            "out --resume_from_checkpoint to train this run from its start"
+        )
+
+
 def _label(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("._") or "evaluation"
 
@@ -311,6 +326,7 @@ def prepare_run_folder(model_args: ModelArguments, data_args: DataArguments, tra
         return
     settings = run_settings(model_args, data_args, training_args)
     check_run_folder(output_dir, settings, data_args.overwrite_output_dir)
+    check_resumed_checkpoint(training_args.resume_from_checkpoint, settings)
     training_args._run_settings = settings  # as parse_arguments keeps _given: the run's, beside its flags
     if data_args.overwrite_output_dir and training_args.resume_from_checkpoint is None:
         # The run trained over keeps no checkpoint beside this one: a later re-run would resume the newest
