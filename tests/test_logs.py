@@ -43,7 +43,8 @@ def run_glue(*args: str) -> str:
 
 
 def test_a_run_prints_what_a_user_reads(tiny_model, tmp_path):
-    output = run_glue(*script_args(tiny_model, tmp_path / "out", **RUN))
+    # As a user runs it: no --use_cpu (on a machine without an accelerator the run picks the CPU itself).
+    output = run_glue(*script_args(tiny_model, tmp_path / "out", **RUN, use_cpu=False))
     lines = output.splitlines()
     assert len(lines) < MAX_LINES, output
     assert "LOAD REPORT" not in output and "MISSING" not in output, output  # the prefix and head are new by design
@@ -53,6 +54,7 @@ def test_a_run_prints_what_a_user_reads(tiny_model, tmp_path):
     assert "eval_accuracy" in output and "train_loss" in output  # the results
     assert f"Model saved to {tmp_path / 'out'}" in output  # and where they went
     assert "Model config" not in output and "loading configuration file" not in output  # transformers' INFO
+    assert "pin_memory" not in output  # torch's warning for each DataLoader on the CPU, where pinning does nothing
 
 
 def test_log_level_info_brings_transformers_info_back(tiny_model, tmp_path):

@@ -16,7 +16,7 @@ import transformers
 from transformers import TrainingArguments
 
 from ..errors import InputError
-from .arguments import DataArguments, ModelArguments
+from .arguments import DataArguments, ModelArguments, was_given
 from .models import apply_method_defaults
 from .run_settings import prepare_run_folder, record_run
 
@@ -90,6 +90,9 @@ def start_run(
     setup_logging(training_args)
     log_run_start(training_args, model_args)
     check_training_engine(training_args)
+    if training_args.device.type == "cpu" and not was_given(training_args, "dataloader_pin_memory"):
+        # Pinned memory only speeds copies to an accelerator; on the CPU torch warns at every DataLoader.
+        training_args.dataloader_pin_memory = False
     prepare_run_folder(model_args, data_args, training_args)
     last_checkpoint = resolve_checkpoint(training_args, data_args.overwrite_output_dir)
     if task is not None:
