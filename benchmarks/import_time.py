@@ -16,7 +16,7 @@ same rounds, so that a before/after comparison on a shared machine sees the same
 examples included): where peft is installed (the ``test`` and ``bench`` extras), ``transformers.trainer_utils``
 imports it, and peft imports transformers' model stack. The ``(no peft)`` arms hide peft
 (``sys.modules["peft"] = None``), as a plain ``pip install prefix-models``, which does not install it, would run.
-Targets (issue 43): ``prefix_models`` adds at most 1.0 s; each ``--help`` answers in under 3 s.
+Targets: ``prefix_models`` adds at most 1.0 s; each ``--help`` answers in under 3 s.
 """
 
 from __future__ import annotations
