@@ -6,6 +6,7 @@ markers, several in one comment separated by commas:
 
 - ``<!-- snippet: needs-network -->``: it is only compiled, not run;
 - ``<!-- snippet: needs-gpu -->``: it runs where a GPU is, elsewhere it is only compiled;
+- ``<!-- snippet: needs-vllm -->``: it runs in vLLM's venv (serving/vllm), here it is only compiled;
 - ``<!-- snippet: continues -->``: a fragment; it runs after the previous python block of the same file,
   in one namespace, as one program.
 
@@ -33,7 +34,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-MARKERS = frozenset({"needs-network", "needs-gpu", "continues"})
+MARKERS = frozenset({"needs-network", "needs-gpu", "needs-vllm", "continues"})
 PYTHON_INFO = frozenset({"python", "py"})
 
 _FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
@@ -51,7 +52,7 @@ class Snippet:
 
     def runs(self, gpu: bool = False) -> bool:
         """Whether it runs (rather than only compiles) on a machine with (``gpu``) or without a GPU."""
-        return "needs-network" not in self.markers and (gpu or "needs-gpu" not in self.markers)
+        return not self.markers & {"needs-network", "needs-vllm"} and (gpu or "needs-gpu" not in self.markers)
 
 
 def python_snippets(path: str | Path) -> list[Snippet]:
