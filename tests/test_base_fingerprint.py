@@ -16,6 +16,7 @@ import transformers as tf
 from conftest import FIXTURES, randomised, tiny_config
 from safetensors import safe_open
 from script_runs import script_args
+from tiny_families import decoder_config
 
 import prefix_models as pm
 import run_glue
@@ -223,3 +224,127 @@ def test_the_scripts_refuse_another_base_unless_told(tmp_path):
         run_glue.main(script_args(run, tmp_path / "eval", **rte, do_eval=True))
     results = run_glue.main(script_args(run, tmp_path / "eval", **rte, do_eval=True, ignore_mismatched_base=True))
     assert "eval_accuracy" in results
+
+
+# A prefix trained on a GGUF base records the file's name (``base_model_gguf_file``); another copy of those weights,
+# such as the GGUF dequantised into a safetensors folder (what vLLM serves), is the same base.
+LLAMA_IDS = torch.tensor([[1, 5, 17, 42, 8, 23], [1, 6, 30, 11, 12, 40]])
+GGUF = "tiny.Q.gguf"
+
+
+def write_llama_gguf(folder: Path, seed: int) -> Path:
+    """A 2-layer Llama in a GGUF file (float32 tensors, llama.cpp's names), written with the ``gguf`` package."""
+    gguf = pytest.importorskip("gguf")
+    import numpy as np
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+
+    def tensor(*shape: int):
+        return rng.normal(0, 0.2, shape).astype(np.float32)
+
+    layers, hidden, heads, kv_heads, ffn, vocab = 2, 32, 4, 2, 64, 64
+    kv = kv_heads * hidden // heads
+    writer = gguf.GGUFWriter(str(folder / GGUF), "llama")
+    writer.add_name("tiny")
+    writer.add_context_length(64)
+    writer.add_block_count(layers)
+    writer.add_embedding_length(hidden)
+    writer.add_feed_forward_length(ffn)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv_heads)
+    writer.add_rope_dimension_count(hidden // heads)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_vocab_size(vocab)
+    writer.add_tensor("token_embd.weight", tensor(vocab, hidden))
+    writer.add_tensor("output_norm.weight", 1 + tensor(hidden))
+    shapes = {
+        "attn_q": (hidden, hidden),
+        "attn_k": (kv, hidden),
+        "attn_v": (kv, hidden),
+        "attn_output": (hidden, hidden),
+        "ffn_gate": (ffn, hidden),
+        "ffn_up": (ffn, hidden),
+        "ffn_down": (hidden, ffn),
+    }
+    for layer in range(layers):
+        for name, shape in shapes.items():
+            writer.add_tensor(f"blk.{layer}.{name}.weight", tensor(*shape))
+        for norm in ("attn_norm", "ffn_norm"):
+            writer.add_tensor(f"blk.{layer}.{norm}.weight", 1 + tensor(hidden))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return folder
+
+
+def dequantised(gguf_folder: Path, folder: Path) -> Path:
+    """The GGUF base as a plain safetensors folder, saved the way benchmarks/serving.py --prepare does."""
+    model = tf.AutoModelForCausalLM.from_pretrained(gguf_folder, gguf_file=GGUF)
+    model.hf_quantizer, model.is_quantized = None, False  # float32 tensors already: nothing is quantized
+    model.config.__dict__.pop("quantization_config", None)
+    model.save_pretrained(folder)
+    return folder
+
+
+def lm_logits(model) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(LLAMA_IDS).logits
+
+
+def test_a_prefix_trained_on_a_gguf_base_loads_onto_its_dequantised_copy(tmp_path):
+    on_gguf = write_llama_gguf(tmp_path / "gguf", seed=0)
+    copy = dequantised(on_gguf, tmp_path / "dequantised")
+    model = randomised(pm.AutoPrefixModelForCausalLM.from_pretrained(on_gguf, gguf_file=GGUF, pre_seq_len=3))
+    model.save_pretrained(tmp_path / "prefix")
+    model.save_prefix("default", tmp_path / "alone")
+    expected = lm_logits(model)
+    shutil.copytree(on_gguf, tmp_path / "gguf-copy")
+    for folder in (tmp_path / "prefix", tmp_path / "alone"):
+        assert json.loads((folder / "config.json").read_text())["base_model_gguf_file"] == GGUF
+        # The GGUF base it names, as before; a copy of that folder (it holds the file) reads the file too.
+        for base in (None, tmp_path / "gguf-copy"):
+            loaded = pm.AutoPrefixModelForCausalLM.from_pretrained(folder, base_model_name_or_path=base)
+            assert loaded.config.base_model_gguf_file == GGUF
+            torch.testing.assert_close(lm_logits(loaded), expected, rtol=0, atol=0)
+        # The safetensors folder holds no such file: its own config and weights, no gguf_file=None needed.
+        loaded = pm.AutoPrefixModelForCausalLM.from_pretrained(folder, base_model_name_or_path=copy)
+        torch.testing.assert_close(lm_logits(loaded), expected, rtol=0, atol=0)
+        # Saved from there, it points at the safetensors folder alone, and reloads with no argument.
+        loaded.save_pretrained(tmp_path / "moved")
+        moved = json.loads((tmp_path / "moved" / "config.json").read_text())
+        assert moved["base_model_name_or_path"] == str(copy) and moved["base_model_gguf_file"] is None
+        torch.testing.assert_close(
+            lm_logits(pm.AutoPrefixModelForCausalLM.from_pretrained(tmp_path / "moved")), expected
+        )
+    # Other weights in a safetensors folder: still refused by the fingerprint, naming both bases.
+    other = dequantised(write_llama_gguf(tmp_path / "other-gguf", seed=9), tmp_path / "other")
+    with pytest.raises(ValueError, match=REFUSED) as refused:
+        pm.AutoPrefixModelForCausalLM.from_pretrained(tmp_path / "prefix", base_model_name_or_path=other)
+    assert "\n" not in str(refused.value) and repr(str(other)) in str(refused.value)
+    # A folder with neither the recorded GGUF file nor a config.json: one line saying what is missing.
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    shutil.copy(on_gguf / GGUF, renamed / "other-name.gguf")
+    with pytest.raises(ValueError, match=r"holds neither that file nor a config\.json") as refused:
+        pm.AutoPrefixModelForCausalLM.from_pretrained(tmp_path / "prefix", base_model_name_or_path=renamed)
+    assert "\n" not in str(refused.value) and repr(GGUF) in str(refused.value)
+
+
+def test_a_recorded_gguf_file_the_given_base_lacks_is_not_applied(tmp_path):
+    """The same rule without the gguf package: a prefix-only folder whose config names a GGUF file, put on a plain
+    safetensors folder of the same weights."""
+    torch.manual_seed(0)
+    tf.LlamaForCausalLM(decoder_config("llama")).save_pretrained(tmp_path / "base")
+    model = randomised(pm.AutoPrefixModelForCausalLM.from_pretrained(tmp_path / "base", pre_seq_len=3))
+    model.save_pretrained(tmp_path / "prefix")
+    config = json.loads((tmp_path / "prefix" / "config.json").read_text())
+    config.update(base_model_name_or_path=str(tmp_path / "gguf"), base_model_gguf_file=GGUF)
+    (tmp_path / "prefix" / "config.json").write_text(json.dumps(config))
+    loaded = pm.AutoPrefixModelForCausalLM.from_pretrained(
+        tmp_path / "prefix", base_model_name_or_path=tmp_path / "base"
+    )
+    assert loaded.config.base_model_gguf_file is None
+    torch.testing.assert_close(lm_logits(loaded), lm_logits(model), rtol=0, atol=0)

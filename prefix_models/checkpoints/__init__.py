@@ -173,9 +173,11 @@ def from_pretrained(
                 "pass base_model_name_or_path=... to from_pretrained"
             )
         config.base_model_name_or_path = base
-        if getattr(config, "base_model_gguf_file", None):
-            kwargs.setdefault("gguf_file", config.base_model_gguf_file)
+        if "gguf_file" not in kwargs and getattr(config, "base_model_gguf_file", None):
+            kwargs["gguf_file"] = _saved_gguf_file(config, base, path, hub_kwargs)
             hub_kwargs = {**hub_kwargs, "gguf_file": kwargs["gguf_file"]}
+        # What this backbone is read from: a later save points at it, not at the file the folder recorded.
+        config.base_model_gguf_file = kwargs.get("gguf_file")
         _check_base_shape(config, base, path, hub_kwargs)
         adapter_state = peft_adapter or _read_weights(adapter_files)
         # The backbone's load report would call the prefix and head "newly initialised"; they
@@ -380,6 +382,30 @@ def _gguf_model_type(config: PreTrainedConfig, gguf_file: str | None):
         yield
     finally:
         del config.model_type  # back to the class attribute
+
+
+def _saved_gguf_file(config: PreTrainedConfig, base: str, path: str, hub_kwargs: dict[str, Any]) -> str | None:
+    """The GGUF file a prefix-only folder recorded for its base (``base_model_gguf_file``), if ``base`` holds it.
+
+    The prefix fits the weights, not the file: another copy of the base, such as the GGUF dequantised into a
+    safetensors folder, loads from its own config and weights (the fingerprint check still refuses other weights).
+    """
+    gguf_file = config.base_model_gguf_file
+    lookup = {key: value for key, value in hub_kwargs.items() if key != "gguf_file"}
+    try:
+        found = cached_file(base, gguf_file, _raise_exceptions_for_missing_entries=False, **lookup)
+    except OSError:
+        return gguf_file  # a base that cannot be reached: its load says why, as before
+    if found:
+        return gguf_file
+    folder = os.path.join(base, lookup.get("subfolder") or "")
+    if os.path.isdir(folder) and not os.path.isfile(os.path.join(folder, "config.json")):
+        raise InputError(
+            f"the prefix in {path} was trained on the GGUF file {gguf_file!r}, and the base {base!r} holds neither "
+            "that file nor a config.json; put that file there under that name, or pass a base folder with a config.json"
+        )
+    logger.info(f"{base} holds no {gguf_file} (the GGUF file the prefix in {path} recorded): loading its own weights")
+    return None
 
 
 def _try_tokenizer(path: str, hub_kwargs: dict[str, Any]) -> Any:

@@ -102,6 +102,10 @@ class PrefixConnector(KVConnectorBase_V1):
         # Worker side: each task's keys/values as written (turned, in the cache's dtype); blocks of refused requests.
         self._written: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._failed_blocks: set[int] = set()
+        if role == KVConnectorRole.WORKER:
+            # Every task's keys/values as written, now: what cannot be served fails the engine's start, not a request.
+            for task in self._tasks:
+                self._turned(task)
         if role == KVConnectorRole.SCHEDULER:
             summary = ", ".join(f"{task} (P={prefix.pre_seq_len})" for task, prefix in self._tasks.items())
             logger.info("PrefixConnector serves %d tasks on %s: %s", len(self._tasks), self._engine.model, summary)
@@ -171,7 +175,7 @@ class PrefixConnector(KVConnectorBase_V1):
 
     # ------------------------------------------------------------------ worker side
 
-    def _turned(self, task: str, local_kv_heads: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _turned(self, task: str) -> tuple[torch.Tensor, torch.Tensor]:
         """``task``'s keys and values as this worker's cache holds them: keys turned to position P for 'none'
         positions; with tensor parallelism, this rank's key/value heads only."""
         if task not in self._written:
@@ -183,7 +187,7 @@ class PrefixConnector(KVConnectorBase_V1):
             keys = prefix.keys
             if prefix.virtual_token_positions == "none":
                 keys = turn_keys(keys, prefix.pre_seq_len, self._engine.head_dim)
-            heads = local_heads(self._engine.num_kv_heads, local_kv_heads)
+            heads = local_heads(self._engine.num_kv_heads)
             self._written[task] = (keys[:, :, heads].to(self._dtype), prefix.values[:, :, heads].to(self._dtype))
         return self._written[task]
 
@@ -199,9 +203,7 @@ class PrefixConnector(KVConnectorBase_V1):
             if load.task is None:
                 self._failed_blocks.update(load.block_ids)
                 continue
-            keys, values = self._turned(
-                load.task, int(getattr(layers[0][1], "num_kv_heads", self._engine.num_kv_heads))
-            )
+            keys, values = self._turned(load.task)
             for index, layer in layers:
                 cache = layer.kv_cache
                 slots = torch.tensor(load.slots, dtype=torch.int64, device=cache.device)
@@ -237,16 +239,19 @@ def attention_layers(forward_context: ForwardContext) -> list[tuple[int, Any]]:
     return sorted(layers, key=lambda pair: pair[0])
 
 
-def local_heads(total: int, local: int) -> slice:
-    """The key/value heads this tensor-parallel rank's cache holds: a ``local``-wide share of ``total``, or (with
-    more ranks than heads) the one head its group of ranks replicates, as vLLM's QKV projection splits them."""
-    if local == total:
-        return slice(0, total)
+def local_heads(total: int) -> slice:
+    """The key/value heads this tensor-parallel rank's cache holds: its share of ``total``, or (with more ranks
+    than heads) the one head its group of ranks replicates, as vLLM's QKV projection splits them."""
     from vllm.distributed import get_tensor_model_parallel_rank, get_tensor_model_parallel_world_size
 
-    rank, size = get_tensor_model_parallel_rank(), get_tensor_model_parallel_world_size()
-    start = rank * local if total >= size else rank // (size // total)
-    return slice(start, start + local)
+    size = get_tensor_model_parallel_world_size()
+    if size == 1:
+        return slice(0, total)
+    rank = get_tensor_model_parallel_rank()
+    if total >= size:
+        return slice(rank * (total // size), (rank + 1) * (total // size))
+    head = rank // (size // total)
+    return slice(head, head + 1)
 
 
 def engine_rotary(head_dim: int) -> Any:

@@ -39,6 +39,8 @@ class EngineModel:
     max_model_len: int
     sliding_window: int | None
     uses_rotary: bool
+    # vLLM's class for it: its own (``LlamaForCausalLM``) or its Transformers backend (``TransformersForCausalLM``).
+    architecture: str = ""
 
     @classmethod
     def from_vllm_config(cls, vllm_config: Any) -> EngineModel:
@@ -58,7 +60,19 @@ class EngineModel:
             max_model_len=int(model_config.max_model_len),
             sliding_window=sliding_window(hf_config),
             uses_rotary=any(getattr(hf_config, name, None) is not None for name in ROTARY_FIELDS),
+            architecture=vllm_class_name(model_config),
         )
+
+
+def vllm_class_name(model_config: Any) -> str:
+    """The class vLLM runs the model with: its own (``LlamaForCausalLM``) or its Transformers backend's
+    (``TransformersForCausalLM``, for architectures vLLM has no implementation of)."""
+    architecture = str(getattr(model_config, "architecture", "") or "")
+    if getattr(model_config, "model_impl", "auto") == "transformers":
+        return "TransformersForCausalLM"
+    from vllm.model_executor.models.registry import ModelRegistry
+
+    return str(getattr(ModelRegistry.models.get(architecture), "class_name", architecture))
 
 
 def sliding_window(hf_config: Any) -> int | None:
@@ -130,6 +144,12 @@ def check_against_engine(folder: PrefixFolder, engine: EngineModel, ignore_misma
             f"task {task!r}: {path} was trained with virtual_token_positions='none' (real tokens from position 0) on "
             f"a {engine.model_type!r} model with learned absolute positions; vLLM puts the prompt behind the prefix "
             "(from position P), which only rotary models can make up for. Train with virtual_token_positions='peft'"
+        )
+    if positions == "none" and engine.architecture.startswith("Transformers"):
+        raise PrefixFolderError(
+            f"task {task!r}: vLLM runs the {engine.model_type!r} model through its Transformers backend "
+            f"({engine.architecture}), whose rotary embedding the connector cannot turn keys by; {path} was trained "
+            "with virtual_token_positions='none'. Train with virtual_token_positions='peft' (written as trained)"
         )
     if engine.sliding_window is not None and engine.sliding_window < engine.max_model_len:
         raise PrefixFolderError(

@@ -37,7 +37,10 @@ def stop_engine(llm: LLM) -> None:
 def greedy(llm: LLM, requests: list[dict], prefixes: dict[str, str], new_tokens: int) -> list[Any]:
     """Each request (``{"task", "prompt"}``) served in one ``generate`` call: its outputs, in order."""
     prompts = [prefixed_prompt(request["task"], request["prompt"], prefixes) for request in requests]
-    params = SamplingParams(temperature=0.0, max_tokens=new_tokens, ignore_eos=True, detokenize=False)
+    # min_tokens holds end-of-text back as the project's min_new_tokens does (ignore_eos alone would still pick it).
+    params = SamplingParams(
+        temperature=0.0, max_tokens=new_tokens, min_tokens=new_tokens, ignore_eos=True, detokenize=False
+    )
     return [output.outputs[0] for output in llm.generate(prompts, params, use_tqdm=False)]
 
 

@@ -21,17 +21,18 @@ from prefix_models import AutoPrefixModelForCausalLM
 NEW_TOKENS = 10
 VOCAB = 256
 _GEOMETRY = dict(vocab_size=VOCAB, initializer_range=0.1, bos_token_id=1, eos_token_id=2, pad_token_id=3)
+_LLAMA_SHAPE = dict(
+    **_GEOMETRY,
+    hidden_size=128,
+    intermediate_size=256,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=512,
+)
 BASES = {
     # grouped-query attention (4 query heads, 2 key/value heads), head_dim 32 (the CPU backend's smallest)
-    "llama": lambda: tf.LlamaConfig(
-        **_GEOMETRY,
-        hidden_size=128,
-        intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-    ),
+    "llama": lambda: tf.LlamaConfig(**_LLAMA_SHAPE),
     # q/k/v biases, one key/value head, YaRN scaling (its attention factor must not reach the prefix keys)
     "qwen2": lambda: tf.Qwen2Config(
         **_GEOMETRY,
@@ -51,6 +52,10 @@ BASES = {
     ),
     # learned absolute positions: served with virtual_token_positions="peft"
     "gpt2": lambda: tf.GPT2Config(**_GEOMETRY, n_embd=128, n_head=4, n_layer=2, n_positions=512),
+    # q/k normalised before the rotary embedding
+    "qwen3": lambda: tf.Qwen3Config(**_LLAMA_SHAPE, head_dim=32),
+    # an interleaved rotary embedding (pairs of neighbouring dimensions turn), q/k/v without biases
+    "cohere": lambda: tf.CohereConfig(**_LLAMA_SHAPE),
 }
 # task -> (pre_seq_len, extra fields); lengths from 1 to 128, blocks of 32 crossed and not; prompt tuning too
 TASKS = {
@@ -63,12 +68,21 @@ TASKS = {
         "prompt4": (4, {"method": "prompt"}),
         "prompt20peft": (20, {"method": "prompt", "virtual_token_positions": "peft"}),
     },
-    "qwen2": {"p3": (3, {}), "p32": (32, {}), "p64": (64, {}), "prompt5": (5, {"method": "prompt"})},
+    "qwen2": {
+        "p1": (1, {}),
+        "p3": (3, {}),
+        "p32": (32, {}),
+        "p128": (128, {}),
+        "prompt5": (5, {"method": "prompt"}),
+    },
     "gpt2": {
-        "peft2": (2, {"virtual_token_positions": "peft"}),
+        "peft1": (1, {"virtual_token_positions": "peft"}),
         "peft40": (40, {"virtual_token_positions": "peft"}),
+        "peft128": (128, {"virtual_token_positions": "peft"}),
         "prompt6peft": (6, {"method": "prompt", "virtual_token_positions": "peft"}),
     },
+    "qwen3": {"p7": (7, {}), "p64": (64, {}), "prompt3": (3, {"method": "prompt"})},
+    "cohere": {"p9": (9, {}), "p40": (40, {}), "peft5": (5, {"virtual_token_positions": "peft"})},
 }
 # The named task a save_prefix folder holds (saved from the llama model of task "p16").
 SAVED_PREFIX = ("named5", 5)
@@ -171,6 +185,10 @@ def refusal_folders(out: str, llama_base: str) -> dict[str, dict]:
         mistral
     )
     prefix_folder(mistral, case("sliding_window", "sliding window", base=mistral), 4, 1)
+    olmo2 = os.path.join(root, "olmo2_base")  # vLLM has no OLMo2 of its own: its Transformers backend runs it
+    torch.manual_seed(0)
+    tf.Olmo2ForCausalLM(tf.Olmo2Config(**_LLAMA_SHAPE)).save_pretrained(olmo2)
+    prefix_folder(olmo2, case("transformers_backend", "Transformers backend", base=olmo2), 4, 1)
     bert = tf.BertConfig(
         vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
     )

@@ -1,6 +1,7 @@
-"""Served by vLLM == the project's own generate: greedy tokens for every request, tasks of every prefix length and
-the plain base mixed in one batch, cold and warm cache, under preemption, for a Llama (grouped-query attention), a
-Qwen2 (q/k/v biases, one key/value head, YaRN scaling) and GPT-2 (learned absolute positions, peft positions)."""
+"""Served by vLLM == the project's own generate: greedy tokens for every request, tasks of every prefix length (1 to
+128) and prompts, and the plain base, mixed in one batch, cold and warm cache, under preemption, for a Llama
+(grouped-query attention), a Qwen2 (q/k/v biases, one key/value head, YaRN scaling), GPT-2 (learned absolute
+positions, peft positions), a Qwen3 (q/k norms) and a Cohere (interleaved rotary embedding)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def _mismatches(outputs, requests, expected, count: int | None = None) -> list[s
     ]
 
 
-@pytest.fixture(scope="module", params=["llama", "qwen2", "gpt2"])
+@pytest.fixture(scope="module", params=["llama", "qwen2", "gpt2", "qwen3", "cohere"])
 def served(request, cases):
     family = cases["families"][request.param]
     llm = start_engine(family["base"], family["tasks"])
@@ -59,7 +60,7 @@ def test_requests_with_wrong_placeholders_are_refused_not_served_plain(served):
     ]
     if length > 1:
         bad.append({"prompt_token_ids": [0] * (length - 1) + prompt, "cache_salt": cache_salt(task)})
-    params = SamplingParams(temperature=0.0, max_tokens=4, ignore_eos=True, detokenize=False)
+    params = SamplingParams(temperature=0.0, max_tokens=4, min_tokens=4, ignore_eos=True, detokenize=False)
     outputs = llm.generate([good, *bad], params, use_tqdm=False)
     assert outputs[0].outputs[0].finish_reason == "length"
     assert list(outputs[0].outputs[0].token_ids) == family["tokens"][0][:4]

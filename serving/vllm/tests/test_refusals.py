@@ -18,6 +18,7 @@ REFUSALS = [
     "other_shape",
     "absolute_positions",
     "sliding_window",
+    "transformers_backend",
     "encoder_only",
     "encoder_decoder",
     "not_a_prefix",
