@@ -299,6 +299,7 @@ class PrefixPreTrainedModel(PreTrainedModel):
         *model_args: Any,
         base_model_name_or_path: str | os.PathLike | None = None,
         tokenizer: Any = None,
+        prefix_init_from: str | os.PathLike | None = None,
         **kwargs: Any,
     ) -> PrefixPreTrainedModel:
         """Load a stock backbone checkpoint (starting prefix tuning), a saved prefix model or a peft adapter.
@@ -310,6 +311,12 @@ class PrefixPreTrainedModel(PreTrainedModel):
         dtype cast of them; ``ignore_mismatched_base=True`` loads it on other weights, with a warning).
         Keyword arguments naming config fields (``pre_seq_len``, ``num_labels``, ...) override the config,
         as in transformers.
+
+        ``prefix_init_from`` (transfer): on a base checkpoint, start the prefix (or prompt) from one saved before,
+        a ``save_prefix`` folder, ``run_multitask.py``'s ``prefixes/<task>`` or a run folder saved by
+        ``save_pretrained``, with a fresh head for this model's labels. It must be of this model's base weights
+        (its fingerprint), method, ``pre_seq_len`` and prefixed layers; a ``prefix_projection`` source starts a
+        plain table from the table its MLP computes (``checkpoints.read_init_source``).
         """
         return checkpoints.from_pretrained(
             cls,
@@ -318,5 +325,6 @@ class PrefixPreTrainedModel(PreTrainedModel):
             *model_args,
             base_model_name_or_path=base_model_name_or_path,
             tokenizer=tokenizer,
+            **({} if prefix_init_from is None else {"prefix_init_from": prefix_init_from}),
             **kwargs,
         )

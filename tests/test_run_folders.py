@@ -59,6 +59,7 @@ OTHER_SETTINGS = [
     ("prefix", {"prefix_init_text": "a start"}, "--prefix_init unset -> text; --prefix_init_text unset -> a start"),
     ("prefix", {"classifier_pooling": "cls"}, "--classifier_pooling unset -> cls"),
     ("prefix", {"hidden_dropout_prob": 0.0}, "--hidden_dropout_prob unset -> 0.0"),
+    ("prefix", {"prefix_init_from": "saved-prefix"}, "--prefix_init_from unset -> saved-prefix"),
     ("prompt", {"prompt_init": "vocab"}, "--prompt_init unset -> vocab"),
     ("prompt", {"prompt_init": "text", "prompt_init_text": "a start"}, "--prompt_init_text unset -> a start"),
     # The model, the tokenizer or config taken apart from it, the revision.

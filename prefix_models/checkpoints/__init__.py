@@ -6,6 +6,8 @@
   (``config.base_model_name_or_path``) plus the saved tensors, checking that the two fit and that every
   backbone tensor loaded. Trainer's checkpoints are these same folders.
 * One task (``save_prefix`` / ``load_prefix``): :func:`write_task_checkpoint`, :func:`read_task_checkpoint`.
+* Transfer (``from_pretrained(base, prefix_init_from=DIR)``): a new model's prefix or prompt started from one
+  saved before, with a fresh head: :func:`read_init_source`, :func:`start_from_saved_prefix`.
 * peft prefix- and prompt-tuning adapters, in and out: ``checkpoints/peft.py``.
 * Loading a saved folder without ``import prefix_models`` (``trust_remote_code=True``): ``remote_files.py`` writes
   what the folder needs, ``remote_code.py`` finds its classes.
@@ -31,7 +33,7 @@ from transformers import AutoTokenizer, PreTrainedConfig
 from transformers import logging as hf_logging
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, cached_file
 
-from ..configuration import PREFIX_FIELDS, validate_prefix_config
+from ..configuration import PREFIX_FIELDS, our_model_types, prefix_rows, validate_prefix_config
 from ..defaults import checkpoint_defaults
 from ..errors import InputError
 from .fingerprint import choose_tensors, compute_fingerprint, fingerprint_difference
@@ -130,6 +132,10 @@ def from_pretrained(
     hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
     want_info = kwargs.pop("output_loading_info", False)
     ignore_mismatched_base = kwargs.pop("ignore_mismatched_base", False)
+    init_from = kwargs.pop("prefix_init_from", None)
+    init_from = None if init_from is None else os.fspath(init_from)
+    if init_from is not None:
+        _check_no_other_init(kwargs)
     config = kwargs.pop("config", None)
     if config is None:
         kwargs = _with_checkpoint_defaults(cls, path, hub_kwargs, kwargs)
@@ -152,10 +158,19 @@ def from_pretrained(
         config.hidden_dropout_prob = kwargs.pop("hidden_dropout_prob")
     validate_prefix_config(config)
     reads_text = config.prompt_init == "text" if config.prefix_method == "prompt" else config.prefix_init == "text"
-    if reads_text and tokenizer is None:
+    if reads_text and tokenizer is None and init_from is None:
         tokenizer = _try_tokenizer(path, hub_kwargs)
 
     adapter_files = None if peft_adapter else prefix_only_weights_files(path, cls.base_model_prefix, hub_kwargs)
+    init_source = None
+    if init_from is not None:
+        if adapter_files is not None or peft_adapter is not None:
+            raise InputError(
+                f"prefix_init_from starts a new prefix on a base model, and {path} is already a saved prefix (it "
+                "loads with its own): pass its base model, or load the folder without prefix_init_from"
+            )
+        # Checked before the backbone loads: a wrong folder fails fast.
+        init_source = read_init_source(config, cls.base_model_prefix, init_from, hub_kwargs)
     if adapter_files is None and peft_adapter is None:
         if not config.base_model_name_or_path:
             config.base_model_name_or_path = os.path.abspath(path) if os.path.isdir(path) else path
@@ -200,9 +215,11 @@ def from_pretrained(
     model.config.base_model_fingerprint = base_fingerprint(model, missing)
     model.freeze_backbone()
     model.upcast_trainable_parameters()
-    if model.prefix_method == "prompt" and any(key.startswith("prompt_encoder.") for key in missing):
+    if init_source is not None:
+        start_from_saved_prefix(model, missing, init_from, *init_source, ignore_mismatched_base)
+    elif model.prefix_method == "prompt" and any(key.startswith("prompt_encoder.") for key in missing):
         model.init_prompt(tokenizer)
-    if model.prefix_method == "prefix" and any(key.startswith("prefix_encoder.") for key in missing):
+    elif model.prefix_method == "prefix" and any(key.startswith("prefix_encoder.") for key in missing):
         model.init_prefix(tokenizer)
     if want_info:
         info["missing_keys"] = sorted(missing)
@@ -273,6 +290,162 @@ def read_task_checkpoint(
             "task saved by save_pretrained or save_prefix"
         )
     return config, _read_weights(files), False
+
+
+def _check_no_other_init(kwargs: dict[str, Any]) -> None:
+    """Refuse a second start given beside ``prefix_init_from``: only one of them can set the prefix."""
+    other = {key: kwargs[key] for key in ("prefix_init", "prompt_init") if kwargs.get(key) not in (None, "random")}
+    other.update({key: kwargs[key] for key in ("prefix_init_text", "prompt_init_text") if kwargs.get(key)})
+    if other:
+        given = ", ".join(f"{key}={value!r}" for key, value in other.items())
+        raise InputError(f"prefix_init_from sets the prefix's start, and {given} would set it too: pass one of them")
+
+
+def read_init_source(
+    config: PreTrainedConfig, backbone_prefix: str, path: str, hub_kwargs: dict[str, Any]
+) -> tuple[PreTrainedConfig, dict[str, torch.Tensor]]:
+    """The saved prefix (or prompt) that ``prefix_init_from=path`` starts a model of ``config`` from: the source's
+    config and its own encoder tensors (its head, and any further named prefixes, are left out: the new task gets a
+    fresh head). ``path`` is a one-task save (``save_prefix``, ``run_multitask.py``'s ``prefixes/<task>``), a run
+    or checkpoint folder saved by ``save_pretrained``, or a peft adapter. Refused, in one line each: a folder with
+    no saved prefix, another method, another backbone type or shape, another ``pre_seq_len``, other prefixed
+    layers, and a plain table for a model asking for ``prefix_projection`` (see :func:`_encoder_state`); the base
+    weights are checked once loaded (:func:`start_from_saved_prefix`)."""
+    no_prefix = (
+        f"prefix_init_from {path} holds no saved prefix: give a prefixes/<task> folder of run_multitask.py, a "
+        "save_prefix folder, or a run or checkpoint folder saved by save_pretrained"
+    )
+    lookup = {key: value for key, value in hub_kwargs.items() if key not in ("gguf_file", "subfolder")}
+    from_peft = check_peft_adapter_type(path, lookup) is not None
+    if not from_peft:
+        try:
+            saved = PreTrainedConfig.get_config_dict(path, **lookup)[0]
+        except (OSError, ValueError) as error:
+            if not os.path.exists(path) and (os.path.isabs(path) or path.startswith(".")):
+                raise InputError(f"prefix_init_from {path}: no such folder") from error
+            raise InputError(f"{no_prefix} ({type(error).__name__}: {str(error).splitlines()[0]})") from error
+        if saved.get("prefix_method") is None or prefix_only_weights_files(path, backbone_prefix, lookup) is None:
+            raise InputError(no_prefix)
+        base_type = config.base_model_type
+        if saved.get("model_type") not in our_model_types(base_type):
+            raise InputError(
+                f"prefix_init_from {path} holds a prefix trained on another base model (model_type "
+                f"{saved.get('model_type')!r}; this backbone is a {base_type!r}): start from a prefix saved on "
+                "this base"
+            )
+    source, state, _ = read_task_checkpoint(type(config), path, backbone_prefix, lookup)
+    _check_source_fits(config, source, path)
+    attribute = f"{'prompt' if config.prefix_method == 'prompt' else 'prefix'}_encoder."
+    own = {key[len(attribute) :]: tensor for key, tensor in state.items() if key.startswith(attribute)}
+    if not own:
+        raise InputError(no_prefix)
+    return source, _encoder_state(config, source, own, path)
+
+
+def _check_source_fits(config: PreTrainedConfig, source: PreTrainedConfig, path: str) -> None:
+    """What a saved prefix must share with the model it starts: method, backbone shape, length and layers."""
+    if source.prefix_method != config.prefix_method:
+        raise InputError(
+            f"prefix_init_from {path} holds a {source.prefix_method}-tuning {source.prefix_method}; this model "
+            f"trains a {config.prefix_method} ({config.prefix_method} tuning): start from a saved "
+            f"{config.prefix_method}"
+        )
+    shape = [
+        f"{field} {getattr(source, field, None)} vs {getattr(config, field, None)}"
+        for field in SHAPE_FIELDS
+        if getattr(source, field, None) != getattr(config, field, None)
+    ]
+    if shape:
+        raise InputError(
+            f"prefix_init_from {path} holds a prefix trained on another base model ({'; '.join(shape)}, saved vs "
+            "this backbone): start from a prefix saved on this base"
+        )
+    if source.pre_seq_len != config.pre_seq_len:
+        raise InputError(
+            f"prefix_init_from {path} holds {source.pre_seq_len} virtual tokens and this model has pre_seq_len="
+            f"{config.pre_seq_len}: pass pre_seq_len={source.pre_seq_len} (--pre_seq_len {source.pre_seq_len})"
+        )
+    if config.prefix_method == "prefix" and prefix_rows(source) != prefix_rows(config):
+        raise InputError(
+            f"prefix_init_from {path} holds a prefix on the layers prefix_layers={source.prefix_layers or 'all'} "
+            f"({len(prefix_rows(source))} attention layers), this model's sits on "
+            f"prefix_layers={config.prefix_layers or 'all'} ({len(prefix_rows(config))}): pass the saved one's "
+            "prefix_layers (--prefix_layers)"
+        )
+
+
+def _encoder_state(
+    config: PreTrainedConfig, source: PreTrainedConfig, state: dict[str, torch.Tensor], path: str
+) -> dict[str, torch.Tensor]:
+    """The source encoder's tensors as the new model's encoder holds them.
+
+    A reparameterised source (``prefix_projection``) starting a plain table gives the table its MLP computes (the
+    same keys and values, as ``merge_prefix_projection`` folds it); a model asking for ``prefix_projection`` takes
+    the source's MLP whole, so one of the same width only: a plain table cannot be turned back into an MLP.
+    """
+    if config.prefix_method != "prefix" or bool(source.prefix_projection) == bool(config.prefix_projection):
+        if config.prefix_projection and source.prefix_hidden_size != config.prefix_hidden_size:
+            raise InputError(
+                f"prefix_init_from {path} holds a prefix_projection MLP of width {source.prefix_hidden_size}, this "
+                f"model asks for {config.prefix_hidden_size}: pass prefix_hidden_size={source.prefix_hidden_size}"
+            )
+        return state
+    if config.prefix_projection:
+        raise InputError(
+            f"prefix_init_from {path} holds a plain prefix table, which cannot start a prefix_projection MLP: leave "
+            "prefix_projection off (the table trains as it is)"
+        )
+    from ..methods.prefix_tuning.encoder import PrefixEncoder
+
+    encoder = PrefixEncoder(source)
+    encoder.load_state_dict(state)
+    encoder.merge_projection()
+    return {key: tensor.detach() for key, tensor in encoder.state_dict().items()}
+
+
+def start_from_saved_prefix(
+    model: Any,
+    missing: set[str],
+    path: str,
+    source: PreTrainedConfig,
+    state: dict[str, torch.Tensor],
+    ignore_mismatched_base: bool = False,
+) -> None:
+    """Set the freshly loaded ``model``'s prefix (or prompt) to the one :func:`read_init_source` read from
+    ``path``, once its base weights are checked against the source's fingerprint; the head stays as built (fresh,
+    for the new task's labels). ``missing``: the keys the model's checkpoint lacked (its prefix must be one)."""
+    attribute = model.tuning.encoder_attribute
+    if not any(key.startswith(f"{attribute}.") for key in missing):
+        raise InputError(
+            f"prefix_init_from starts a new prefix on a base model, and {model.config.base_model_name_or_path} "
+            "already holds one (a full save of a prefix model): pass its base model, or load it without "
+            "prefix_init_from"
+        )
+    try:
+        check_base_fingerprint(
+            source.base_model_fingerprint,
+            model,
+            path,
+            source.base_model_name_or_path,
+            model.config.base_model_name_or_path,
+            ignore_mismatched_base,
+        )
+    except InputError as error:  # the same check as load_prefix's, said of the flag that asked for it
+        raise InputError(f"prefix_init_from: {error}") from error
+    encoder = getattr(model, attribute)
+    expected = encoder.state_dict()
+    problems = sorted(set(state) ^ set(expected)) + [
+        f"{key}: saved {tuple(state[key].shape)}, model {tuple(expected[key].shape)}"
+        for key in set(state) & set(expected)
+        if state[key].shape != expected[key].shape
+    ]
+    if problems:
+        raise InputError(f"prefix_init_from {path} does not hold this model's {attribute}: {problems[:6]}")
+    with torch.no_grad():
+        for key, tensor in expected.items():
+            tensor.copy_(state[key].to(tensor.dtype))
+    # Provenance for the model card (scripts/cards.py); a saved model is a prefix like any other.
+    model.prefix_init_from = path
 
 
 def write_task_checkpoint(

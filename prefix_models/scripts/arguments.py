@@ -44,6 +44,7 @@ _PREFIX_ONLY_FLAGS = (
     "prefix_init_text",
     "classifier_pooling",
     "prefix_layers",
+    "prefix_init_from",
 )
 # The language-model tasks (their script, what it calls their models): the output layer is pretrained, so
 # there is no head of their own for --head_only to train.
@@ -139,6 +140,15 @@ class ModelArguments:
         default=None,
         metadata={"help": classifier_pooling_help()},
     )
+    prefix_init_from: str | None = field(
+        default=None,
+        metadata={
+            "help": "Transfer: start the prefix (or prompt) from one saved before (a prefixes/<task> folder of "
+            "run_multitask.py, a save_prefix folder, or a run or checkpoint folder), with a fresh head for this "
+            "task's labels. It must be of the same base model, method, --pre_seq_len and --prefix_layers; a "
+            "--prefix_projection one starts a plain table from the table its MLP computes."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.prefix and self.prompt:
@@ -165,6 +175,17 @@ class ModelArguments:
                 raise InputError("--prefix_init / --prefix_init_text apply to --prefix; --prompt has --prompt_init")
         elif self.prompt_init is not None or self.prompt_init_text is not None:
             raise InputError("--prompt_init / --prompt_init_text apply to --prompt, not --prefix")
+        if self.prefix_init_from is not None:
+            given = [
+                f"--{name}"
+                for name in ("prefix_init", "prefix_init_text", "prompt_init", "prompt_init_text")
+                if getattr(self, name) is not None
+            ]
+            if given:
+                raise InputError(
+                    f"--prefix_init_from sets where the {self.method} starts; {', '.join(given)} would set it too: "
+                    "pass one of them"
+                )
         if self.prompt_init == "text" and not self.prompt_init_text:
             raise InputError("--prompt_init text needs --prompt_init_text")
         if self.prefix_init_text is not None and self.prefix_init is None:

@@ -148,6 +148,9 @@ def model_card(
             f"| `pre_seq_len` | {config.pre_seq_len} |",
             f"| prefixed layers | {layers} |",
         ]
+        started_from = getattr(model, "prefix_init_from", None)  # set by from_pretrained(prefix_init_from=...)
+        if started_from:
+            lines.append(f"| {method} started from | `{shown_path(started_from)}` (transfer; the head started fresh) |")
     else:
         lines += [
             f"`{shown_base}` trained by a prefix-models script without a prefix ({task}).",

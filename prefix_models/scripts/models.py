@@ -45,7 +45,7 @@ def apply_method_defaults(model_args: ModelArguments, training_args: Any, task: 
         for name, value in defaults.recommended_training_arguments(method, task).items():
             setattr(training_args, name, value)
             picked[name] = value
-    if model_args.prefix_init is None:
+    if model_args.prefix_init is None and model_args.prefix_init_from is None:  # a transferred prefix has its start
         for name, value in defaults.recommended_model_kwargs(method, task, model_args.prefix_projection).items():
             setattr(model_args, name, value)
             picked[name] = value
@@ -155,6 +155,8 @@ def build_model(model_args: ModelArguments, task: str, tokenizer: Any = None, **
             )
         if model_args.prompt_init == "text" or model_args.prefix_init == "text":
             kwargs["tokenizer"] = tokenizer
+        if model_args.prefix_init_from is not None:
+            kwargs["prefix_init_from"] = model_args.prefix_init_from
         with model_errors("--model_name_or_path", model_args.model_name_or_path):
             model = prefix_auto.from_pretrained(
                 model_args.model_name_or_path, method=model_args.method, **kwargs, **load_kwargs

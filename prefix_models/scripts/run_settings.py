@@ -64,7 +64,7 @@ OPERATIONAL = frozenset(
     }
 )
 # Fields naming a file or folder (a model, a tokenizer, data): recorded by name and fingerprint when on disk.
-_PATH_FIELDS = re.compile(r".*_file|.*_dir|.*_name_or_path|config_name|tokenizer_name")
+_PATH_FIELDS = re.compile(r".*_file|.*_dir|.*_name_or_path|config_name|tokenizer_name|prefix_init_from")
 # The method flags, recorded together as the ``method`` setting.
 _METHOD_FLAGS = ("prefix", "prompt", "head_only")
 # TrainingArguments' fields that define a run (of its ~115, the rest are operational): what the optimizer and
