@@ -40,6 +40,7 @@ from .checkpoints import (
     base_fingerprint,
     check_base_fingerprint,
     read_task_checkpoint,
+    state_problems,
     write_task_checkpoint,
 )
 from .configuration import prefix_rows, validate_prefix_config
@@ -241,11 +242,7 @@ def load_prefix(
         )
     task = new_task(model, config)
     expected = task.state_dict()
-    problems = sorted(set(state) ^ set(expected)) + [
-        f"{key}: checkpoint {tuple(state[key].shape)}, model {tuple(expected[key].shape)}"
-        for key in set(state) & set(expected)
-        if state[key].shape != expected[key].shape
-    ]
+    problems = state_problems(state, expected)
     if problems:
         raise InputError(
             f"the checkpoint in {path} does not hold the tensors of a {type(model).__name__} task: {problems[:6]}"

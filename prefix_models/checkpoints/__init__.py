@@ -403,6 +403,16 @@ def _encoder_state(
     return {key: tensor.detach() for key, tensor in encoder.state_dict().items()}
 
 
+def state_problems(saved: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> list[str]:
+    """What keeps ``saved`` from loading into a module whose state dict is ``expected``: keys on one side only, and
+    ``key: saved (shape), model (shape)`` for each shape that differs."""
+    return sorted(set(saved) ^ set(expected)) + [
+        f"{key}: saved {tuple(saved[key].shape)}, model {tuple(expected[key].shape)}"
+        for key in sorted(set(saved) & set(expected))
+        if saved[key].shape != expected[key].shape
+    ]
+
+
 def start_from_saved_prefix(
     model: Any,
     missing: set[str],
@@ -434,11 +444,7 @@ def start_from_saved_prefix(
         raise InputError(f"prefix_init_from: {error}") from error
     encoder = getattr(model, attribute)
     expected = encoder.state_dict()
-    problems = sorted(set(state) ^ set(expected)) + [
-        f"{key}: saved {tuple(state[key].shape)}, model {tuple(expected[key].shape)}"
-        for key in set(state) & set(expected)
-        if state[key].shape != expected[key].shape
-    ]
+    problems = state_problems(state, expected)
     if problems:
         raise InputError(f"prefix_init_from {path} does not hold this model's {attribute}: {problems[:6]}")
     with torch.no_grad():
