@@ -204,12 +204,13 @@ class PrefixConnector(KVConnectorBase_V1):
                 self._failed_blocks.update(load.block_ids)
                 continue
             keys, values = self._turned(load.task)
+            # Every layer's cache sits on the one device of this worker: the slots and rows move there once.
+            device = layers[0][1].kv_cache.device
+            slots = torch.tensor(load.slots, dtype=torch.int64, device=device)
+            keys = keys[:, load.start : load.end].to(device)
+            values = values[:, load.start : load.end].to(device)
             for index, layer in layers:
-                cache = layer.kv_cache
-                slots = torch.tensor(load.slots, dtype=torch.int64, device=cache.device)
-                key = keys[index, load.start : load.end].to(cache.device)
-                value = values[index, load.start : load.end].to(cache.device)
-                layer.impl.do_kv_cache_update(layer, key, value, cache, slots)
+                layer.impl.do_kv_cache_update(layer, keys[index], values[index], layer.kv_cache, slots)
 
     def wait_for_layer_load(self, layer_name: str) -> None:
         return
