@@ -218,6 +218,8 @@ def minilm_path() -> Path:
 
 
 def data_flags(experiment: str, conll_dir: Path | None) -> list[str]:
+    if "data_flags" in EXPERIMENTS[experiment]:  # an experiment of another script (transfer.py) says its own
+        return list(EXPERIMENTS[experiment]["data_flags"])
     if experiment == "conll":
         if conll_dir is None or not (conll_dir / "train.txt").exists():
             raise SystemExit("conll: --conll_dir must hold train.txt/valid.txt/test.txt (see examples/conll2003.sh)")
@@ -233,7 +235,7 @@ def data_dir(experiment: str) -> Path:
 
 def command(experiment: str, arm: dict, seed: int, output_dir: Path, args: argparse.Namespace) -> list[str]:
     spec = EXPERIMENTS[experiment]
-    seq = "128" if experiment == "conll" else "64"
+    seq = "128" if spec["script"] == "run_ner.py" else "64"
     script = [*([str(WRAPPERS[arm["script"]])] if "script" in arm else []), str(ROOT / spec["script"])]
     cmd = [
         sys.executable,
@@ -298,7 +300,7 @@ def collect(experiment: str, output_dir: Path, log: Path, wall_s: float) -> dict
         "train_runtime_s": results.get("train_runtime"),
         "wall_s": round(wall_s, 1),
     }
-    if experiment == "conll":
+    if EXPERIMENTS[experiment]["script"] == "run_ner.py":
         run["test"] = results["predict_f1"]  # conlleval's counting, as the CoNLL literature reports
         run["test_strict"] = results.get("predict_strict_f1")  # seqeval strict mode (our figures before 2026-11-27)
         run["test_per_type"] = {

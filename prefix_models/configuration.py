@@ -67,6 +67,9 @@ class PrefixConfigMixin:
     virtual_token_positions: str = "none"
     # Further named prefixes on the same backbone (named_prefixes.py): name -> that task's config (a diff dict).
     prefix_tasks: dict[str, dict] | None = None
+    # A named task's own: it runs the model's own prefix (shared by every such task) with a head of its own
+    # (``add_head``; multi-task pre-training). Always False on a model's own config and in a saved prefix.
+    shared_prefix: bool = False
     # Where the frozen backbone comes from; a prefix-only checkpoint reloads it from here.
     base_model_name_or_path: str | None = None
     # ... and the GGUF file in it, for a base loaded from GGUF (which cannot be re-saved).

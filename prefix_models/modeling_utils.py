@@ -66,6 +66,11 @@ class PrefixPreTrainedModel(PreTrainedModel):
     def __init__(self, config: PreTrainedConfig, tokenizer: Any = None, _defer_prompt_init: bool = False):
         config = self._as_prefix_config(config)
         validate_prefix_config(config)
+        if config.shared_prefix:
+            raise InputError(
+                "shared_prefix marks a named task that runs its model's own prefix (add_head); a model's own config "
+                "has shared_prefix=False"
+            )
         if config.virtual_token_positions != "none" and not self._peft_positions_supported:
             raise InputError(
                 f"virtual_token_positions={config.virtual_token_positions!r} (peft's positions) is for "
@@ -208,6 +213,17 @@ class PrefixPreTrainedModel(PreTrainedModel):
         config's ``prefix_init`` / ``prompt_init`` says; a text init reads its text with ``tokenizer``.
         """
         named_prefixes.add_prefix(self, name, tokenizer, **config_fields)
+
+    def add_head(self, name: str, **config_fields: Any) -> None:
+        """Add a new task ``name`` that runs this model's own prefix (or prompt) with a fresh head of its own.
+
+        Every task added this way shares the one prefix: mixed batches train it on all their examples, and each
+        head on its own task's only (P-tuning v2's multi-task pre-training). ``config_fields`` set the head's
+        labels (``num_labels``, ``id2label``, ``problem_type``, ``classifier_pooling``, ...); fields that shape
+        the prefix are refused. ``save_prefix(name, ...)`` writes the shared prefix with this task's head, a
+        one-task checkpoint like any other.
+        """
+        named_prefixes.add_head(self, name, **config_fields)
 
     def load_prefix(
         self, path: str | os.PathLike, name: str, ignore_mismatched_base: bool = False, **kwargs: Any

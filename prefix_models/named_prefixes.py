@@ -4,7 +4,9 @@ A model's own prefix (or prompt) and head are the task ``"default"``. ``load_pre
 another task saved from the same base: its prefix encoder and head live in ``model.prefix_bank[name]``
 (a :class:`TaskPrefix`, whose tensors are named as in a one-task checkpoint) and its config in
 ``config.prefix_tasks[name]``, so a model holding several tasks saves, reloads, trains and resumes
-like any other. ``forward(..., prefix_names=[one per example])`` (``adapter_names`` is peft's name for
+like any other. ``add_head(name)`` adds a task that runs the model's own prefix with a head of its own: every
+such task trains that one shared prefix (P-tuning v2's multi-task pre-training) and saves, with ``save_prefix``,
+as an ordinary one-task prefix. ``forward(..., prefix_names=[one per example])`` (``adapter_names`` is peft's name for
 it) gives each example its task's virtual tokens and head in one batch:
 
 * a :class:`Route` says which task each row runs; rows of shorter prefixes are left-padded with
@@ -140,11 +142,15 @@ def scatter_rows(parts: list[tuple[torch.Tensor, torch.Tensor]], batch_size: int
 
 
 def task_modules(model: nn.Module, name: str) -> dict[str, nn.Module]:
-    """``{"prefix_encoder": ..., "classifier": ...}`` of the task ``name``: what trains for it."""
+    """``{"prefix_encoder": ..., "classifier": ...}`` of the task ``name``: what trains for it (a task added
+    with ``add_head`` runs the model's own encoder)."""
     check_known(model, name)
     owner = model if name == DEFAULT_PREFIX else model.prefix_bank[name]
-    attributes = [model.tuning.encoder_attribute, *([model.head_attribute] if model.head_attribute else [])]
-    return {attribute: getattr(owner, attribute) for attribute in attributes}
+    encoder_owner = model if owner.config.shared_prefix else owner
+    modules = {model.tuning.encoder_attribute: getattr(encoder_owner, model.tuning.encoder_attribute)}
+    if model.head_attribute:
+        modules[model.head_attribute] = getattr(owner, model.head_attribute)
+    return modules
 
 
 def check_known(model: nn.Module, name: Any) -> None:
@@ -153,8 +159,9 @@ def check_known(model: nn.Module, name: Any) -> None:
 
 
 def new_task(model: nn.Module, config: PreTrainedConfig) -> TaskPrefix:
-    """A task's modules, freshly built for ``config``: its encoder and, where the model has one, its head."""
-    modules = {model.tuning.encoder_attribute: model.tuning.make_encoder(config)}
+    """A task's modules, freshly built for ``config``: its encoder (unless it shares the model's own) and,
+    where the model has one, its head."""
+    modules = {} if config.shared_prefix else {model.tuning.encoder_attribute: model.tuning.make_encoder(config)}
     if model.head_attribute:
         modules[model.head_attribute] = model.build_head(config)
     return TaskPrefix(config, modules)
@@ -208,6 +215,50 @@ def add_prefix(model: nn.Module, name: str, tokenizer: Any = None, **config_fiel
     _register_task(model, name, task, config)
 
 
+# What shapes a prefix or prompt: a task sharing the model's own cannot change these.
+_PREFIX_SHAPE = (
+    "prefix_method",
+    "pre_seq_len",
+    "prefix_projection",
+    "prefix_hidden_size",
+    "prefix_init",
+    "prefix_init_text",
+    "prompt_init",
+    "prompt_init_text",
+    "prefix_kinds",
+    "prefix_layers",
+    "virtual_token_positions",
+    "prefix_tasks",
+    "shared_prefix",
+)
+
+
+def add_head(model: nn.Module, name: str, **config_fields: Any) -> None:
+    """A new task ``name`` that runs the model's own prefix (or prompt) with a fresh head of its own."""
+    _check_new_name(model, name)
+    if not model.head_attribute:
+        raise InputError(
+            f"add_head gives a task its own head on the shared prefix; {type(model).__name__} has no task head: "
+            "use add_prefix"
+        )
+    unknown = sorted(key for key in config_fields if not hasattr(model.config, key))
+    if unknown:
+        raise InputError(f"add_head got {unknown}, which are not fields of {type(model).__name__}'s config")
+    shaping = sorted(key for key in config_fields if key in _PREFIX_SHAPE)
+    if shaping:
+        raise InputError(
+            f"add_head got {shaping}: a task added with add_head runs the model's own prefix as it is; use "
+            "add_prefix for a task with a prefix of its own"
+        )
+    values = _stored(model.config)
+    if "num_labels" in config_fields and "id2label" not in config_fields:  # labels follow the new count
+        values = {key: value for key, value in values.items() if key not in ("id2label", "label2id")}
+    config = _task_config(model, {**values, **config_fields, "shared_prefix": True})
+    task = new_task(model, config).to(model.get_input_embeddings().weight.device)
+    task.apply(model._init_weights)  # as the model's own head was initialised
+    _register_task(model, name, task, config)
+
+
 def _register_task(model: nn.Module, name: str, task: TaskPrefix, config: PreTrainedConfig) -> None:
     encoder = task_modules(model, DEFAULT_PREFIX)[model.tuning.encoder_attribute]
     task.train(model.training)  # a new module is in training mode: follow the model's (dropout)
@@ -258,7 +309,7 @@ def _check_task_fits(model: nn.Module, config: PreTrainedConfig, path: str) -> N
             f"{path} holds a {config.prefix_method}-tuning task; this model runs {model.prefix_method} tuning, and "
             "one batch cannot mix the two"
         )
-    if config.prefix_tasks:
+    if config.prefix_tasks or config.shared_prefix:
         raise InputError(
             f"{path} holds several prefixes ({[DEFAULT_PREFIX, *config.prefix_tasks]}); load it with "
             "from_pretrained, or save_prefix one of them and load that"
@@ -291,6 +342,7 @@ def save_prefix(model: nn.Module, name: str, save_directory: str | os.PathLike) 
         )
     config = copy.deepcopy(model.prefix_config(name))
     config.prefix_tasks = None
+    config.shared_prefix = False  # the folder holds the prefix itself: a one-task checkpoint like any other
     config.base_model_name_or_path = model.config.base_model_name_or_path
     config.base_model_gguf_file = getattr(model.config, "base_model_gguf_file", None)
     config.base_model_fingerprint = model.config.base_model_fingerprint or base_fingerprint(model)

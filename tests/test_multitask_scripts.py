@@ -133,3 +133,136 @@ def test_run_multitask_trains_under_ddp_with_gradient_checkpointing(tiny_model, 
     run_launched([*torchrun(2, 29700 + os.getpid() % 200), *script])
     saved = pm.AutoPrefixModelForSequenceClassification.from_pretrained(tmp_path)
     assert saved.prefix_names == ["default", "sst2", "stsb"]
+
+
+def write_task(folder: Path, name: str, labels: list[str], pairs: bool = False, rows: int = 12) -> dict[str, Path]:
+    """A small csv task (train and dev) with its own label set, as a user's files would be."""
+    words = ["the", "a", "good", "bad", "film", "news", "day", "is", "was", "not"]
+    files = {}
+    for split in ("train", "validation"):
+        lines = ["sentence1,sentence2,label" if pairs else "sentence,label"]
+        for row in range(rows):
+            text = " ".join(words[(row * 3 + k) % len(words)] for k in range(5))
+            lines.append(
+                f"{text},{text[::-1]},{labels[row % len(labels)]}" if pairs else f"{text},{labels[row % len(labels)]}"
+            )
+        files[split] = folder / f"{name}_{split}.csv"
+        files[split].write_text("\n".join(lines) + "\n")
+    return files
+
+
+@pytest.fixture
+def local_tasks(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return {
+        "reviews": write_task(folder, "reviews", ["negative", "positive"]),
+        "nli": write_task(folder, "nli", ["contradiction", "entailment", "neutral"], pairs=True),
+        "topic": write_task(folder, "topic", ["business", "sport", "tech", "politics"], rows=6),
+    }
+
+
+def local_flags(tasks: dict[str, dict[str, Path]], **more) -> dict:
+    return {
+        "task_names": ",".join(tasks),
+        "train_files": ",".join(str(files["train"]) for files in tasks.values()),
+        "validation_files": ",".join(str(files["validation"]) for files in tasks.values()),
+        "prefix": True,
+        "pre_seq_len": 4,
+        "learning_rate": 1e-2,
+        **more,
+    }
+
+
+def test_run_multitask_shared_prefix_on_local_files_saves_each_task_with_the_one_prefix(
+    tiny_model, tmp_path, local_tasks
+):
+    script = load_example("run_multitask")
+    flags = local_flags(local_tasks, shared_prefix=True, sampling_temperature=2.0)
+    results = script.main(
+        script_args(tiny_model, tmp_path / "out", **BATCHES, **flags, num_train_epochs=1, do_train=True, do_eval=True)
+    )
+    for key in ("eval_reviews_accuracy", "eval_nli_accuracy", "eval_topic_accuracy"):
+        assert key in results
+    saved = pm.AutoPrefixModelForSequenceClassification.from_pretrained(tmp_path / "out").eval()
+    assert [saved.prefix_config(name).num_labels for name in saved.prefix_names] == [2, 3, 4]  # default, nli, topic
+    assert saved.prefix_config("topic").id2label[3] == "tech"  # its own labels, read from its own file (sorted)
+    # Every task's folder holds the one trained prefix, with its own head.
+    folders = {name: tmp_path / "out" / "prefixes" / name for name in local_tasks}
+    tables = [
+        pm.AutoPrefixModelForSequenceClassification.from_pretrained(folder).prefix_encoder.embedding.weight
+        for folder in folders.values()
+    ]
+    torch.testing.assert_close(tables[0], tables[1])
+    torch.testing.assert_close(tables[0], tables[2])
+    torch.testing.assert_close(tables[0], saved.prefix_encoder.embedding.weight)
+    assert "| task | one prefix shared by: reviews, nli, topic |" in model_card(tmp_path / "out")[1]
+    # A new task starts from it (run_glue.py --prefix_init_from) with the prefix as trained.
+    run_glue.main(
+        script_args(
+            tiny_model,
+            tmp_path / "adapted",
+            **BATCHES,
+            train_file=local_tasks["reviews"]["train"],
+            validation_file=local_tasks["reviews"]["validation"],
+            prefix=True,
+            pre_seq_len=4,
+            prefix_init_from=folders["nli"],
+            max_steps=1,
+            learning_rate=0.0,
+            do_train=True,
+        )
+    )
+    adapted = pm.AutoPrefixModelForSequenceClassification.from_pretrained(tmp_path / "adapted")
+    torch.testing.assert_close(adapted.prefix_encoder.embedding.weight, tables[0])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda f: {**f, "train_files": f["train_files"].rsplit(",", 1)[0]},
+            r"--train_files has 2 file\(s\) for 3 tasks",
+        ),
+        (lambda f: {**f, "task_names": "reviews,nli,reviews"}, r"names a task twice"),
+        (lambda f: {**f, "task_names": "reviews,nli,to pic"}, r"not task names"),
+        (
+            lambda f: {**f, "validation_files": f["validation_files"].replace("topic_validation", "missing")},
+            r"--validation_files: .*missing.csv \(task topic\) does not exist",
+        ),
+        (lambda f: {**f, "validation_files": None}, r"--do_eval needs --validation_files"),
+        (lambda f: {**f, "sampling_temperature": 0.0}, r"--sampling_temperature must be a positive number"),
+        (lambda f: {**f, "data_dir": GLUE}, r"pick one data source"),
+    ],
+)
+def test_run_multitask_refuses_bad_local_task_flags(change, message, tiny_model, tmp_path, local_tasks):
+    script = load_example("run_multitask")
+    flags = {key: value for key, value in change(local_flags(local_tasks)).items() if value is not None}
+    with pytest.raises(ValueError, match=message):
+        script.main(script_args(tiny_model, tmp_path / "out", **BATCHES, **flags, do_train=True, do_eval=True))
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_multitask_refuses_a_task_file_without_labels(tiny_model, tmp_path, local_tasks):
+    script = load_example("run_multitask")
+    unlabelled = tmp_path / "data" / "unlabelled.csv"
+    unlabelled.write_text("sentence\nthe good film\na bad day\n")
+    flags = local_flags(local_tasks)
+    flags["train_files"] = flags["train_files"].replace(str(local_tasks["topic"]["train"]), str(unlabelled))
+    with pytest.raises(ValueError, match=r"task topic: --train_file .*unlabelled.csv lacks column\(s\) \['label'\]"):
+        script.main(script_args(tiny_model, tmp_path / "out", **BATCHES, **flags, do_train=True))
+
+
+def test_temperature_mixing_moves_small_tasks_up_and_keeps_the_total():
+    from prefix_models.scripts.multitask import mix_training_sets, mixture_sizes
+
+    assert mixture_sizes([900, 100], 1.0) == [900, 100]
+    drawn = mixture_sizes([900, 100], 2.0)
+    assert sum(drawn) == 1000 and drawn[1] == 250  # sqrt: 30 : 10
+    assert mixture_sizes([900, 100], 1e9) == [500, 500]
+    import datasets
+
+    parts = [datasets.Dataset.from_dict({"task": [0] * 9}), datasets.Dataset.from_dict({"task": [1] * 3})]
+    mixed = mix_training_sets(parts, 2.0, seed=0)
+    counts = [mixed["task"].count(0), mixed["task"].count(1)]
+    assert counts == mixture_sizes([9, 3], 2.0) and sum(counts) == 12
