@@ -383,7 +383,7 @@ def baseline_summary(experiment: str, summary: dict, args: argparse.Namespace) -
 
 def print_table(experiment: str, summary: dict, full: dict | None = None) -> None:
     """Mean ± std per arm; beside each, the test gap to full fine-tuning and the wall-clock ratio to it."""
-    metric = "entity F1" if experiment == "conll" else "accuracy"
+    metric = "entity F1" if EXPERIMENTS[experiment]["script"] == "run_ner.py" else "accuracy"
     print(f"\n{experiment} (dev-selected; {metric}, mean ± std over seeds; wall clock per run, min)")
     print(f"{'arm':<16} {'seeds':>5} {'dev':>16} {'test':>16} {'best epochs':>14} {'samples/s':>10} {'wall':>6}")
     for name, s in summary.items():

@@ -111,7 +111,7 @@ def snippets(vader: Path, name: str) -> list[dict]:
 
 
 def prepare(work: Path) -> dict[str, Path]:
-    """Every task's files under ``work/data`` (written once)."""
+    """Every task's files under ``work/data`` (written once; a folder holding a ``done`` file is taken as it is)."""
     raw, data = work / "raw", work / "data"
     raw.mkdir(parents=True, exist_ok=True)
     folders = {name: data / name for name in (*PRETRAIN_TASKS, "conll", "wnut")}
@@ -319,7 +319,7 @@ def report(args: argparse.Namespace, pretraining: dict, runs: dict) -> dict:
     result = {"pretraining": pretraining, "summary": summary, "runs": runs, "date": time.strftime("%Y-%m-%d")}
     write_json(args.work_dir / "transfer.json", result)
     if args.plot:
-        plot(runs, ROOT / "benchmarks" / "transfer_curves.png")
+        plot(runs, args.plot_dir / "transfer_curves.png")
     return result
 
 
@@ -351,7 +351,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--model", type=Path, help="base model directory (default: all-MiniLM-L6-v2)")
     parser.add_argument("--quick", action="store_true", help="64 examples per task and split, 1 epoch: a smoke run")
     parser.add_argument("--rerun", action="store_true", help="run the adaptation runs again where run.json exists")
-    parser.add_argument("--plot", action="store_true", help="draw benchmarks/transfer_curves.png (matplotlib)")
+    parser.add_argument("--plot", action="store_true", help="draw transfer_curves.png in --plot_dir (matplotlib)")
+    parser.add_argument("--plot_dir", type=Path, default=ROOT / "benchmarks")
     parser.add_argument("--work_dir", type=Path, default=RESULTS / "transfer")
     args = parser.parse_args(argv)
     if args.quick:

@@ -285,3 +285,56 @@ def test_import_time_quick(tmp_path):
     assert all(arm["median_s"] > 0 and len(arm["runs_s"]) == 1 for arm in ours["arms"].values())
     arms = ours["arms"]
     assert ours["prefix_models_adds_s"] == arms["prefix_models"]["median_s"] - arms["import"]["median_s"]
+
+
+def test_transfer_quick_pretrains_once_and_starts_the_transferred_arms_from_it(tmp_path):
+    """benchmarks/transfer.py end to end on all-MiniLM-L6-v2 (as the benchmark runs), with small stand-in files for the pre-training tasks and
+    the toy NER fixtures for CoNLL and WNUT (the real data comes through pip; see the script)."""
+    import shutil
+
+    from conftest import FIXTURES
+
+    data = tmp_path / "quick" / "data"
+    words = ["the", "a", "good", "bad", "film", "news", "day", "is", "was", "not"]
+    for task, header, labels in (
+        ("movies", "sentence", ["negative", "positive"]),
+        ("nyt", "sentence", ["negative", "positive"]),
+        ("snli", "sentence1,sentence2", ["contradiction", "entailment", "neutral"]),
+        ("bbc", "sentence", ["business", "sport", "tech"]),
+    ):
+        (data / task).mkdir(parents=True)
+        for split in ("train", "validation"):
+            rows = [f"{header},label"]
+            for row in range(8):
+                text = " ".join(words[(row * 3 + k) % len(words)] for k in range(4))
+                rows.append(",".join([text] * header.count(",") + [text, labels[row % len(labels)]]))
+            (data / task / f"{split}.csv").write_text("\n".join(rows) + "\n")
+        (data / task / "done").touch()
+    for task in ("conll", "wnut"):
+        shutil.copytree(FIXTURES / "ner_data", data / task, ignore=shutil.ignore_patterns("*.jsonl", "*.py", "*.md"))
+        (data / task / "done").touch()
+    (data / "wnut" / "labels.txt").write_text("O\nB-PER\nI-PER\nB-LOC\nI-LOC\nB-MISC\nI-MISC\n")
+
+    transfer = load_benchmark("transfer")
+    flags = ["--quick", "--work_dir", str(tmp_path), "--plot", "--plot_dir", str(tmp_path)]
+    report = transfer.main(["all", "--arms", "transferred", "default", *flags])
+    pretrained = tmp_path / "quick" / "pretrain_sentiment" / "prefixes" / "movies"
+    assert report["pretraining"]["sentiment"]["start_from"] == str(pretrained)
+    assert {f"eval_{task}_accuracy" for task in transfer.PRETRAIN_TASKS} <= set(
+        report["pretraining"]["sentiment"]["eval"]
+    )
+    for experiment in ("transfer_sentiment", "transfer_ner"):
+        runs = report["runs"][experiment]
+        transferred, default = runs["transferred"][0], runs["default"][0]
+        assert "error" not in transferred and "error" not in default, (transferred, default)
+        assert "--prefix_init_from" in transferred["command"] and "--prefix_init_from" not in default["command"]
+        assert [epoch for epoch, _ in transferred["dev_curve"]] == [1.0]
+    assert report["runs"]["transfer_sentiment"]["full"] == [{"error": "not run", "seed": 42}]
+    # The NER arms start from the CoNLL run's folder, the sentiment arms from the shared prefix's movies task.
+    ner = report["runs"]["transfer_ner"]["transferred"][0]["command"]
+    assert ner[ner.index("--prefix_init_from") + 1] == str(tmp_path / "quick" / "pretrain_ner")
+    assert (tmp_path / "transfer_curves.png").read_bytes()[:4] == b"\x89PNG"
+    # Finished runs and the pre-training are read back, not run again.
+    again = transfer.main(["report", *flags])
+    assert again["runs"] == json.loads(json.dumps(report["runs"]))
+    assert again["pretraining"] == json.loads(json.dumps(report["pretraining"]))
