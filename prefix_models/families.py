@@ -156,6 +156,22 @@ def define_decoder_classes(family: Family) -> None:
                     "config_class": make_prefix_config_class(family.config, method),
                 },
             )
+            _inherit_key_renames(name, family.pretrained)
+
+
+def _inherit_key_renames(name: str, stock: type) -> None:
+    """transformers renames a family's old checkpoint keys (GPT-NeoX's ``embed_out`` -> ``lm_head``) by the stock
+    class's name; give ours the same renames, or a stock checkpoint would load with its output layer missing."""
+    try:
+        from transformers.conversion_mapping import (
+            get_checkpoint_conversion_mapping,
+            register_checkpoint_conversion_mapping,
+        )
+    except ImportError:  # a transformers without renames has nothing to inherit
+        return
+    renames = get_checkpoint_conversion_mapping(stock.__name__)
+    if renames:
+        register_checkpoint_conversion_mapping(name, renames, overwrite=True)
 
 
 # -- the source of named_classes.py ----------------------------------------------------------------------

@@ -430,12 +430,15 @@ def test_prompt_only_the_soft_tokens_train_and_save(family, base_checkpoints, tm
 
 # --- Decoders outside the list, accepted by capability -------------------------------------------------------
 def capability_config(model_type: str, **overrides):
+    if model_type == "gpt_neox":  # no grouped-query attention: the tiny shape's 2 key/value heads would be a lie
+        overrides.setdefault("num_key_value_heads", 4)
     return decoder_config(model_type, vocab_size=VOCAB, **overrides)
 
 
 # Granite divides its logits by logits_scaling and Cohere multiplies them by logit_scale: the stock LM forward
-# runs over the prefixed backbone, so both are kept.
-@pytest.mark.parametrize("model_type", ["qwen3", "olmo2", "phi3", "granite", "cohere"])
+# runs over the prefixed backbone, so both are kept. GPT-NeoX checkpoints keep their output layer as embed_out, which
+# transformers renames by the stock class's name: ours inherits the rename.
+@pytest.mark.parametrize("model_type", ["qwen3", "olmo2", "phi3", "granite", "cohere", "gpt_neox"])
 def test_other_decoders_are_accepted_by_capability(model_type, tmp_path):
     torch.manual_seed(0)
     stock = AutoModelForCausalLM.from_config(capability_config(model_type)).eval()
