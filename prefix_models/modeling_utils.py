@@ -104,7 +104,11 @@ class PrefixPreTrainedModel(PreTrainedModel):
     @contextmanager
     def disable_prefix(self) -> Iterator[None]:
         """Run the plain backbone inside the block: no prefix, no prompt (peft's ``disable_adapter()``),
-        e.g. ``with model.disable_prefix(): reference = model(**batch).logits``."""
+        e.g. ``with model.disable_prefix(): reference = model(**batch).logits``.
+
+        Yields:
+            Nothing; on leaving the block the model runs its prefix (or prompt) again.
+        """
         with prefix_disabled(self):
             yield
 
@@ -184,6 +188,17 @@ class PrefixPreTrainedModel(PreTrainedModel):
         head_dim)``, after the prefix dropout: ``get_prompt(b)[layer]`` is layer ``layer``'s pair.
         Prompt tuning: the soft tokens, ``(batch, pre_seq_len, hidden_size)``.
         With ``prefix_names`` (one per example) each row gets its task's, left-padded to the longest.
+
+        Args:
+            batch_size: The number of examples the prefix (or prompt) is built for.
+            prefix_names: One task name (or position in ``prefix_names``) per example, or a routed batch;
+                None gives every row the model's own prefix.
+
+        Returns:
+            Prefix tuning: a tuple with one ``(key, value)`` pair per layer. Prompt tuning: the soft tokens.
+
+        Raises:
+            InputError: A name that is not one of ``prefix_names``, or a list whose length is not ``batch_size``.
         """
         device = self.base_model.get_input_embeddings().weight.device
         return self.tuning.get_prompt(self, batch_size, self.route_prefixes(prefix_names, batch_size, device))
@@ -211,6 +226,16 @@ class PrefixPreTrainedModel(PreTrainedModel):
         Its config is the model's own with ``config_fields`` changed (``pre_seq_len``, ``num_labels``,
         ``id2label``, ``problem_type``, ``prefix_projection``, ``classifier_pooling``, ...). It starts as its
         config's ``prefix_init`` / ``prompt_init`` says; a text init reads its text with ``tokenizer``.
+
+        Args:
+            name: The new task's name: letters, digits, ``_`` or ``-``, not one the model already has.
+            tokenizer: Reads the init text when the task starts from text (``prefix_init="text"`` or
+                ``prompt_init="text"``).
+            **config_fields: Fields of the model's config that differ for this task.
+
+        Raises:
+            InputError: A name that is taken or not allowed, a keyword that is not a config field, or a field value
+                the config refuses.
         """
         named_prefixes.add_prefix(self, name, tokenizer, **config_fields)
 
@@ -222,6 +247,15 @@ class PrefixPreTrainedModel(PreTrainedModel):
         labels (``num_labels``, ``id2label``, ``problem_type``, ``classifier_pooling``, ...); fields that shape
         the prefix are refused. ``save_prefix(name, ...)`` writes the shared prefix with this task's head, a
         one-task checkpoint like any other.
+
+        Args:
+            name: The new task's name: letters, digits, ``_`` or ``-``, not one the model already has.
+            **config_fields: The head's label fields (``num_labels``, ``id2label``, ``label2id``, ``problem_type``,
+                ``classifier_pooling``, ...).
+
+        Raises:
+            InputError: A name that is taken or not allowed, a model without a task head (language models), a
+                keyword that is not a config field, or a field that shapes the prefix (use ``add_prefix``).
         """
         named_prefixes.add_head(self, name, **config_fields)
 
@@ -234,12 +268,33 @@ class PrefixPreTrainedModel(PreTrainedModel):
         weights (its ``base_model_fingerprint``; ``ignore_mismatched_base=True`` loads it on other weights) and
         method, or a peft adapter. Everything is checked before the model changes; hub keyword arguments
         (``revision``, ``token``, ...) are passed on. The new task's parameters are trainable.
+
+        Args:
+            path: A local folder or hub id holding the task.
+            name: The name the task gets in this model (``prefix_names``).
+            ignore_mismatched_base: Load a prefix whose base weights differ from this model's, with a warning.
+            **kwargs: Hub options (``revision``, ``token``, ``cache_dir``, ...).
+
+        Raises:
+            InputError: A name that is taken, a folder that holds no one-task prefix (or several tasks), another
+                method, task kind, position convention or backbone shape, other base weights (unless
+                ``ignore_mismatched_base``), or tensors that do not fit. The model is left as it was.
         """
         named_prefixes.load_prefix(self, path, name, ignore_mismatched_base, **kwargs)
 
     def save_prefix(self, name: str, save_directory: str | os.PathLike) -> None:
         """Write the task ``name`` alone as a prefix checkpoint (config + prefix + head; the base by
-        reference), which ``from_pretrained``, the Auto classes and ``load_prefix`` read."""
+        reference), which ``from_pretrained``, the Auto classes and ``load_prefix`` read.
+
+        Args:
+            name: The task to write (``"default"`` is the model's own; an ``add_head`` task is written with the
+                shared prefix and its own head).
+            save_directory: The folder to write; created if missing.
+
+        Raises:
+            InputError: An unknown task name, or a model built from a config, which has no base to point at (use
+                ``save_pretrained``).
+        """
         named_prefixes.save_prefix(self, name, save_directory)
 
     def save_peft_adapter(self, save_directory: str | os.PathLike, prefix_name: str = DEFAULT_PREFIX) -> None:

@@ -288,8 +288,8 @@ def test_import_time_quick(tmp_path):
 
 
 def test_transfer_quick_pretrains_once_and_starts_the_transferred_arms_from_it(tmp_path):
-    """benchmarks/transfer.py end to end on all-MiniLM-L6-v2 (as the benchmark runs), with small stand-in files for the pre-training tasks and
-    the toy NER fixtures for CoNLL and WNUT (the real data comes through pip; see the script)."""
+    """benchmarks/transfer.py end to end on all-MiniLM-L6-v2 (as the benchmark runs), with small stand-in files for
+    the pre-training tasks and the toy NER fixtures for CoNLL and WNUT (the real data comes through pip)."""
     import shutil
 
     from conftest import FIXTURES
