@@ -36,7 +36,7 @@ from prefix_models.errors import InputError
 from prefix_models.scripts import ModelArguments, apply_method_defaults, build_model
 
 TRAINER_LEARNING_RATE = TrainingArguments.__dataclass_fields__["learning_rate"].default
-README = Path(__file__).resolve().parents[1] / "README.md"
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guides" / "text-classification.md"
 
 
 def sentence_transformers_folder(model: Path, folder: Path, pooling: str = "mean") -> Path:
@@ -228,8 +228,8 @@ def test_a_ner_prefix_run_uses_the_rate_its_help_states(tiny_model, tmp_path, mo
     assert seen[0].learning_rate == pytest.approx(said)
 
 
-def test_the_readme_table_says_what_help_says():
-    row = next(line for line in README.read_text().splitlines() if line.startswith("| `learning_rate` |"))
+def test_the_guide_table_says_what_help_says():
+    row = next(line for line in GUIDE.read_text().splitlines() if line.startswith("| `learning_rate` |"))
     cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
     stated = learning_rate_help(TRAINER_LEARNING_RATE)
     for method, cell in zip(METHODS, cells[1:3], strict=True):

@@ -345,13 +345,14 @@ def test_generate_with_a_mixed_batch_equals_each_task_alone(family, method, lm_b
 
 
 def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
-    """README's named-prefix example, as written, on the pretrained MiniLM the setup installs."""
+    """The named-prefix example of the docs' many-tasks guide, as written, on the pretrained MiniLM the setup
+    installs."""
     minilm()  # skips when the README setup was not followed
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs/guides/many-tasks.md").read_text()
     block = readme.split("<!-- readme:named-prefixes -->", 1)[1].split("```python", 1)[1].split("```", 1)[0]
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(block, "README.md", "exec"), namespace)
+    exec(compile(block, "docs/guides/many-tasks.md", "exec"), namespace)
     assert capsys.readouterr().out.splitlines()[:2] == ["['default', 'topic']", "torch.Size([2, 4])"]
     assert torch.isinf(namespace["logits"][0, 2:]).all() and torch.isfinite(namespace["logits"][1]).all()
     torch.testing.assert_close(namespace["probabilities"].sum(-1), torch.ones(2))

@@ -179,18 +179,19 @@ def test_lm_eval_loglikelihood_equals_a_hand_computation(base, method):
 
 
 def test_the_readme_example_runs(base, tmp_path, monkeypatch, capsys):
-    """README's TRL example, as written, on the tiny chat Llama standing in for the hub model it names."""
+    """The TRL example of the docs' language-model guide, as written, on the tiny chat Llama standing in for the hub
+    model it names."""
     from pathlib import Path
 
     from markdown_snippets import substitute
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs/guides/language-models.md").read_text()
     block = readme.split("<!-- readme:trl -->", 1)[1].split("```python", 1)[1].split("```", 1)[0]
     block = substitute(block, {"HuggingFaceTB/SmolLM2-135M-Instruct": str(base)})
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     torch.manual_seed(7)
-    exec(compile(block, "README.md", "exec"), namespace)
+    exec(compile(block, "docs/guides/language-models.md", "exec"), namespace)
     model = namespace["model"]
     torch.manual_seed(7)
     initial = pm.AutoPrefixModelForCausalLM.from_pretrained(base, pre_seq_len=8).prefix_encoder.embedding.weight
