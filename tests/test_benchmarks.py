@@ -312,6 +312,7 @@ def test_transfer_quick_pretrains_once_and_starts_the_transferred_arms_from_it(t
         (data / task / "done").touch()
     for task in ("conll", "wnut"):
         shutil.copytree(FIXTURES / "ner_data", data / task, ignore=shutil.ignore_patterns("*.jsonl", "*.py", "*.md"))
+        (data / task / "dev.txt").rename(data / task / "valid.txt")  # as CoNLL-2003 names its dev split
         (data / task / "done").touch()
     (data / "wnut" / "labels.txt").write_text("O\nB-PER\nI-PER\nB-LOC\nI-LOC\nB-MISC\nI-MISC\n")
 
@@ -334,7 +335,13 @@ def test_transfer_quick_pretrains_once_and_starts_the_transferred_arms_from_it(t
     ner = report["runs"]["transfer_ner"]["transferred"][0]["command"]
     assert ner[ner.index("--prefix_init_from") + 1] == str(tmp_path / "quick" / "pretrain_ner")
     assert (tmp_path / "transfer_curves.png").read_bytes()[:4] == b"\x89PNG"
+    # CoNLL and WNUT on one shared prefix, CoNLL's test split scored from its prefixes/conll folder.
+    shared = transfer.main(["ner_shared", *flags])["shared_ner"]
+    assert "error" not in shared, shared
+    assert 0 <= shared["test"] <= 1 and set(shared["dev"]) == {"conll", "wnut"}
+    assert "--shared_prefix" in shared["commands"][0] and "--do_predict" in shared["commands"][1]
     # Finished runs and the pre-training are read back, not run again.
     again = transfer.main(["report", *flags])
+    assert again["shared_ner"] == json.loads(json.dumps(shared))
     assert again["runs"] == json.loads(json.dumps(report["runs"]))
     assert again["pretraining"] == json.loads(json.dumps(report["pretraining"]))
