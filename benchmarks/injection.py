@@ -19,7 +19,7 @@ ratios compare the backbone passes.
 Train step: forward + backward to the prefix and head (loss: sequence classification for BERT,
 causal LM for SmolLM2). Inference: one forward under ``torch.no_grad``. Median over ``--repeats``
 after warm-up. Prints ratios to the cache route (and to the plain backbone) and writes JSON.
-Targets (issue 13): attention / cache <= 1.03 for both, and inference with P=16 <= 1.05x plain.
+Targets: attention / cache <= 1.03 for both, and inference with P=16 <= 1.05x plain.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ One model holds ``--tasks`` named prefixes (``load_prefix``), each with its own 
 * ``mixed, lengths``: as ``mixed`` with prefix lengths spread from P/2 to 4P (shorter ones padded and masked).
 
 Inference (``torch.no_grad``), median over ``--repeats`` after warm-up; throughput is examples per second.
-Target (issue 14): mixed >= 0.90x single. Memory: the parameter bytes of one backbone with the N task
+Target: mixed >= 0.90x single. Memory: the parameter bytes of one backbone with the N task
 prefixes and heads against N separately fine-tuned models (backbone + head each), float32.
 Writes JSON and, with matplotlib, a plot (``--plot``).
 """

@@ -12,8 +12,8 @@ Figures (each drawn only when its report exists):
 - ``cost_vs_quality.png``: test accuracy against training time per example relative to full
   fine-tuning (measured in the same runs) and against the number of trainable parameters.
 - ``quality_vs_wall_clock.png``: dev accuracy after each epoch against the training minutes spent to reach
-  it (issue 16's levers beside full fine-tuning on the sentiment data; the held-out task and issue 23's depth
-  arms beside it), with the issue's budget, twice full fine-tuning's wall clock, marked.
+  it (the levers that chose --prefix's defaults beside full fine-tuning on the sentiment data; the held-out task
+  and the prompt-depth arms beside it), with the budget of twice full fine-tuning's wall clock marked.
 - ``conll_vs_wall_clock.png``: the same for CoNLL-2003's dev entity F1: three epochs of full fine-tuning against
   the prefix at 3e-2 (its depths, inits and budgets) and LoRA at the prefix's epochs.
 """
@@ -51,7 +51,7 @@ COLORS = {arm: f"C{i % 10}" for i, arm in enumerate(LABELS)}
 # The levers share panels with full fine-tuning (C0) and each other, not with the sentiment arms.
 COLORS.update(text_init="C3", warmup_cosine="C8", trainer_defaults="C7")
 COLORS.update(lora8="k")  # the yardstick from outside the package, in every panel it is in: no colour of ours
-# Issue 23's depth arms (quality.py depth): --prefix out of the box on some of MiniLM's 6 layers.
+# The prompt-depth arms (quality.py depth): --prefix out of the box on some of MiniLM's 6 layers.
 LABELS.update(
     all="--prefix, all 6 layers",
     top_half="--prefix, top half (layers 3-5)",
@@ -62,7 +62,7 @@ LABELS.update(
 )
 COLORS.update(all="C3", top_half="C1", top_third="C2", bottom_half="C7")
 COLORS.update(top_half_at_all_wall_clock="C5", top_third_at_all_wall_clock="C6")
-# Issue 23's levers at the real budget (quality.py levers), each one change to --prefix as it stood (lr 1e-2).
+# The levers at the real budget (quality.py levers), each one change to --prefix as it stood (lr 1e-2).
 LABELS.update(
     {
         "lr_2e-2": "--prefix, lr 2e-2",
@@ -76,7 +76,7 @@ LABELS.update(
 )
 COLORS.update({"lr_2e-2": "C1", "lr_3e-2": "C2", "batch16": "C4", "mlp_5ep": "C9", "prefix_1e-2": "C3"})
 COLORS.update({"lr_5e-2": "C5", "lr_3e-2_batch16": "C6"})
-# Issue 23's CoNLL-2003 arms (quality.py conll), apart from CoNLL's full (C0), prefix16 (C2) and full_3ep (C8).
+# The CoNLL-2003 arms (quality.py conll), apart from CoNLL's full (C0), prefix16 (C2) and full_3ep (C8).
 LABELS.update(
     {
         "prefix16_lr3e-2": "prefix P=16, lr 3e-2",

@@ -5,9 +5,9 @@
     python benchmarks/quality.py sweep                  # prefix P in {1,4,16,64,128}, P=16 with the MLP; 1 epoch
     python benchmarks/quality.py budget                 # prefix P=16 (mean pooling; table, MLP) for 8 epochs
     python benchmarks/quality.py conll                  # CoNLL-2003 NER: full FT 1 and 3 epochs, prefix P=16, LoRA r=8
-    python benchmarks/quality.py levers                 # issues 16, 23: init, warmup + cosine, lr, batch 16, the MLP
+    python benchmarks/quality.py levers                 # init, warmup + cosine, lr, batch 16, the MLP
     python benchmarks/quality.py heldout                # the defaults on Amazon review sentiment, kept out of tuning
-    python benchmarks/quality.py depth                  # issue 23: --prefix on all / top half / top third / bottom half
+    python benchmarks/quality.py depth                  # --prefix on all / top half / top third / bottom half
     python benchmarks/quality.py scale --model DIR      # full FT against --prefix on all-mpnet-base-v2 (110M)
     python benchmarks/quality.py sentiment --quick      # 64 training examples, 1 epoch: a smoke run
 
@@ -50,14 +50,14 @@ AMAZON_REVIEWS = ROOT / "examples" / "data" / "amazon_reviews"
 # the prefix, higher for input-only prompts); full fine-tuning uses the usual 5e-5 and converges in
 # fewer epochs. Epoch counts are what 2 CPU cores allow for three seeds, not tuned optima.
 MEAN_FLAGS = ["--classifier_pooling", "mean"]
-# The prefix arms below were measured with a random start, before run_glue.py's --prefix began from text
-# (issue 16): written out so that re-running them measures the same thing.
+# The prefix arms below were measured with a random start, before run_glue.py's --prefix began from text:
+# written out so that re-running them measures the same thing.
 RANDOM = ["--prefix_init", "random"]
 # The arms measured while a fresh model read BERT's pooler, before the scripts picked a sentence-transformers
 # checkpoint's own pooling (the mean): written out, so that re-running them measures the same thing.
 POOLER = ["--classifier_pooling", "pooler"]
-# The --prefix arms of issues 16 and 23 ran at the 1e-2 that --prefix picked for sequence classification until
-# issue 23's levers measured 3e-2 better (RESULTS.md): written out for the same reason.
+# The lever and depth --prefix arms ran at the 1e-2 that --prefix picked for sequence classification until the
+# levers measured 3e-2 better (RESULTS.md): written out for the same reason.
 OLD_RATE = 1e-2
 # peft LoRA r=8 (alpha 16, dropout 0.1, query and value; the head trained) at the 5e-4 of peft's r=8 examples:
 # the parameter-efficient method most users would reach for, as a yardstick for the prefix.
@@ -102,16 +102,16 @@ CONLL_ARMS = {
     "full": dict(flags=["--warmup_steps", "100"], lr=5e-5, epochs=1),
     "prefix16": dict(flags=CONLL_RANDOM, lr=2e-2, epochs=5),
     "full_3ep": dict(flags=["--warmup_steps", "100"], lr=5e-5, epochs=3),
-    # issue 16: does the text init that helps sentiment help NER?
+    # does the text init that helps sentiment help NER?
     "prefix16_text": dict(flags=[*CONLL_PREFIX, "--prefix_init", "text"], lr=2e-2, epochs=5),
     "lora8": dict(LORA8, flags=["--warmup_steps", "100"], epochs=3),
-    # issue 23: LoRA at about the all-layer prefix's wall clock (a LoRA epoch costs about as much as a prefix epoch
+    # LoRA at about the all-layer prefix's wall clock (a LoRA epoch costs about as much as a prefix epoch
     # on CoNLL; RESULTS.md)
     "lora8_at_prefix_wall_clock": dict(LORA8, flags=["--warmup_steps", "100"], epochs=5),
-    # issue 23: the rate that won on sentiment (3e-2 over 1e-2 on every seed), tried on NER against the 2e-2 the
+    # the rate that won on sentiment (3e-2 over 1e-2 on every seed), tried on NER against the 2e-2 the
     # "prefix16" arm keeps; it won here too and is what run_ner.py --prefix picks now
     "prefix16_lr3e-2": dict(flags=CONLL_RANDOM, lr=3e-2, epochs=5),
-    # issue 23: prompt depth on NER (MiniLM's top 3 and top 2 of 6 layers, and the bottom 3 as a control), at the
+    # prompt depth on NER (MiniLM's top 3 and top 2 of 6 layers, and the bottom 3 as a control), at the
     # all-layer arm's rate and epochs ("prefix16_lr3e-2")
     "prefix16_top_half": dict(flags=[*CONLL_RANDOM, "--prefix_layers", "top3"], lr=3e-2, epochs=5),
     "prefix16_top_third": dict(flags=[*CONLL_RANDOM, "--prefix_layers", "top2"], lr=3e-2, epochs=5),
@@ -123,27 +123,27 @@ CONLL_ARMS = {
     # fine-tuning's), so 7 epochs fit the all-layer arm's 5. (The bottom half saves no backward pass: its equal
     # epochs are its equal wall clock.)
     "prefix16_top_third_7ep": dict(flags=[*CONLL_RANDOM, "--prefix_layers", "top2"], lr=3e-2, epochs=7),
-    # issue 16's text init on NER again, at the rate run_ner.py picks ("prefix16_text" ran at 2e-2); dev ahead on every
+    # the text init on NER again, at the rate run_ner.py picks ("prefix16_text" ran at 2e-2); dev ahead on every
     # seed, test level: what run_ner.py --prefix picks now
     "prefix16_lr3e-2_text": dict(flags=[*CONLL_PREFIX, "--prefix_init", "text"], lr=3e-2, epochs=5),
-    # issue 23's bound is 2x full fine-tuning's wall clock: a prefix epoch costs about 0.26x "full_3ep"'s three (dev
+    # the budget is 2x full fine-tuning's wall clock: a prefix epoch costs about 0.26x "full_3ep"'s three (dev
     # F1 still rising at epoch 5 on every seed), so 7 epochs are the most that fit it
     "prefix16_lr3e-2_7ep": dict(flags=CONLL_RANDOM, lr=3e-2, epochs=7),
 }
-# Issue 16's levers, on the sentiment data (against its "full" arm). These arms run what a user got from --prefix
-# alone (P=16, lr 1e-2 then, written out as OLD_RATE, and the mean over tokens, which --prefix picks for this
-# sentence-transformers checkpoint); each changes one thing. "defaults" is --prefix
-# alone as it was when these arms were first run (random init); since the text init won, --prefix alone runs
-# "text_init", so the init is written out in both arms to keep them what they measured.
+# The levers that chose --prefix's defaults, on the sentiment data (against its "full" arm). These arms run what a
+# user got from --prefix alone (P=16, lr 1e-2 then, written out as OLD_RATE, and the mean over tokens, which --prefix
+# picks for this sentence-transformers checkpoint); each changes one thing. "defaults" is --prefix alone as it was
+# when these arms were first run (random init); since the text init won, --prefix alone runs "text_init", so the init
+# is written out in both arms to keep them what they measured.
 LEVER_ARMS = {
     "defaults": dict(flags=["--prefix", *RANDOM], lr=OLD_RATE, epochs=4),
     "text_init": dict(flags=["--prefix", "--prefix_init", "text"], lr=OLD_RATE, epochs=4),
     "warmup_cosine": dict(
         flags=["--prefix", *RANDOM, "--warmup_steps", "0.06", "--lr_scheduler_type", "cosine"], lr=OLD_RATE, epochs=4
     ),
-    # the "before" of the issue: what --prefix ran until method-aware defaults, the Trainer's 5e-5 and the pooler
+    # the "before": what --prefix ran until method-aware defaults, the Trainer's 5e-5 and the pooler
     "trainer_defaults": dict(flags=["--prefix", "--classifier_pooling", "pooler", *RANDOM], lr=5e-5, epochs=4),
-    # issue 23's levers at the real budget, each one change to --prefix as it stood (text init, lr 1e-2, the mean,
+    # the levers at the real budget, each one change to --prefix as it stood (text init, lr 1e-2, the mean,
     # 4 epochs: "text_init" above, and the depth experiment's "all"): a higher rate, half the batch (twice the
     # optimiser steps per epoch), and the reparameterisation MLP for 5 epochs (it cannot start from text, and its
     # rate is the 1e-3 that won the sweep; it is saved as trained: --merge_prefix_projection would fold it into
@@ -158,14 +158,14 @@ LEVER_ARMS = {
 }
 # The held-out task (Amazon product-review sentiment, same source and conversion as the movie reviews) was
 # never used to choose anything: its arms are the sentiment experiment's budgets and --prefix's defaults, each run
-# once after the defaults were fixed ("defaults": as they were until issue 23, lr 1e-2; "lr_3e-2": as they are).
+# once after the defaults were fixed ("defaults": as they were before the levers, lr 1e-2; "lr_3e-2": as they are).
 HELDOUT_ARMS = {
     "full": SENTIMENT_ARMS["full"],
     "defaults": dict(flags=["--prefix"], lr=OLD_RATE, epochs=4),
     "lora8": SENTIMENT_ARMS["lora8"],
     "lr_3e-2": dict(flags=["--prefix"], lr=3e-2, epochs=4),
 }
-# Issue 23's prompt depth, on the sentiment data: --prefix out of the box then (lr 1e-2, P=16, text init, the mean over
+# Prompt depth, on the sentiment data: --prefix out of the box then (lr 1e-2, P=16, text init, the mean over
 # tokens) with the prefix on all of MiniLM's 6 layers, the top half, the top third, and the bottom half as a
 # control, at the all-layer run's 4 epochs; beside full fine-tuning and LoRA. With nothing trainable below the
 # lowest prefixed layer, autograd stops there: the shallower arms take less wall clock per epoch, and the
@@ -181,7 +181,7 @@ DEPTH_ARMS = {
     "top_half_at_all_wall_clock": dict(flags=["--prefix", "--prefix_layers", "top3"], lr=OLD_RATE, epochs=5),
     "top_third_at_all_wall_clock": dict(flags=["--prefix", "--prefix_layers", "top2"], lr=OLD_RATE, epochs=7),
 }
-# Issue 23's scale point: the sentiment task on all-mpnet-base-v2 (12 layers, hidden 768; ../shared/DATA.md says how
+# The scale point: the sentiment task on all-mpnet-base-v2 (12 layers, hidden 768; ../shared/DATA.md says how
 # to unpack it), full fine-tuning against --prefix out of the box, at the MiniLM runs' budgets. About 5-8x
 # MiniLM's compute per step: an hour or more per run on 2 cores. "all" ran --prefix as it was (lr 1e-2); "lr_3e-2"
 # runs it as it is now, and "lora8" is the yardstick at MiniLM's LoRA budget.

@@ -1,4 +1,4 @@
-"""``import prefix_models`` and the scripts' ``--help`` load no model stack (issue 43, item 12), and the lazy
+"""``import prefix_models`` and the scripts' ``--help`` load no model stack, and the lazy
 package still gives every public name and teaches the stock Auto classes every named class.
 
 The timings are in ``benchmarks/import_time.py``; these tests pin the structure that makes them fast: which

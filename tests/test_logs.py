@@ -1,4 +1,4 @@
-"""What a run prints by default (issue 43, item 9): what a user reads (settings, trainable parameters, progress,
+"""What a run prints by default: what a user reads (settings, trainable parameters, progress,
 results, where things were saved), no flood of transformers' INFO, and a load report only for real problems."""
 
 from __future__ import annotations
