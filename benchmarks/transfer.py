@@ -182,15 +182,17 @@ def prepare(work: Path) -> dict[str, Path]:
     return folders
 
 
-def pretrain_command(kind: str, folders: dict[str, Path], output_dir: Path, args: argparse.Namespace) -> list[str]:
-    common = [
+def training_flags(epochs: int, output_dir: Path, args: argparse.Namespace) -> list[str]:
+    """The flags every pre-training run shares: the model, ``--prefix`` at the adaptation rate, batch 32, one
+    evaluation at the end, no checkpoints, seed 42 (64 examples per split with ``--quick``)."""
+    return [
         "--model_name_or_path",
         str(args.model or quality.minilm_path()),
         "--prefix",
         "--learning_rate",
         str(PREFIX_LR),
         "--num_train_epochs",
-        "1",
+        "1" if args.quick else str(epochs),
         "--per_device_train_batch_size",
         "32",
         "--per_device_eval_batch_size",
@@ -206,6 +208,17 @@ def pretrain_command(kind: str, folders: dict[str, Path], output_dir: Path, args
         *(["--max_train_samples", "64", "--max_eval_samples", "64"] if args.quick else []),
         *output_flags(output_dir),
     ]
+
+
+def run_logged(cmd: list[str], log: Path) -> int:
+    """Run ``cmd`` from the repository root with its output in ``log``; its exit status."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as handle:
+        return subprocess.run(cmd, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT).returncode
+
+
+def pretrain_command(kind: str, folders: dict[str, Path], output_dir: Path, args: argparse.Namespace) -> list[str]:
+    common = training_flags(1, output_dir, args)
     if kind == "sentiment":
         files = {
             split: ",".join(str(folders[t] / f"{split}.csv") for t in PRETRAIN_TASKS)
@@ -250,10 +263,8 @@ def pretrain(kind: str, folders: dict[str, Path], args: argparse.Namespace) -> d
     cmd = pretrain_command(kind, folders, output_dir, args)
     print(f"[{time.strftime('%H:%M:%S')}] pre-training ({kind})", flush=True)
     log = args.work_dir / f"pretrain_{kind}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    with open(log, "w") as handle:
-        code = subprocess.run(cmd, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT).returncode
+    code = run_logged(cmd, log)
     if code != 0:
         raise SystemExit(f"pre-training ({kind}) failed, exit {code}: see {log}")
     results = json.loads((output_dir / "all_results.json").read_text())
@@ -279,13 +290,9 @@ def shared_ner(folders: dict[str, Path], args: argparse.Namespace) -> dict:
     if args.collect_only:
         return {"error": "not run"}
     model = str(args.model or quality.minilm_path())
-    epochs = "1" if args.quick else str(args.ner_shared_epochs)
-    caps = ["--max_train_samples", "64", "--max_eval_samples", "64"] if args.quick else []
     train = [
         sys.executable,
         str(ROOT / "examples" / "run_multitask.py"),
-        "--model_name_or_path",
-        model,
         "--shared_prefix",
         "--task_names",
         "conll,wnut",
@@ -296,26 +303,9 @@ def shared_ner(folders: dict[str, Path], args: argparse.Namespace) -> dict:
         "--validation_files",
         f"{folders['conll'] / 'valid.txt'},{folders['wnut'] / 'valid.txt'}",
         *NER_FLAGS,
-        "--learning_rate",
-        str(PREFIX_LR),
-        "--num_train_epochs",
-        epochs,
         "--max_seq_length",
         "128",
-        "--per_device_train_batch_size",
-        "32",
-        "--per_device_eval_batch_size",
-        "64",
-        "--do_train",
-        "--do_eval",
-        "--save_strategy",
-        "no",
-        "--logging_steps",
-        "25",
-        "--seed",
-        "42",
-        *caps,
-        *output_flags(output_dir / "train"),
+        *training_flags(args.ner_shared_epochs, output_dir / "train", args),
     ]
     test = [
         sys.executable,
@@ -338,16 +328,14 @@ def shared_ner(folders: dict[str, Path], args: argparse.Namespace) -> dict:
     for step, cmd in (("train", train), ("test", test)):
         print(f"[{time.strftime('%H:%M:%S')}] shared NER prefix ({step})", flush=True)
         log = output_dir / f"{step}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "w") as handle:
-            code = subprocess.run(cmd, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT).returncode
+        code = run_logged(cmd, log)
         if code != 0:
             return {"error": f"{step}: exit {code}, see {log}"}
     trained = json.loads((output_dir / "train" / "all_results.json").read_text())
     run = {
         "wall_s": round(time.perf_counter() - start, 1),
         "train_runtime_s": trained.get("train_runtime"),
-        "epochs": int(epochs),
+        "epochs": 1 if args.quick else args.ner_shared_epochs,
         "dev": {task: trained[f"eval_{task}_f1"] for task in ("conll", "wnut")},
         "test": json.loads((output_dir / "test" / "all_results.json").read_text())["predict_f1"],
         "commands": [train, test],

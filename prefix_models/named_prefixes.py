@@ -194,13 +194,7 @@ def _check_new_name(model: nn.Module, name: Any) -> None:
 def add_prefix(model: nn.Module, name: str, tokenizer: Any = None, **config_fields: Any) -> None:
     """A new task ``name``, freshly initialised: the model's config with ``config_fields`` changed."""
     _check_new_name(model, name)
-    unknown = sorted(key for key in config_fields if not hasattr(model.config, key))
-    if unknown:
-        raise InputError(f"add_prefix got {unknown}, which are not fields of {type(model.config).__name__}")
-    values = _stored(model.config)
-    if "num_labels" in config_fields and "id2label" not in config_fields:  # labels follow the new count
-        values = {key: value for key, value in values.items() if key not in ("id2label", "label2id")}
-    config = _task_config(model, {**values, **config_fields})
+    config = _changed_config(model, "add_prefix", config_fields)
     validate_prefix_config(config)
     if config.prefix_method != model.prefix_method:
         raise InputError(
@@ -241,22 +235,27 @@ def add_head(model: nn.Module, name: str, **config_fields: Any) -> None:
             f"add_head gives a task its own head on the shared prefix; {type(model).__name__} has no task head: "
             "use add_prefix"
         )
-    unknown = sorted(key for key in config_fields if not hasattr(model.config, key))
-    if unknown:
-        raise InputError(f"add_head got {unknown}, which are not fields of {type(model).__name__}'s config")
     shaping = sorted(key for key in config_fields if key in _PREFIX_SHAPE)
     if shaping:
         raise InputError(
             f"add_head got {shaping}: a task added with add_head runs the model's own prefix as it is; use "
             "add_prefix for a task with a prefix of its own"
         )
-    values = _stored(model.config)
-    if "num_labels" in config_fields and "id2label" not in config_fields:  # labels follow the new count
-        values = {key: value for key, value in values.items() if key not in ("id2label", "label2id")}
-    config = _task_config(model, {**values, **config_fields, "shared_prefix": True})
+    config = _changed_config(model, "add_head", {**config_fields, "shared_prefix": True})
     task = new_task(model, config).to(model.get_input_embeddings().weight.device)
     task.apply(model._init_weights)  # as the model's own head was initialised
     _register_task(model, name, task, config)
+
+
+def _changed_config(model: nn.Module, caller: str, config_fields: dict[str, Any]) -> PreTrainedConfig:
+    """A new task's config: the model's own with ``config_fields`` changed (unknown fields refused by name)."""
+    unknown = sorted(key for key in config_fields if not hasattr(model.config, key))
+    if unknown:
+        raise InputError(f"{caller} got {unknown}, which are not fields of {type(model.config).__name__}")
+    values = _stored(model.config)
+    if "num_labels" in config_fields and "id2label" not in config_fields:  # labels follow the new count
+        values = {key: value for key, value in values.items() if key not in ("id2label", "label2id")}
+    return _task_config(model, {**values, **config_fields})
 
 
 def _register_task(model: nn.Module, name: str, task: TaskPrefix, config: PreTrainedConfig) -> None:
